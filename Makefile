@@ -1,0 +1,13 @@
+.PHONY: demo test lint format
+
+demo:  ## install, seed and run the site and a grading worker
+	bash scripts/demo.sh
+
+test:  ## lint and run the whole test suite
+	bash scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff format . && .venv/bin/ruff check --fix .

@@ -1,0 +1,50 @@
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .models import ApiToken
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class MeApi(APIView):
+    def get(self, request):
+        user = request.user
+        return Response(
+            {
+                "username": user.username,
+                "name": user.get_full_name(),
+                "role": user.role,
+                "affiliation": user.affiliation,
+                "lab_prize_eligible": user.lab_prize_eligible,
+            }
+        )
+
+
+class TokenListApi(APIView):
+    def get(self, request):
+        return Response(TokenSerializer(request.user.api_tokens.all(), many=True).data)
+
+    def post(self, request):
+        name = request.data.get("name", "")
+        if not isinstance(name, str):
+            return Response({"detail": "name must be a string."}, status=400)
+        try:
+            token, key = services.token_create(user=request.user, name=name)
+        except services.TokenError as error:
+            return Response({"detail": str(error)}, status=400)
+        return Response({**TokenSerializer(token).data, "key": key}, status=status.HTTP_201_CREATED)
+
+
+class TokenDetailApi(APIView):
+    def delete(self, request, token_id: int):
+        try:
+            services.token_revoke(user=request.user, token_id=token_id)
+        except services.TokenError as error:
+            return Response({"detail": str(error)}, status=404)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,38 @@
+import secrets
+
+from django.db import transaction
+
+from .models import ApiToken, User, hash_token
+
+MAX_ACTIVE_TOKENS = 10
+
+
+class TokenError(Exception):
+    pass
+
+
+@transaction.atomic
+def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token and return it with its key, which is shown once and never stored."""
+    name = name.strip()
+    if not name:
+        raise TokenError("Give the token a name, e.g. 'colab'.")
+    if len(name) > 100:
+        raise TokenError("Token names are at most 100 characters.")
+    # Lock the user row so parallel requests cannot pass the limit together.
+    User.objects.select_for_update().get(pk=user.pk)
+    if user.api_tokens.filter(revoked_at__isnull=True).count() >= MAX_ACTIVE_TOKENS:
+        raise TokenError(f"You already have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=key[: ApiToken.PREFIX_LENGTH], key_hash=hash_token(key)
+    )
+    return token, key
+
+
+def token_revoke(*, user: User, token_id: int) -> ApiToken:
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        raise TokenError("No such token.")
+    token.revoke()
+    return token

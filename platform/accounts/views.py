@@ -1,0 +1,32 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from . import services
+
+
+@login_required
+def tokens(request):
+    new_key = None
+    if request.method == "POST":
+        try:
+            _, new_key = services.token_create(user=request.user, name=request.POST.get("name", ""))
+        except services.TokenError as error:
+            messages.error(request, str(error))
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"tokens": request.user.api_tokens.all(), "new_key": new_key},
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    try:
+        token = services.token_revoke(user=request.user, token_id=token_id)
+        messages.success(request, f"Token “{token.name}” revoked.")
+    except services.TokenError as error:
+        messages.error(request, str(error))
+    return redirect("tokens")

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from health.views import health
+
+admin.site.site_header = "6.S191 lab competitions: staff"
+admin.site.site_title = "6.S191 staff"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+    path("", include("accounts.urls")),
+    path("", include("courses.urls")),
+]

@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from .models import Edition, Enrollment, Lab
+
+
+class LabInline(admin.TabularInline):
+    model = Lab
+    extra = 0
+    fields = ("position", "spec_id", "title", "opens_at", "closes_at", "prize")
+
+
+@admin.register(Edition)
+class EditionAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "time_zone", "is_current", "created_at")
+    list_filter = ("is_current", "time_zone")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [LabInline]
+
+
+@admin.register(Lab)
+class LabAdmin(admin.ModelAdmin):
+    list_display = ("title", "spec_id", "edition", "opens_at", "closes_at", "selection", "prize")
+    list_filter = ("edition", "spec_id", "selection", "needs_writeup")
+    search_fields = ("title", "spec_id", "edition__name")
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("user", "edition", "enrolled_at")
+    list_filter = ("edition", "user__affiliation")
+    search_fields = ("user__username", "user__email", "user__first_name", "user__last_name")
+    autocomplete_fields = ("user",)

@@ -1,0 +1,114 @@
+import zoneinfo
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+EASTERN = "America/New_York"
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. {EASTERN}).")
+
+
+def format_in_zone(moment: datetime, zone_name: str) -> str:
+    """'January 26, 2027, 11:59 pm EST': the course's way of writing deadlines."""
+    local = timezone.localtime(moment, zoneinfo.ZoneInfo(zone_name))
+    hour = local.strftime("%I").lstrip("0")
+    ampm = local.strftime("%p").lower()
+    return f"{local:%B} {local.day}, {local.year}, {hour}:{local:%M} {ampm} {local.tzname()}"
+
+
+class Edition(models.Model):
+    """One offering of the course, e.g. IAP 2027; several live on one site."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(unique=True)
+    time_zone = models.CharField(max_length=64, default=EASTERN, validators=[validate_time_zone])
+    is_current = models.BooleanField(default=False, help_text="The edition shown on the home page.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_current"],
+                condition=models.Q(is_current=True),
+                name="one_current_edition",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def format_time(self, moment: datetime) -> str:
+        return format_in_zone(moment, self.time_zone)
+
+
+class Enrollment(models.Model):
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="enrollments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments"
+    )
+    enrolled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["edition", "user"], name="one_enrollment_per_edition")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.edition}"
+
+
+class EntrySelection(models.TextChoices):
+    BEST = "best", "Best scored entry"
+    LATEST = "latest", "Latest scored entry"
+    FINAL = "final", "Entry marked final (else best)"
+
+
+class Lab(models.Model):
+    """A lab competition in an edition, graded by the lab spec named by `spec_id`."""
+
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="labs")
+    spec_id = models.CharField(max_length=64, help_text="Lab id in lab_specs/, e.g. lab2-debias.")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    max_entries_per_day = models.PositiveSmallIntegerField(default=5)
+    max_entries_total = models.PositiveSmallIntegerField(default=30)
+    max_upload_mb = models.PositiveSmallIntegerField(default=50)
+    needs_writeup = models.BooleanField(default=True)
+    selection = models.CharField(
+        max_length=8, choices=EntrySelection.choices, default=EntrySelection.BEST
+    )
+    prize = models.CharField(max_length=200, blank=True, help_text="e.g. Headphones")
+
+    class Meta:
+        ordering = ["edition", "position", "spec_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["edition", "spec_id"], name="one_lab_per_spec"),
+            models.CheckConstraint(
+                condition=models.Q(closes_at__gt=models.F("opens_at")), name="lab_closes_after_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.edition})"
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.opens_at <= now < self.closes_at
+
+    @property
+    def closes_at_display(self) -> str:
+        return self.edition.format_time(self.closes_at)
+
+    @property
+    def opens_at_display(self) -> str:
+        return self.edition.format_time(self.opens_at)

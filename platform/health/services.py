@@ -1,0 +1,106 @@
+import os
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from .models import WorkerHeartbeat
+
+
+def sandbox_backend_status() -> dict:
+    backend = settings.GRADER_BACKEND
+    if backend == "process":
+        return {
+            "ok": True,
+            "backend": "process",
+            "isolation": "weak: entries run as local processes, not in containers",
+        }
+    if backend == "docker":
+        try:
+            import docker
+
+            client = docker.from_env(timeout=2)
+            client.ping()
+            return {"ok": True, "backend": "docker", "isolation": "container (hardened profile)"}
+        except Exception as error:  # noqa: BLE001  (any failure means the engine is unusable)
+            return {
+                "ok": False,
+                "backend": "docker",
+                "error": f"Docker Engine not answering: {error}",
+            }
+    return {"ok": False, "backend": backend, "error": f"unknown GRADER_BACKEND {backend!r}"}
+
+
+def database_status() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return {"ok": True, "vendor": connection.vendor}
+    except Exception as error:  # noqa: BLE001
+        return {"ok": False, "vendor": connection.vendor, "error": str(error)}
+
+
+def broker_status() -> dict:
+    from config.celery import app
+
+    url = settings.CELERY_BROKER_URL
+    transport = url.split("://", 1)[0]
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        return {"ok": True, "transport": transport}
+    except Exception as error:  # noqa: BLE001
+        return {"ok": False, "transport": transport, "error": str(error)}
+
+
+def worker_status() -> dict:
+    now = timezone.now()
+    workers = [w for w in WorkerHeartbeat.objects.all() if w.is_alive(now)]
+    return {
+        "ok": bool(workers),
+        "alive": [
+            {
+                "hostname": w.hostname,
+                "queues": w.queues,
+                "backend": w.backend,
+                "isolation": w.isolation,
+                "gpus": w.gpus,
+                "last_seen": w.last_seen.isoformat(),
+            }
+            for w in workers
+        ],
+    }
+
+
+def health_report() -> dict:
+    checks = {
+        "database": database_status(),
+        "broker": broker_status(),
+        "workers": worker_status(),
+        "sandbox": sandbox_backend_status(),
+    }
+    if not (checks["database"]["ok"] and checks["broker"]["ok"]):
+        status = "down"
+    elif not (checks["workers"]["ok"] and checks["sandbox"]["ok"]):
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, "checks": checks}
+
+
+def worker_heartbeat_beat(*, hostname: str, queues: str, stopped: bool = False) -> None:
+    sandbox = sandbox_backend_status()
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname,
+        defaults={
+            "queues": queues,
+            "backend": sandbox["backend"],
+            "isolation": sandbox.get("isolation", sandbox.get("error", ""))[:64],
+            "gpus": ",".join(settings.GRADER_GPUS),
+            "pid": os.getpid(),
+            "last_seen": now,
+            "stopped_at": now if stopped else None,
+        },
+    )

@@ -1,0 +1,58 @@
+"""factory_boy factories for the platform's models, shared by every platform test."""
+
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from accounts.models import Affiliation, Role, User
+from courses.models import Edition, Enrollment, Lab
+
+PASSWORD = "pw-for-tests-1"  # noqa: S105
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.edu")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"Person{n}")
+    role = Role.STUDENT
+    affiliation = Affiliation.MIT_STUDENT
+
+    @factory.post_generation
+    def password(self, create, extracted, **kwargs):
+        self.set_password(extracted or PASSWORD)
+        if create:
+            self.save()
+
+
+class EditionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Edition
+
+    name = factory.Sequence(lambda n: f"IAP {2030 + n}")
+    slug = factory.Sequence(lambda n: f"iap-{2030 + n}")
+    is_current = False
+
+
+class LabFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lab
+
+    edition = factory.SubFactory(EditionFactory)
+    spec_id = factory.Sequence(lambda n: f"lab-test-{n}")
+    title = factory.Sequence(lambda n: f"Test lab {n}")
+    opens_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    closes_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Enrollment
+
+    edition = factory.SubFactory(EditionFactory)
+    user = factory.SubFactory(UserFactory)

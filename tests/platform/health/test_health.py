@@ -1,0 +1,52 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app
+from health.models import WorkerHeartbeat
+from health.services import broker_status, sandbox_backend_status, worker_heartbeat_beat
+
+
+@pytest.mark.django_db
+def test_health_reports_each_part(client):
+    response = client.get("/health/")
+    body = response.json()
+    assert set(body["checks"]) == {"database", "broker", "workers", "sandbox"}
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["broker"]["ok"] is True
+    # No worker has reported: the site is usable but grading is not.
+    assert body["checks"]["workers"] == {"ok": False, "alive": []}
+    assert body["status"] == "degraded"
+    assert response.status_code == 200
+    assert "weak" in body["checks"]["sandbox"]["isolation"]
+
+
+@pytest.mark.django_db
+def test_live_worker_makes_health_ok_and_stale_worker_does_not(client):
+    worker_heartbeat_beat(hostname="celery@gpu-0", queues="gpu")
+    body = client.get("/health/").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["workers"]["alive"][0]["hostname"] == "celery@gpu-0"
+    WorkerHeartbeat.objects.update(last_seen=timezone.now() - timedelta(minutes=5))
+    assert client.get("/health/").json()["checks"]["workers"]["ok"] is False
+    worker_heartbeat_beat(hostname="celery@gpu-0", queues="gpu", stopped=True)
+    assert client.get("/health/").json()["checks"]["workers"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_unreachable_broker_makes_health_down(client, monkeypatch):
+    monkeypatch.setitem(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    status = broker_status()
+    assert status["ok"] is False and status["error"]
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["status"] == "down"
+
+
+def test_docker_backend_without_engine_is_reported(settings, monkeypatch):
+    settings.GRADER_BACKEND = "docker"
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    status = sandbox_backend_status()
+    assert status["ok"] is False
+    assert "Docker Engine not answering" in status["error"]
