@@ -1,4 +1,7 @@
-"""Role personas for page and API tests: anonymous, student, judge, staff."""
+"""Role personas for page and API tests: anonymous, student, judge, staff; a browser page."""
+
+import os
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -62,3 +65,51 @@ def api_as(request, db):
         return _client_for(request, name, APIClient)
 
     return make
+
+
+# --- headless Chromium (Debian's) driven by Playwright -------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and REQUIRE_BROWSER=1 (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread; the ORM calls that
+    # tests and fixtures make next to it are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server, request):
+    """A fresh browser page on the live server; its screenshot is saved after the test."""
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1200, "height": 800}
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
