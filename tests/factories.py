@@ -7,6 +7,14 @@ from django.utils import timezone
 
 from accounts.models import Affiliation, Role, User
 from courses.models import Edition, Enrollment, Lab
+from projects.models import (
+    Ballot,
+    Conflict,
+    ConflictSource,
+    Membership,
+    ProjectGroup,
+    ProjectSettings,
+)
 
 PASSWORD = "pw-for-tests-1"  # noqa: S105
 
@@ -56,3 +64,54 @@ class EnrollmentFactory(factory.django.DjangoModelFactory):
 
     edition = factory.SubFactory(EditionFactory)
     user = factory.SubFactory(UserFactory)
+
+
+# --- final projects ----------------------------------------------------------------------
+
+
+class ProjectSettingsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProjectSettings
+
+    edition = factory.SubFactory(EditionFactory)
+    signup_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+    slides_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=8))
+    review_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=8))
+    min_judges_per_group = 2
+
+
+class ProjectGroupFactory(factory.django.DjangoModelFactory):
+    """A signed-up pitch group; pass members=[users] to fill it."""
+
+    class Meta:
+        model = ProjectGroup
+        skip_postgeneration_save = True
+
+    edition = factory.SubFactory(EditionFactory)
+    name = factory.Sequence(lambda n: f"Group {n}")
+    signed_up_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        for user in extracted or []:
+            Membership.objects.create(edition=self.edition, group=self, user=user)
+
+
+class ConflictFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conflict
+
+    judge = factory.SubFactory(UserFactory, role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
+    group = factory.SubFactory(ProjectGroupFactory)
+    source = ConflictSource.STAFF
+
+
+class BallotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ballot
+
+    group = factory.SubFactory(ProjectGroupFactory)
+    judge = factory.SubFactory(UserFactory, role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
+    novelty = 3
+    soundness = 3
+    clarity = 3

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "accounts",
     "courses",
     "health",
+    "submissions",
+    "projects",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +172,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "reap-grading-runs": {"task": "submissions.reap_runs", "schedule": 30.0},
+}
 
 LOGGING = {
     "version": 1,

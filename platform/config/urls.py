@@ -11,4 +11,6 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("", include("accounts.urls")),
     path("", include("courses.urls")),
+    path("", include("projects.urls")),
+    path("", include("submissions.urls")),
 ]

@@ -88,6 +88,9 @@ class Lab(models.Model):
         max_length=8, choices=EntrySelection.choices, default=EntrySelection.BEST
     )
     prize = models.CharField(max_length=200, blank=True, help_text="e.g. Headphones")
+    private_revealed = models.BooleanField(
+        default=False, help_text="Show private-split scores to students (after the deadline)."
+    )
 
     class Meta:
         ordering = ["edition", "position", "spec_id"]

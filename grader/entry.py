@@ -1,0 +1,241 @@
+"""Entry intake: check an uploaded file, zip or folder BEFORE anything runs, then unpack it.
+
+Only the shape of the upload is examined here (names, sizes, kinds); the worker never loads
+or imports the entry's contents, which happens in the sandbox alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from grader.errors import EntryRejected
+from grader.specs import LabSpec
+
+MAX_MEMBERS = 2000
+MAX_RATIO = 100  # uncompressed / compressed, per member and overall
+RATIO_FLOOR = 1024 * 1024  # small members may compress well: only larger ones are checked
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+TORCH_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".torchscript")
+JUNK = ("__MACOSX/", ".DS_Store", "__pycache__/")
+
+__all__ = ["EntryInfo", "EntryRejected", "inspect_entry", "unpack_entry"]
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    kind: str  # "keras", "torch" or "code"
+    main: str  # relative path of the model file, SavedModel folder or submission.py
+    files: tuple[str, ...]
+    total_bytes: int
+    songs: str | None  # relative path of songs.abc, if the entry includes generated songs
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_junk(name: str) -> bool:
+    return any(part in name for part in JUNK) or name.rsplit("/", 1)[-1].startswith("._")
+
+
+def _check_name(name: str) -> str:
+    if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise EntryRejected(f"the zip contains an unsafe path {name!r} (absolute or Windows path)")
+    parts = PurePosixPath(name).parts
+    if any(p == ".." for p in parts):
+        raise EntryRejected(f"the zip contains an unsafe path {name!r} ('..' is not allowed)")
+    if not parts or len(name) > 400 or any(ord(c) < 32 for c in name):
+        raise EntryRejected(f"the zip contains a bad file name {name!r}")
+    return "/".join(parts)
+
+
+def _caps(spec: LabSpec) -> tuple[int, int]:
+    upload = spec.limits.entry_mb * 1024 * 1024
+    return upload, 4 * upload  # (upload size, total unpacked size)
+
+
+def _zip_files(path: Path, spec: LabSpec) -> list[tuple[str, int]]:
+    _, total_cap = _caps(spec)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise EntryRejected(f"the upload is not a readable zip file ({exc})") from exc
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise EntryRejected(f"the zip has {len(infos)} files; at most {MAX_MEMBERS} allowed")
+        seen: set[str] = set()
+        files: list[tuple[str, int]] = []
+        total = compressed = 0
+        for info in infos:
+            name = _check_name(info.filename.rstrip("/"))
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise EntryRejected(f"the zip contains a symbolic link {name!r}; links are refused")
+            if info.flag_bits & 0x1:
+                raise EntryRejected(f"{name!r} is encrypted; upload an unencrypted zip")
+            if name.lower() in seen:
+                raise EntryRejected(f"the zip contains {name!r} twice")
+            seen.add(name.lower())
+            if info.is_dir() or _is_junk(name + ("/" if info.is_dir() else "")):
+                continue
+            total += info.file_size
+            compressed += info.compress_size
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+                raise EntryRejected(
+                    f"{name!r} expands {ratio:.0f}x (more than {MAX_RATIO}x): refused as a zip bomb"
+                )
+            files.append((name, info.file_size))
+        if total > total_cap:
+            raise EntryRejected(
+                f"the zip unpacks to {total / 1e6:.0f} MB; at most {total_cap / 1e6:.0f} MB allowed"
+            )
+        if total > RATIO_FLOOR and total / max(compressed, 1) > MAX_RATIO:
+            raise EntryRejected("the zip expands more than 100x: refused as a zip bomb")
+        return files
+
+
+def _dir_files(path: Path, spec: LabSpec) -> list[tuple[str, int]]:
+    _, total_cap = _caps(spec)
+    files: list[tuple[str, int]] = []
+    total = 0
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if p.is_symlink():
+            raise EntryRejected(f"the entry contains a symbolic link {rel!r}; links are refused")
+        if not p.is_file() or _is_junk(rel):
+            continue
+        total += p.stat().st_size
+        files.append((rel, p.stat().st_size))
+        if len(files) > MAX_MEMBERS or total > total_cap:
+            raise EntryRejected("the entry folder has too many files or is too large")
+    return files
+
+
+def _classify(names: list[str], spec: LabSpec) -> tuple[str, str, str | None]:
+    """(kind, main, songs) of an entry given its file names."""
+    saved_models = sorted(
+        str(PurePosixPath(n).parent) for n in names if PurePosixPath(n).name == "saved_model.pb"
+    )
+
+    def in_saved_model(name: str) -> bool:
+        return any(name.startswith(d + "/") or d == "." for d in saved_models)
+
+    def shallowest(candidates: list[str]) -> list[str]:
+        if not candidates:
+            return []
+        depth = min(n.count("/") for n in candidates)
+        return sorted(n for n in candidates if n.count("/") == depth)
+
+    code = shallowest([n for n in names if PurePosixPath(n).name == "submission.py"])
+    models: list[tuple[str, str]] = [("keras", d) for d in saved_models]
+    for n in names:
+        suffix = PurePosixPath(n).suffix.lower()
+        if in_saved_model(n):
+            continue
+        if suffix in KERAS_SUFFIXES:
+            models.append(("keras", n))
+        elif suffix in TORCH_SUFFIXES:
+            models.append(("torch", n))
+    songs = shallowest([n for n in names if PurePosixPath(n).name == "songs.abc"])
+    song = songs[0] if songs else None
+    accepted = ", ".join(spec.entry_kinds)
+
+    if code and "code" in spec.entry_kinds:
+        if len(code) > 1:
+            raise EntryRejected(f"the entry has several submission.py files: {', '.join(code)}")
+        return "code", code[0], song
+    models = [m for m in models if m[0] in spec.entry_kinds] or models
+    if not models:
+        raise EntryRejected(
+            "no entry found: include submission.py or one model file (.keras, .h5, a SavedModel "
+            f"folder, .pt2 or TorchScript .pt); this lab accepts: {accepted}"
+        )
+    if len(models) > 1:
+        listed = ", ".join(m[1] for m in models[:5])
+        raise EntryRejected(
+            f"the entry has several model files ({listed}): keep one, or add submission.py "
+            "that loads the one to use"
+        )
+    kind, main = models[0]
+    if kind not in spec.entry_kinds:
+        raise EntryRejected(f"{main} is a {kind} model, but this lab accepts: {accepted}")
+    return kind, main, song
+
+
+def inspect_entry(path: Path | str, spec: LabSpec) -> EntryInfo:
+    """Check an upload (file, .zip or folder) without running it; raises EntryRejected."""
+    path = Path(path)
+    upload_cap, _ = _caps(spec)
+    if path.is_symlink() or not path.exists():
+        raise EntryRejected(f"no entry at {path.name!r}")
+    if path.is_dir():
+        files = _dir_files(path, spec)
+    else:
+        size = path.stat().st_size
+        if size > upload_cap:
+            raise EntryRejected(
+                f"the upload is {size / 1e6:.0f} MB; at most {upload_cap / 1e6:.0f} MB allowed"
+            )
+        if size == 0:
+            raise EntryRejected("the upload is empty")
+        if path.suffix.lower() == ".zip":
+            files = _zip_files(path, spec)
+        elif path.suffix.lower() == ".py":
+            files = [("submission.py", size)]
+        else:
+            files = [(path.name, size)]
+    if not files:
+        raise EntryRejected("the entry contains no files")
+    kind, main, songs = _classify([n for n, _ in files], spec)
+    return EntryInfo(
+        kind=kind,
+        main=main,
+        files=tuple(n for n, _ in files),
+        total_bytes=sum(s for _, s in files),
+        songs=songs,
+    )
+
+
+def unpack_entry(path: Path | str, spec: LabSpec, dest: Path | str) -> EntryInfo:
+    """Inspect, then unpack into `dest` (an empty or new folder). Raises EntryRejected."""
+    path, dest = Path(path), Path(dest)
+    info = inspect_entry(path, spec)
+    dest.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        for rel in info.files:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path / rel, dest / rel)
+    elif path.suffix.lower() == ".zip":
+        _extract(path, dest, set(info.files), _caps(spec)[1])
+    else:
+        shutil.copyfile(path, dest / info.files[0])
+    return info
+
+
+def _extract(path: Path, dest: Path, wanted: set[str], total_cap: int) -> None:
+    root = dest.resolve()
+    written = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = "/".join(PurePosixPath(info.filename.rstrip("/")).parts)
+            if name not in wanted:
+                continue
+            target = (dest / name).resolve()
+            if root not in target.parents:
+                raise EntryRejected(f"the zip contains an unsafe path {name!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Count real bytes: a zip's declared sizes can lie.
+            with zf.open(info) as src, open(target, "wb") as out:
+                member = 0
+                while block := src.read(1 << 20):
+                    member += len(block)
+                    written += len(block)
+                    if member > info.file_size or written > total_cap:
+                        raise EntryRejected(f"{name!r} unpacks larger than it declares: refused")
+                    out.write(block)

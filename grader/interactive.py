@@ -1,0 +1,187 @@
+"""Reinforcement-learning episodes: the worker owns the environment, its seeds and the tally.
+
+The sandboxed policy only ever receives observations (already preprocessed) and answers
+actions over the framed pipe, under a per-step and a per-episode time limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader import protocol as P
+from grader.sandbox.base import Session, SessionClosed, SessionTimeout
+from grader.specs import EnvironmentSpec
+from grader.text import one_line
+
+
+class PolicyFault(Exception):
+    """The policy misbehaved; `status` is the report status, the message is for the student."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Episodes:
+    returns: dict[str, list[float]] = field(default_factory=lambda: {"public": [], "private": []})
+    lengths: dict[str, list[int]] = field(default_factory=lambda: {"public": [], "private": []})
+
+
+def make_env(env_spec: EnvironmentSpec) -> Any:
+    import gymnasium as gym
+
+    if env_spec.id.startswith("ALE/"):
+        import ale_py
+
+        gym.register_envs(ale_py)
+    return gym.make(
+        env_spec.id, max_episode_steps=env_spec.max_episode_steps, **dict(env_spec.kwargs)
+    )
+
+
+def pong80(frame: np.ndarray) -> np.ndarray:
+    """The lab's Pong preprocessing of one RGB frame: crop, downsample to 80x80, binarise."""
+    img = frame[35:195:2, ::2, 0].copy()
+    img[(img == 144) | (img == 109)] = 0  # the two background colours
+    return (img != 0).astype(np.float32)[..., None]
+
+
+class Preprocessor:
+    """Turns environment observations into what the policy sees."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.previous: np.ndarray | None = None
+
+    def reset(self, obs: np.ndarray) -> np.ndarray:
+        self.previous = None
+        return self(obs)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.kind == "none":
+            return np.asarray(obs, dtype=np.float32)
+        current = pong80(np.asarray(obs))
+        previous = current if self.previous is None else self.previous
+        self.previous = current
+        return previous - current  # the lab's frame difference
+
+
+def _expect(session: Session, timeout_s: float, what: str) -> tuple[bytes, bytes]:
+    try:
+        payload = session.recv(timeout_s)
+    except SessionTimeout as exc:
+        raise PolicyFault(
+            "timeout", f"your policy did not answer within {timeout_s:g} s {what}"
+        ) from exc
+    except P.ProtocolError as exc:
+        raise PolicyFault(
+            "invalid_output", f"your policy broke the protocol {what}: {exc}"
+        ) from exc
+    kind, body = payload[:1], payload[1:]
+    if kind == P.ERROR:
+        message = one_line(body.decode("utf-8", "replace"), 500)
+        if message.startswith("refused: "):
+            raise PolicyFault("rejected", message.removeprefix("refused: "))
+        raise PolicyFault("failed", f"your policy raised an error {what}: {message}")
+    return kind, body
+
+
+def play(
+    session: Session,
+    env_spec: EnvironmentSpec,
+    seeds: dict[str, list[int]],
+    tick: Callable[[], None],
+    startup_timeout_s: float,
+) -> Episodes:
+    """Play every seeded episode. Raises PolicyFault or SessionClosed."""
+    kind, _ = _expect(session, startup_timeout_s, "while loading")
+    if kind != P.HELLO:
+        raise PolicyFault(
+            "invalid_output", "your policy wrote to the protocol channel while loading"
+        )
+    env = make_env(env_spec)
+    pre = Preprocessor(env_spec.preprocess)
+    result = Episodes()
+    try:
+        number = 0
+        for split in ("public", "private"):
+            for seed in seeds[split]:
+                number += 1
+                ret, steps = _episode(session, env, pre, env_spec, seed, number, tick)
+                result.returns[split].append(ret)
+                result.lengths[split].append(steps)
+        session.send(P.encode_frame(P.QUIT), env_spec.step_timeout_s)
+    finally:
+        env.close()
+    return result
+
+
+def _episode(
+    session: Session,
+    env: Any,
+    pre: Preprocessor,
+    env_spec: EnvironmentSpec,
+    seed: int,
+    number: int,
+    tick: Callable[[], None],
+) -> tuple[float, int]:
+    step_s = env_spec.step_timeout_s
+    obs, _info = env.reset(seed=seed)
+    try:
+        session.send(P.encode_frame(P.RESET), step_s)
+    except SessionTimeout as exc:
+        raise PolicyFault(
+            "timeout", f"your policy stopped reading before episode {number}"
+        ) from exc
+    kind, _ = _expect(session, step_s, f"to reset() before episode {number}")
+    if kind != P.OK:
+        raise PolicyFault("invalid_output", "your policy answered a reset with something else")
+    observation = pre.reset(obs)
+    started = time.monotonic()
+    total = 0.0
+    steps = 0
+    while True:
+        try:
+            session.send(P.encode_frame(P.OBS, P.encode_array(observation)), step_s)
+        except SessionTimeout as exc:
+            raise PolicyFault(
+                "timeout", f"your policy stopped reading in episode {number}"
+            ) from exc
+        where = f"at step {steps + 1} of episode {number}"
+        kind, body = _expect(session, step_s, where)
+        if kind != P.ACTION:
+            raise PolicyFault("invalid_output", f"your policy sent an unexpected message {where}")
+        try:
+            value = P.decode_action(body)
+        except P.ProtocolError as exc:
+            raise PolicyFault("invalid_output", f"{exc} {where}") from exc
+        if not float(value).is_integer() or not 0 <= value < env_spec.n_actions:
+            raise PolicyFault(
+                "invalid_output",
+                f"act() returned {value!r} {where}; "
+                f"actions are integers 0 to {env_spec.n_actions - 1}",
+            )
+        obs, reward, terminated, truncated, _info = env.step(int(value))
+        total += float(reward)
+        steps += 1
+        if terminated or truncated:
+            return total, steps
+        observation = pre(obs)
+        if time.monotonic() - started > env_spec.episode_timeout_s:
+            raise PolicyFault(
+                "timeout",
+                f"episode {number} took longer than {env_spec.episode_timeout_s:g} s "
+                f"(your policy answered {steps} steps)",
+            )
+        if steps % 50 == 0:
+            tick()
+
+
+__all__ = ["Episodes", "PolicyFault", "SessionClosed", "make_env", "play", "pong80"]

@@ -1,0 +1,178 @@
+"""Metrics, computed in the worker from validated outputs and the hidden labels.
+
+scikit-learn is used where it has the metric (imported lazily: it costs over a second).
+A metric that is undefined on a set (ROC AUC with one class, a group with no examples) is
+returned as None with a reason, never as 0 or NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grader.specs import DEBIAS_GROUPS
+
+
+@dataclass
+class MetricSet:
+    values: dict[str, float] = field(default_factory=dict)
+    undefined: dict[str, str] = field(default_factory=dict)  # name -> why
+
+    def put(self, name: str, value: float | None, why: str = "") -> None:
+        if value is None or not math.isfinite(value):
+            self.undefined[name] = why or "undefined on this set"
+        else:
+            self.values[name] = float(value)
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> tuple[float | None, str]:
+    if len(np.unique(y_true)) < 2:
+        return None, "undefined: the set has only one class (faces or non-faces)"
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y_true, scores)), ""
+
+
+def roc_curve_points(y_true: np.ndarray, scores: np.ndarray, max_points: int = 50) -> dict:
+    if len(np.unique(y_true)) < 2:
+        return {}
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y_true, scores)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), max_points)).astype(int))
+    return {
+        "fpr": [round(float(v), 4) for v in fpr[keep]],
+        "tpr": [round(float(v), 4) for v in tpr[keep]],
+    }
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    if len(y_true) == 0:
+        return None
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(y_true, y_pred))
+
+
+def classification_metrics(y: np.ndarray, scores: np.ndarray, names: set[str]) -> MetricSet:
+    """`scores`: [N] face probability (binary) or [N,K] class scores (multi-class)."""
+    out = MetricSet()
+    if scores.ndim == 2:
+        if "accuracy" in names:
+            out.put("accuracy", accuracy(y, scores.argmax(axis=1)), "the set is empty")
+        return out
+    predicted = (scores >= 0.5).astype(np.int64)
+    if "accuracy" in names:
+        out.put("accuracy", accuracy(y, predicted), "the set is empty")
+    if "roc_auc" in names:
+        value, why = roc_auc(y, scores)
+        out.put("roc_auc", value, why)
+    return out
+
+
+def debias_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> MetricSet:
+    """Group accuracies of a face detector, in %: faces of each group detected as faces."""
+    out = MetricSet()
+    detected = scores >= 0.5
+    accs: list[float] = []
+    for g in DEBIAS_GROUPS:
+        mask = (group == g) & (y == 1)
+        if mask.any():
+            acc = 100.0 * float(detected[mask].mean())
+            accs.append(acc)
+            out.put(f"accuracy_{g}", acc)
+        else:
+            out.put(f"accuracy_{g}", None, f"undefined: no {g} faces in this set")
+    if len(accs) == len(DEBIAS_GROUPS):
+        out.put("debias_accuracy", float(np.mean(accs)))
+        out.put("group_accuracy_variance", float(np.var(accs)))  # population variance (ddof=0)
+        out.put("worst_group_accuracy", float(min(accs)))
+    else:
+        why = "undefined: the set lacks faces of some group"
+        for name in ("debias_accuracy", "group_accuracy_variance", "worst_group_accuracy"):
+            out.put(name, None, why)
+    non_face = y == 0
+    if non_face.any():
+        out.put("non_face_specificity", 100.0 * float((~detected[non_face]).mean()))
+    else:
+        out.put("non_face_specificity", None, "undefined: no non-face images in this set")
+    return out
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def bits_per_char(logprobs: np.ndarray, targets: np.ndarray) -> float | None:
+    """Mean -log2 p(target) over positions with a target (>= 0); logprobs renormalised."""
+    lp = log_softmax(logprobs)
+    mask = targets >= 0
+    if not mask.any():
+        return None
+    picked = np.take_along_axis(lp, np.where(mask, targets, 0)[..., None], axis=-1)[..., 0]
+    return float(-picked[mask].mean() / math.log(2))
+
+
+def causality_violation(
+    logprobs: np.ndarray,
+    orig: np.ndarray,
+    pert: np.ndarray,
+    k: np.ndarray,
+    tolerance: float = 1e-3,
+) -> tuple[int, int, float] | None:
+    """First probe whose predictions at positions <= k differ between the original and the
+    perturbed row (their futures differ, their pasts agree): (orig row, position, difference)."""
+    probs = np.exp(log_softmax(logprobs))
+    for o, p, kk in zip(orig.tolist(), pert.tolist(), k.tolist(), strict=True):
+        diff = np.abs(probs[o, : kk + 1] - probs[p, : kk + 1]).max(axis=-1)
+        bad = np.flatnonzero(diff > tolerance)
+        if bad.size:
+            return int(o), int(bad[0]), float(diff[bad[0]])
+    return None
+
+
+def return_stats(returns: list[float]) -> MetricSet:
+    out = MetricSet()
+    if returns:
+        out.put("mean_return", float(np.mean(returns)))
+        out.put("std_return", float(np.std(returns)))  # population standard deviation
+    else:
+        out.put("mean_return", None, "no episodes")
+        out.put("std_return", None, "no episodes")
+    out.put("episodes", float(len(returns)))
+    return out
+
+
+def split_abc_songs(text: str) -> list[str]:
+    """Songs of an ABC file: each starts at an `X:` header line."""
+    starts = [m.start() for m in re.finditer(r"(?m)^X:", text)]
+    if not starts:
+        return [text] if text.strip() else []
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+
+def abc_song_is_valid(song: str) -> bool:
+    import music21
+
+    try:
+        stream = music21.converter.parse(song, format="abc")
+    except Exception:  # noqa: BLE001 - music21 raises many kinds of errors on bad ABC
+        return False
+    try:
+        return len(stream.flatten().notes) > 0
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def abc_validity(text: str, max_songs: int = 200) -> tuple[float | None, int]:
+    """(fraction of songs music21 parses into a stream with notes, number of songs)."""
+    songs = split_abc_songs(text)[:max_songs]
+    if not songs:
+        return None, 0
+    valid = sum(abc_song_is_valid(s) for s in songs)
+    return valid / len(songs), len(songs)

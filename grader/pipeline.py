@@ -1,0 +1,322 @@
+"""Two-phase grading: run the entry in a sandbox on the test inputs, then score in the worker.
+
+`grade(request, on_event)` is the one call the platform makes. Platform faults raise
+`PlatformError`; everything that is the entry's fault comes back as a `Report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.entry import EntryInfo, unpack_entry
+from grader.errors import EntryRejected, GradingCancelled
+from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
+from grader.interactive import PolicyFault, play
+from grader.report import Receipt, Report
+from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
+from grader.sandbox.base import SessionClosed
+from grader.scoring import (
+    CausalityViolation,
+    OutputInvalid,
+    Scores,
+    score_classification,
+    score_next_char,
+)
+from grader.specs import LabSpec, load_spec
+from grader.text import one_line, sanitize
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+HEARTBEAT_S = 2.0
+LOG_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class GradeRequest:
+    lab_id: str
+    entry_path: Path | str
+    hidden_dir: Path | str | None = None  # default: $GRADER_HIDDEN_DIR or <repo>/var/hidden
+    backend: str = "process"
+    cancel: Callable[[], bool] | None = None  # polled while running; True stops the run
+    sample: bool = False  # grade against the public sample set instead of the hidden one
+
+
+class _Events:
+    def __init__(self, on_event: EventHandler | None, cancel: Callable[[], bool] | None) -> None:
+        self.on_event = on_event
+        self.cancel = cancel
+        self.last = 0.0
+
+    def emit(self, event: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(event, data)
+        self.last = time.monotonic()
+
+    def tick(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise GradingCancelled("grading was cancelled")
+        if time.monotonic() - self.last >= HEARTBEAT_S:
+            self.emit("heartbeat")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _limits(spec: LabSpec) -> SandboxLimits:
+    lim = spec.limits
+    return SandboxLimits(
+        wall_time_s=lim.wall_time_s,
+        memory_mb=lim.memory_mb,
+        cpus=min(lim.cpus, os.cpu_count() or 1),
+        gpu=lim.gpu,
+        output_mb=lim.output_mb,
+    )
+
+
+def _deny_paths(hidden_dir: Path) -> tuple[Path, ...]:
+    # The platform adds its own private folders (uploads of other students) through the env.
+    extra = [Path(p) for p in os.environ.get("GRADER_SANDBOX_DENY", "").split(os.pathsep) if p]
+    return (hidden_dir.resolve(), *extra)
+
+
+def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report:
+    started_at = _now()
+    spec = load_spec(request.lab_id)
+    hidden_dir = Path(request.hidden_dir) if request.hidden_dir else default_hidden_dir()
+    dataset = resolve_dataset(spec, hidden_dir, sample=request.sample)
+    backend = get_backend(request.backend)
+    events = _Events(on_event, request.cancel)
+    seeds = load_seeds(dataset) if spec.task == "interactive" else None
+    seeds_id = None
+    if seeds is not None:
+        seeds_id = hashlib.sha256(json.dumps(seeds, sort_keys=True).encode()).hexdigest()[:16]
+
+    def finish(report: Report, run: RunResult | None) -> Report:
+        report.reason = one_line(report.reason, 1000) if report.reason else ""
+        report.logs = sanitize(report.logs, LOG_BYTES)
+        report.receipt = Receipt(
+            grader_version=__version__,
+            lab_spec_hash=spec.spec_hash,
+            dataset_name=dataset.name,
+            dataset_checksum=dataset.checksum,
+            dataset_verified=dataset.verified,
+            seeds_id=seeds_id,
+            backend=backend.name,
+            isolation=backend.isolation,
+            image_digest=backend.image_digest,
+            hardware=_hardware(spec),
+            wall_time_s=run.wall_time_s if run else 0.0,
+            peak_memory_mb=run.peak_memory_mb if run else 0.0,
+            started_at=started_at,
+            finished_at=_now(),
+        )
+        if not dataset.verified and not dataset.sample:
+            report.details.setdefault("notes", []).append(
+                "the hidden data set is unverified: its lab spec has no checksum yet"
+            )
+        return report
+
+    with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
+        entry_dir = Path(tmp) / "entry"
+        try:
+            info = unpack_entry(request.entry_path, spec, entry_dir)
+        except EntryRejected as exc:
+            return finish(Report(status="rejected", reason=exc.reason), None)
+        if spec.task == "interactive":
+            assert seeds is not None
+            report, run = _grade_interactive(
+                spec, info, entry_dir, seeds, backend, hidden_dir, events
+            )
+        else:
+            report, run = _grade_batch(
+                spec, info, entry_dir, dataset, backend, hidden_dir, events, Path(tmp)
+            )
+        report.details.setdefault("entry", {"kind": info.kind, "main": info.main})
+        return finish(report, run)
+
+
+def _hardware(spec: LabSpec) -> str:
+    u = os.uname()
+    return f"{u.machine}, {os.cpu_count()} CPUs, {'GPU' if spec.limits.gpu else 'no GPU'}"
+
+
+def _command(mode: str, spec: LabSpec, info: EntryInfo) -> tuple[str, ...]:
+    return (
+        "python",
+        "-m",
+        "harness",
+        mode,
+        "--task",
+        spec.task,
+        "--kind",
+        info.kind,
+        "--main",
+        info.main,
+    )
+
+
+def _ended_badly(spec: LabSpec, run: RunResult) -> Report | None:
+    """The report for a sandbox that was stopped, or None when it was not."""
+    if run.oom:
+        return Report(
+            status="oom",
+            reason=f"your entry used more than the {spec.limits.memory_mb} MB of memory allowed "
+            "and was stopped",
+            logs=run.log,
+        )
+    if run.timed_out:
+        return Report(
+            status="timeout",
+            reason=f"your entry did not finish within the {spec.limits.wall_time_s:g} s allowed "
+            "and was stopped",
+            logs=run.log,
+        )
+    return None
+
+
+def _harness_status(out_dir: Path) -> dict[str, str]:
+    """What the harness said about the run; untrusted, so only short strings are kept."""
+    path = out_dir / "harness.json"
+    try:
+        if path.stat().st_size > 65536:
+            return {}
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: str(raw.get(k, ""))[:2000] for k in ("status", "reason")}
+
+
+def _last_error_line(log: str) -> str:
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _grade_batch(
+    spec: LabSpec,
+    info: EntryInfo,
+    entry_dir: Path,
+    dataset: Dataset,
+    backend: Backend,
+    hidden_dir: Path,
+    events: _Events,
+    tmp: Path,
+) -> tuple[Report, RunResult]:
+    out_dir = tmp / "out"
+    job = Job(
+        command=_command("batch", spec, info),
+        mounts={"entry": entry_dir, "inputs": dataset.inputs_dir},
+        output_dir=out_dir,
+        limits=_limits(spec),
+        env={"GRADER_TASK": spec.task},
+        deny_paths=_deny_paths(hidden_dir),
+    )
+    events.emit("running", backend=backend.name, entry_kind=info.kind)
+    run = backend.run(job, on_tick=events.tick)
+    stopped = _ended_badly(spec, run)
+    if stopped is not None:
+        return stopped, run
+    said = _harness_status(out_dir)
+    if run.exit_code != 0:
+        if said.get("status") == "rejected" and run.exit_code == 3:
+            return Report(status="rejected", reason=said["reason"], logs=run.log), run
+        why = said.get("reason") or _last_error_line(run.log) or "no error message"
+        code = run.exit_code if run.exit_code is not None else "?"
+        if isinstance(code, int) and code < 0:
+            why = f"killed by signal {-code}; {why}"
+        return Report(status="failed", reason=f"your entry crashed: {why}", logs=run.log), run
+    events.emit("scoring")
+    try:
+        if spec.task == "classification":
+            scores = score_classification(spec, dataset, out_dir)
+        else:
+            scores = score_next_char(spec, dataset, out_dir, entry_dir, info)
+    except OutputInvalid as exc:
+        return Report(status="invalid_output", reason=str(exc), logs=run.log), run
+    except CausalityViolation as exc:
+        return Report(status="rejected", reason=str(exc), logs=run.log), run
+    return _scored(scores, run.log), run
+
+
+def _scored(scores: Scores, log: str) -> Report:
+    return Report(
+        status="scored",
+        metrics=scores.metrics,
+        split_metrics=scores.split_metrics,
+        details=scores.details,
+        logs=log,
+    )
+
+
+def _grade_interactive(
+    spec: LabSpec,
+    info: EntryInfo,
+    entry_dir: Path,
+    seeds: dict[str, list[int]],
+    backend: Backend,
+    hidden_dir: Path,
+    events: _Events,
+) -> tuple[Report, RunResult]:
+    assert spec.environment is not None
+    with tempfile.TemporaryDirectory(prefix="grader-out-") as out:
+        job = Job(
+            command=_command("interactive", spec, info),
+            mounts={"entry": entry_dir},
+            output_dir=Path(out),
+            limits=_limits(spec),
+            env={"GRADER_TASK": spec.task},
+            deny_paths=_deny_paths(hidden_dir),
+        )
+        events.emit("running", backend=backend.name, entry_kind=info.kind)
+        session = backend.start_session(job)
+        fault: PolicyFault | None = None
+        episodes = None
+        try:
+            startup = min(spec.environment.startup_timeout_s, spec.limits.wall_time_s)
+            episodes = play(session, spec.environment, seeds, events.tick, startup)
+        except PolicyFault as exc:
+            fault = exc
+        except SessionClosed:
+            fault = PolicyFault("failed", "")
+        finally:
+            run = session.close()
+    stopped = _ended_badly(spec, run)
+    if stopped is not None:
+        return stopped, run
+    if fault is not None:
+        reason = fault.reason or (
+            f"your policy exited unexpectedly (exit code {run.exit_code}): "
+            f"{_last_error_line(run.log) or 'no error message'}"
+        )
+        return Report(status=fault.status, reason=reason, logs=run.log), run
+    assert episodes is not None
+    events.emit("scoring")
+    from grader.metrics import return_stats
+
+    names = set(spec.metric_names)
+    every = [r for split in ("public", "private") for r in episodes.returns[split]]
+    whole = return_stats(every)
+    details: dict[str, Any] = {
+        "returns": episodes.returns,
+        "lengths": episodes.lengths,
+    }
+    scores = Scores(
+        metrics={k: v for k, v in whole.values.items() if k in names},
+        split_metrics={
+            s: {k: v for k, v in return_stats(episodes.returns[s]).values.items() if k in names}
+            for s in ("public", "private")
+        },
+        details=details,
+    )
+    return _scored(scores, run.log), run

@@ -1,0 +1,404 @@
+"""Declarative lab specs: one TOML file per lab in `lab_specs/`, validated on load.
+
+Adding a lab is a new spec and its data; new code is needed only for a new task kind or
+metric. The specs directory is `GRADER_SPECS_DIR` or the repository's `lab_specs/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.errors import SpecError
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+TBD_CHECKSUM = "sha256:TBD"
+TASK_KINDS = ("classification", "next_char", "interactive")
+ENTRY_KINDS = ("keras", "torch", "code")
+PREPROCESSORS = ("none", "pong80")
+DEBIAS_GROUPS = ("LF", "LM", "DF", "DM")
+
+# Metrics each task kind knows how to compute; a spec picks the ones its lab shows.
+KNOWN_METRICS: dict[str, frozenset[str]] = {
+    "classification": frozenset(
+        {
+            "accuracy",
+            "roc_auc",
+            "debias_accuracy",
+            "group_accuracy_variance",
+            "worst_group_accuracy",
+            "non_face_specificity",
+            *(f"accuracy_{g}" for g in DEBIAS_GROUPS),
+        }
+    ),
+    "next_char": frozenset({"bits_per_char", "abc_validity"}),
+    "interactive": frozenset({"mean_return", "std_return", "episodes"}),
+}
+_LAB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    label: str
+    direction: str  # "higher" or "lower" is better
+    unit: str
+    description: str
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher"
+
+
+@dataclass(frozen=True)
+class Ranking:
+    primary: str
+    tie_breaks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_time_s: float
+    memory_mb: int
+    cpus: int
+    gpu: bool
+    output_mb: int
+    entry_mb: int
+
+
+@dataclass(frozen=True)
+class DataRef:
+    name: str
+    checksum: str
+
+    @property
+    def verified(self) -> bool:
+        """False while the spec still says `sha256:TBD`: the data is then used unverified."""
+        return self.checksum != TBD_CHECKSUM
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """Maps the automatic metric to a 1-5 score: one point per threshold reached."""
+
+    metric: str
+    thresholds: tuple[float, ...]
+    higher_is_better: bool
+
+    def score(self, value: float | None) -> int | None:
+        if value is None:
+            return None
+        if self.higher_is_better:
+            return 1 + sum(1 for t in self.thresholds if value >= t)
+        return 1 + sum(1 for t in self.thresholds if value <= t)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    shape: tuple[int, ...]  # per example; -1 is a free dimension
+    dtype: str
+    value_range: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    id: str
+    kwargs: tuple[tuple[str, Any], ...]
+    preprocess: str
+    observation_shape: tuple[int, ...]
+    n_actions: int
+    max_episode_steps: int
+    step_timeout_s: float
+    episode_timeout_s: float
+    startup_timeout_s: float
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    id: str
+    title: str
+    description: str
+    task: str
+    entry_kinds: tuple[str, ...]
+    input: InputSpec
+    classes: int | None
+    metrics: tuple[MetricSpec, ...]
+    ranking: Ranking
+    limits: Limits
+    data: DataRef
+    rubric: Rubric
+    environment: EnvironmentSpec | None
+    spec_hash: str
+
+    def metric(self, name: str) -> MetricSpec:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.metrics)
+
+    def sort_key(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        """Key that sorts better entries first; a missing metric sorts last."""
+        key = []
+        for name in (self.ranking.primary, *self.ranking.tie_breaks):
+            value = metrics.get(name)
+            if value is None:
+                key.append(float("inf"))
+            else:
+                key.append(-value if self.metric(name).higher_is_better else value)
+        return tuple(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.environment is not None:
+            d["environment"]["kwargs"] = dict(self.environment.kwargs)
+        return d
+
+
+def specs_dir() -> Path:
+    return Path(os.environ.get("GRADER_SPECS_DIR") or REPO_DIR / "lab_specs")
+
+
+def load_spec(lab_id: str) -> LabSpec:
+    if not _LAB_ID.match(lab_id):
+        raise SpecError(f"{lab_id!r} is not a lab id (lowercase letters, digits and dashes)")
+    path = specs_dir() / f"{lab_id}.toml"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(specs_dir().glob("*.toml"))) or "none"
+        raise SpecError(f"no lab {lab_id!r} (no {path}); known labs: {known}")
+    spec = parse_spec_file(path)
+    if not spec.data.verified:
+        warnings.warn(
+            f"lab {lab_id}: [data] checksum is {TBD_CHECKSUM}; its hidden set is used UNVERIFIED",
+            stacklevel=2,
+        )
+    return spec
+
+
+def load_all_specs() -> list[LabSpec]:
+    return [load_spec(p.stem) for p in sorted(specs_dir().glob("*.toml"))]
+
+
+def parse_spec_file(path: Path) -> LabSpec:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc}") from exc
+    spec = parse_spec(raw, where=str(path))
+    if spec.id != path.stem:
+        raise SpecError(f"{path}: id {spec.id!r} must match the file name {path.stem!r}")
+    return spec
+
+
+class _Table:
+    """A TOML table with typed getters that name the file and key in every error."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: expected a table")
+        self.data = data
+        self.where = where
+
+    def _get(self, key: str, types: tuple[type, ...], default: Any, tname: str) -> Any:
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise SpecError(f"{self.where}: missing required key {key!r}")
+            return default
+        value = self.data[key]
+        # bool is an int in Python; a TOML `true` is never a valid number here.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise SpecError(f"{self.where}: {key!r} must be {tname}, got {value!r}")
+        return value
+
+    def str(self, key: str, default: Any = None) -> str:
+        default = _REQUIRED if default is None else default
+        value = self._get(key, (str,), default, "a string")
+        if not value:
+            raise SpecError(f"{self.where}: {key!r} must not be empty")
+        return value
+
+    def num(self, key: str, default: Any = None, minimum: float = 0.0) -> float:
+        default = _REQUIRED if default is None else default
+        value = float(self._get(key, (int, float), default, "a number"))
+        if value <= minimum:
+            raise SpecError(f"{self.where}: {key!r} must be greater than {minimum}")
+        return value
+
+    def int(self, key: str, default: Any = None) -> int:
+        default = _REQUIRED if default is None else default
+        value = self._get(key, (int,), default, "an integer")
+        if value < 1:
+            raise SpecError(f"{self.where}: {key!r} must be at least 1")
+        return value
+
+    def bool(self, key: str, default: Any = None) -> bool:
+        default = _REQUIRED if default is None else default
+        return self._get(key, (bool,), default, "true or false")
+
+    def list(self, key: str, default: Any = None) -> list[Any]:
+        default = _REQUIRED if default is None else default
+        return self._get(key, (list,), default, "a list")
+
+    def table(self, key: str, required: bool = True) -> _Table | None:
+        if key not in self.data:
+            if required:
+                raise SpecError(f"{self.where}: missing required table [{key}]")
+            return None
+        return _Table(self.data[key], f"{self.where} [{key}]")
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = None) -> str:
+        value = self.str(key, default)
+        if value not in choices:
+            raise SpecError(f"{self.where}: {key!r} must be one of {', '.join(choices)}")
+        return value
+
+
+_REQUIRED = object()
+
+
+def _shape(t: _Table, key: str) -> tuple[int, ...]:
+    dims = t.list(key)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in dims):
+        raise SpecError(f"{t.where}: {key!r} must list positive integers (or -1 for free)")
+    return tuple(dims)
+
+
+def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
+    top = _Table(raw, where)
+    lab_id = top.str("id")
+    if not _LAB_ID.match(lab_id):
+        raise SpecError(f"{where}: id {lab_id!r} must be lowercase letters, digits and dashes")
+    task = top.choice("task", TASK_KINDS)
+    kinds = top.list("entry_kinds")
+    if not kinds or any(k not in ENTRY_KINDS for k in kinds):
+        raise SpecError(f"{where}: entry_kinds must list some of {', '.join(ENTRY_KINDS)}")
+
+    inp = top.table("input")
+    assert inp is not None
+    value_range = inp.list("range", default=[])
+    if value_range and (
+        len(value_range) != 2 or not all(isinstance(v, int | float) for v in value_range)
+    ):
+        raise SpecError(f"{inp.where}: 'range' must be [low, high]")
+    input_spec = InputSpec(
+        shape=_shape(inp, "shape"),
+        dtype=inp.choice("dtype", ("float32", "int32", "uint8")),
+        value_range=(float(value_range[0]), float(value_range[1])) if value_range else None,
+    )
+    classes = None
+    if task == "classification":
+        classes = top.int("classes")
+        if classes < 2:
+            raise SpecError(f"{where}: 'classes' must be at least 2")
+
+    metrics: list[MetricSpec] = []
+    raw_metrics = top.list("metrics")
+    for i, m in enumerate(raw_metrics):
+        mt = _Table(m, f"{where} [[metrics]] #{i + 1}")
+        name = mt.str("name")
+        if name not in KNOWN_METRICS[task]:
+            known = ", ".join(sorted(KNOWN_METRICS[task]))
+            raise SpecError(f"{mt.where}: unknown metric {name!r} for task {task}; known: {known}")
+        metrics.append(
+            MetricSpec(
+                name=name,
+                label=mt.str("label"),
+                direction=mt.choice("direction", ("higher", "lower")),
+                unit=mt._get("unit", (str,), "", "a string"),
+                description=mt.str("description"),
+            )
+        )
+    names = [m.name for m in metrics]
+    if not names or len(set(names)) != len(names):
+        raise SpecError(f"{where}: [[metrics]] must list at least one metric, each once")
+
+    rk = top.table("ranking")
+    assert rk is not None
+    ranking = Ranking(primary=rk.str("primary"), tie_breaks=tuple(rk.list("tie_breaks", [])))
+    for name in (ranking.primary, *ranking.tie_breaks):
+        if name not in names:
+            raise SpecError(f"{rk.where}: {name!r} is not one of the lab's metrics {names}")
+
+    lt = top.table("limits")
+    assert lt is not None
+    limits = Limits(
+        wall_time_s=lt.num("wall_time_s"),
+        memory_mb=lt.int("memory_mb"),
+        cpus=lt.int("cpus"),
+        gpu=lt.bool("gpu"),
+        output_mb=lt.int("output_mb", 64),
+        entry_mb=lt.int("entry_mb", 200),
+    )
+
+    dt = top.table("data")
+    assert dt is not None
+    checksum = dt.str("checksum")
+    if checksum != TBD_CHECKSUM and not re.fullmatch(r"sha256:[0-9a-f]{64}", checksum):
+        raise SpecError(f"{dt.where}: checksum must be 'sha256:<64 hex>' or '{TBD_CHECKSUM}'")
+    data = DataRef(name=dt.str("name"), checksum=checksum)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", data.name):
+        raise SpecError(f"{dt.where}: name {data.name!r} must be a plain directory name")
+
+    rb = top.table("rubric")
+    assert rb is not None
+    rubric_metric = rb.str("metric")
+    if rubric_metric not in names:
+        raise SpecError(f"{rb.where}: metric {rubric_metric!r} is not one of {names}")
+    thresholds = rb.list("thresholds")
+    higher = next(m for m in metrics if m.name == rubric_metric).higher_is_better
+    if len(thresholds) != 4 or not all(isinstance(t, int | float) for t in thresholds):
+        raise SpecError(f"{rb.where}: thresholds must be 4 numbers (scores 2, 3, 4 and 5)")
+    if list(thresholds) != sorted(thresholds, reverse=not higher):
+        order = "increasing" if higher else "decreasing (lower is better)"
+        raise SpecError(f"{rb.where}: thresholds must be {order}")
+    rubric = Rubric(rubric_metric, tuple(float(t) for t in thresholds), higher)
+
+    environment = None
+    if task == "interactive":
+        et = top.table("environment")
+        assert et is not None
+        kwargs = et._get("kwargs", (dict,), {}, "a table")
+        environment = EnvironmentSpec(
+            id=et.str("id"),
+            kwargs=tuple(sorted(kwargs.items())),
+            preprocess=et.choice("preprocess", PREPROCESSORS, "none"),
+            observation_shape=_shape(et, "observation_shape"),
+            n_actions=et.int("n_actions"),
+            max_episode_steps=et.int("max_episode_steps"),
+            step_timeout_s=et.num("step_timeout_s"),
+            episode_timeout_s=et.num("episode_timeout_s"),
+            startup_timeout_s=et.num("startup_timeout_s", 120.0),
+        )
+    elif "environment" in raw:
+        raise SpecError(f"{where}: [environment] only applies to task = 'interactive'")
+
+    fields: dict[str, Any] = dict(
+        id=lab_id,
+        title=top.str("title"),
+        description=top.str("description"),
+        task=task,
+        entry_kinds=tuple(kinds),
+        input=input_spec,
+        classes=classes,
+        metrics=tuple(metrics),
+        ranking=ranking,
+        limits=limits,
+        data=data,
+        rubric=rubric,
+        environment=environment,
+        spec_hash="",
+    )
+    unhashed = LabSpec(**fields).to_dict()
+    canonical = json.dumps(unhashed, sort_keys=True, separators=(",", ":"))
+    fields["spec_hash"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return LabSpec(**fields)

@@ -1,0 +1,27 @@
+"""Making untrusted text safe to store and show: decoded, control characters stripped, capped."""
+
+from __future__ import annotations
+
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitize(data: bytes | str, max_bytes: int = 65536) -> str:
+    """Printable text of at most `max_bytes` UTF-8 bytes, keeping the head and the tail."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", errors="replace")
+    text = _CONTROL.sub("", _ANSI.sub("", data.replace("\r\n", "\n").replace("\r", "\n")))
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    # The tail usually holds the traceback; the head holds what the entry printed first.
+    head = raw[: max_bytes // 4].decode("utf-8", errors="ignore")
+    tail = raw[-(max_bytes - max_bytes // 4 - 64) :].decode("utf-8", errors="ignore")
+    return f"{head}\n[... {len(raw) - len(head) - len(tail)} bytes cut ...]\n{tail}"
+
+
+def one_line(text: str, max_chars: int = 300) -> str:
+    text = " ".join(sanitize(text, max_chars * 4).split())
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."

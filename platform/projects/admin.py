@@ -1,0 +1,83 @@
+from django.contrib import admin
+
+from .models import (
+    Ballot,
+    Conflict,
+    Invitation,
+    Membership,
+    PaperReview,
+    ProjectGroup,
+    ProjectSettings,
+)
+
+
+@admin.register(ProjectSettings)
+class ProjectSettingsAdmin(admin.ModelAdmin):
+    list_display = (
+        "edition",
+        "signup_deadline",
+        "slides_deadline",
+        "review_deadline",
+        "min_judges_per_group",
+        "pitch_minutes",
+    )
+    search_fields = ("edition__name",)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "edition", "joined_at")
+    autocomplete_fields = ("user",)
+
+
+class ConflictInline(admin.TabularInline):
+    model = Conflict
+    extra = 0
+    fields = ("judge", "source", "reason", "created_by")
+    autocomplete_fields = ("judge",)
+    fk_name = "group"
+
+
+@admin.register(ProjectGroup)
+class ProjectGroupAdmin(admin.ModelAdmin):
+    list_display = ("name", "edition", "title", "slot", "signed_up_at", "slides_updated_at")
+    list_filter = ("edition", ("signed_up_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "title", "memberships__user__username", "memberships__user__email")
+    inlines = [MembershipInline, ConflictInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "group", "edition", "joined_at")
+    list_filter = ("edition", "user__affiliation")
+    search_fields = ("user__username", "user__email", "group__name")
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("invitee", "group", "invited_by", "status", "created_at", "responded_at")
+    list_filter = ("status", "group__edition")
+    search_fields = ("invitee__username", "group__name", "invited_by__username")
+
+
+@admin.register(PaperReview)
+class PaperReviewAdmin(admin.ModelAdmin):
+    list_display = ("user", "paper_title", "edition", "status", "submitted_at", "marked_by")
+    list_filter = ("status", "edition")
+    search_fields = ("user__username", "user__email", "paper_title")
+
+
+@admin.register(Conflict)
+class ConflictAdmin(admin.ModelAdmin):
+    list_display = ("judge", "group", "source", "reason", "created_at")
+    list_filter = ("source", "group__edition")
+    search_fields = ("judge__username", "group__name", "reason")
+
+
+@admin.register(Ballot)
+class BallotAdmin(admin.ModelAdmin):
+    list_display = ("group", "judge", "novelty", "soundness", "clarity", "updated_at")
+    list_filter = ("group__edition", "judge")
+    search_fields = ("group__name", "judge__username", "comment")

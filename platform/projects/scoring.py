@@ -1,0 +1,127 @@
+"""The course's pitch aggregation, in exact arithmetic, plus staff-only diagnostics.
+
+A judge's score for a group is the mean of its three criteria; a group's final score is
+the mean over its judges. Only complete ballots count. Fractions keep ties exact: two
+groups at 11/3 are tied, not separated by a rounding error.
+"""
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    group_id: int
+    name: str
+    eligible: bool
+
+
+@dataclass(frozen=True)
+class BallotInput:
+    group_id: int
+    judge_id: int
+    score: Fraction | None  # None when the ballot is incomplete
+
+
+@dataclass
+class GroupResult:
+    group_id: int
+    name: str
+    eligible: bool
+    judge_scores: dict[int, Fraction] = field(default_factory=dict)
+    incomplete_ballots: int = 0
+    final: Fraction | None = None
+    insufficient: bool = True
+    rank: int | None = None
+    tied: bool = False
+    disagreement: Fraction | None = None
+    mean_z: float | None = None
+    z_rank: int | None = None
+
+    @property
+    def judges_counted(self) -> int:
+        return len(self.judge_scores)
+
+
+@dataclass
+class JudgeStats:
+    judge_id: int
+    count: int
+    mean: Fraction
+    spread: float  # population standard deviation of the judge's scores
+    lowest: Fraction
+    highest: Fraction
+
+
+@dataclass
+class Standings:
+    groups: list[GroupResult]  # ranked groups first (by rank, then name), then insufficient
+    judges: dict[int, JudgeStats]
+    min_judges: int
+
+
+def _competition_ranks(results: list[GroupResult], key):
+    """1, 2, 2, 4: equal keys share a rank; the next rank skips."""
+    values = [key(r) for r in results]
+    for result, value in zip(results, values, strict=True):
+        rank = 1 + sum(1 for other in values if other > value)
+        yield result, rank
+
+
+def compute_standings(
+    groups: list[GroupInput], ballots: list[BallotInput], min_judges: int
+) -> Standings:
+    by_id = {g.group_id: GroupResult(g.group_id, g.name, g.eligible) for g in groups}
+    judge_scores: dict[int, list[tuple[int, Fraction]]] = {}
+    for ballot in ballots:
+        result = by_id.get(ballot.group_id)
+        if result is None:
+            continue
+        if ballot.score is None:
+            result.incomplete_ballots += 1
+            continue
+        result.judge_scores[ballot.judge_id] = ballot.score
+        judge_scores.setdefault(ballot.judge_id, []).append((ballot.group_id, ballot.score))
+
+    judges = {}
+    for judge_id, scored in judge_scores.items():
+        values = [score for _, score in scored]
+        mean = sum(values, Fraction(0)) / len(values)
+        variance = sum((v - mean) ** 2 for v in values) / len(values)
+        judges[judge_id] = JudgeStats(
+            judge_id, len(values), mean, math.sqrt(variance), min(values), max(values)
+        )
+
+    for result in by_id.values():
+        scores = list(result.judge_scores.values())
+        if scores:
+            result.final = sum(scores, Fraction(0)) / len(scores)
+            result.disagreement = max(scores) - min(scores)
+            zs = []
+            for judge_id, score in result.judge_scores.items():
+                stats = judges[judge_id]
+                # A judge who gave everyone the same score says nothing about relative quality.
+                zs.append(float(score - stats.mean) / stats.spread if stats.spread else 0.0)
+            result.mean_z = sum(zs) / len(zs)
+        result.insufficient = len(scores) < max(min_judges, 1)
+
+    ranked = [r for r in by_id.values() if not r.insufficient]
+    for result, rank in _competition_ranks(ranked, key=lambda r: r.final):
+        result.rank = rank
+    for result in ranked:
+        result.tied = sum(1 for other in ranked if other.final == result.final) > 1
+    for result, rank in _competition_ranks(ranked, key=lambda r: r.mean_z):
+        result.z_rank = rank
+
+    insufficient = sorted((r for r in by_id.values() if r.insufficient), key=lambda r: r.name)
+    ranked.sort(key=lambda r: (r.rank, r.name))
+    return Standings(groups=ranked + insufficient, judges=judges, min_judges=min_judges)
+
+
+def fraction_text(value: Fraction | None) -> str:
+    if value is None:
+        return ""
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )

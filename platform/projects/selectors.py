@@ -1,0 +1,247 @@
+"""Reads, and the access_* checks every permission-sensitive read goes through."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from accounts.models import Role, User
+from courses.models import Edition
+
+from .models import (
+    Ballot,
+    Conflict,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    PaperReview,
+    ProjectGroup,
+    ProjectSettings,
+)
+from .scoring import BallotInput, GroupInput, Standings, compute_standings
+
+CONFLICT_MESSAGE = "You have a conflict of interest with this group."
+
+
+def project_settings_for(edition: Edition) -> ProjectSettings | None:
+    return ProjectSettings.objects.filter(edition=edition).select_related("edition").first()
+
+
+def _groups(edition: Edition) -> QuerySet[ProjectGroup]:
+    return (
+        ProjectGroup.objects.filter(edition=edition)
+        .select_related("edition")
+        .prefetch_related(
+            Prefetch("memberships", queryset=Membership.objects.select_related("user"))
+        )
+    )
+
+
+def group_list(edition: Edition) -> QuerySet[ProjectGroup]:
+    return _groups(edition).order_by("name")
+
+
+def pitch_schedule(edition: Edition) -> list[ProjectGroup]:
+    """Signed-up groups in presentation order; unscheduled ones last, by sign-up time."""
+    groups = list(_groups(edition).filter(signed_up_at__isnull=False))
+    groups.sort(key=lambda g: (g.slot is None, g.slot or 0, g.signed_up_at, g.name))
+    return groups
+
+
+def group_for_user(edition: Edition, user: User) -> ProjectGroup | None:
+    if not user.is_authenticated:
+        return None
+    return _groups(edition).filter(memberships__user=user).first()
+
+
+def review_for_user(edition: Edition, user: User) -> PaperReview | None:
+    if not user.is_authenticated:
+        return None
+    return PaperReview.objects.filter(edition=edition, user=user).first()
+
+
+def invitations_for_user(edition: Edition, user: User) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        group__edition=edition, invitee=user, status=InvitationStatus.PENDING
+    ).select_related("group", "invited_by")
+
+
+def judge_list() -> QuerySet[User]:
+    return User.objects.filter(role=Role.JUDGE, is_active=True).order_by("username")
+
+
+def is_conflicted(user: User, group: ProjectGroup) -> bool:
+    """Declared or staff-added conflicts, and membership: nobody judges their own group."""
+    return (
+        Conflict.objects.filter(judge=user, group=group).exists()
+        or Membership.objects.filter(group=group, user=user).exists()
+    )
+
+
+def conflicted_group_ids(user: User, edition: Edition) -> set[int]:
+    declared = Conflict.objects.filter(judge=user, group__edition=edition)
+    member = Membership.objects.filter(user=user, edition=edition)
+    return set(declared.values_list("group_id", flat=True)) | set(
+        member.values_list("group_id", flat=True)
+    )
+
+
+# --- access checks ----------------------------------------------------------------------
+
+
+def access_group(user: User, group: ProjectGroup) -> ProjectGroup:
+    """Members and staff see a group; so do judges without a conflict, once it signed up."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to see project groups.")
+    if user.is_course_staff:
+        return group
+    if Membership.objects.filter(group=group, user=user).exists():
+        return group
+    if user.is_judge and group.is_signed_up:
+        if is_conflicted(user, group):
+            raise PermissionDenied(CONFLICT_MESSAGE)
+        return group
+    raise Http404("No such group.")
+
+
+def access_group_scoring(user: User, group: ProjectGroup) -> ProjectGroup:
+    """Who may open a pitch's score sheet, read their own ballot and save it."""
+    if not user.is_authenticated or not user.is_judge:
+        raise PermissionDenied("Only judges score pitches.")
+    if not group.is_signed_up:
+        raise Http404("This group has not signed up to pitch.")
+    if is_conflicted(user, group):
+        raise PermissionDenied(CONFLICT_MESSAGE)
+    return group
+
+
+def access_group_scores(user: User, group: ProjectGroup) -> ProjectGroup:
+    """Every judge's scores for a group: staff only (judges never see each other's)."""
+    if not user.is_authenticated or not user.is_course_staff:
+        raise PermissionDenied("Only course staff see judges' scores.")
+    return group
+
+
+def access_standings(user: User, edition: Edition) -> Edition:
+    if not user.is_authenticated or not user.is_course_staff:
+        raise PermissionDenied("Only course staff see the pitch standings.")
+    return edition
+
+
+def access_review(user: User, review: PaperReview) -> PaperReview:
+    if user.is_authenticated and (user.is_course_staff or review.user_id == user.pk):
+        return review
+    raise Http404("No such review.")
+
+
+# --- judging ----------------------------------------------------------------------------
+
+
+@dataclass
+class ScoringItem:
+    group: ProjectGroup
+    ballot: Ballot | None
+
+    @property
+    def state(self) -> str:
+        if self.ballot is None:
+            return "to score"
+        return "complete" if self.ballot.is_complete else "partial"
+
+
+def groups_to_score(judge: User, edition: Edition) -> list[ScoringItem]:
+    conflicted = conflicted_group_ids(judge, edition)
+    ballots = {b.group_id: b for b in Ballot.objects.filter(judge=judge, group__edition=edition)}
+    return [
+        ScoringItem(group, ballots.get(group.pk))
+        for group in pitch_schedule(edition)
+        if group.pk not in conflicted
+    ]
+
+
+def ballot_for(judge: User, group: ProjectGroup) -> Ballot | None:
+    return Ballot.objects.filter(judge=judge, group=group).first()
+
+
+def ballots_for_edition(edition: Edition) -> QuerySet[Ballot]:
+    return (
+        Ballot.objects.filter(group__edition=edition)
+        .select_related("group", "judge")
+        .order_by("group__slot", "group__name", "judge__username")
+    )
+
+
+def standings_for(edition: Edition) -> Standings:
+    config = project_settings_for(edition)
+    min_judges = config.min_judges_per_group if config else 1
+    groups = pitch_schedule(edition)
+    signed_up = {g.pk for g in groups}
+    standings = compute_standings(
+        [GroupInput(g.pk, g.name, g.is_prize_eligible) for g in groups],
+        [
+            BallotInput(b.group_id, b.judge_id, b.score)
+            for b in ballots_for_edition(edition)
+            if b.group_id in signed_up
+        ],
+        min_judges,
+    )
+    return standings
+
+
+@dataclass
+class ProgressCell:
+    group: ProjectGroup
+    state: str  # "complete", "partial", "missing" or "conflict"
+
+
+@dataclass
+class JudgeProgress:
+    judge: User
+    cells: list[ProgressCell]
+
+    @property
+    def remaining(self) -> list[ProjectGroup]:
+        return [c.group for c in self.cells if c.state in ("missing", "partial")]
+
+    @property
+    def done(self) -> int:
+        return sum(1 for c in self.cells if c.state == "complete")
+
+    @property
+    def to_do(self) -> int:
+        return sum(1 for c in self.cells if c.state != "conflict")
+
+
+def scoring_progress(edition: Edition) -> tuple[list[ProjectGroup], list[JudgeProgress]]:
+    """Who still has to score whom."""
+    groups = pitch_schedule(edition)
+    ballots = {(b.judge_id, b.group_id): b for b in ballots_for_edition(edition)}
+    conflicts = set(
+        Conflict.objects.filter(group__edition=edition).values_list("judge_id", "group_id")
+    )
+    members = {(m.user_id, g.pk) for g in groups for m in g.memberships.all()}
+    rows = []
+    for judge in judge_list():
+        cells = []
+        for group in groups:
+            key = (judge.pk, group.pk)
+            if key in conflicts or key in members:
+                state = "conflict"
+            elif key not in ballots:
+                state = "missing"
+            else:
+                state = "complete" if ballots[key].is_complete else "partial"
+            cells.append(ProgressCell(group, state))
+        rows.append(JudgeProgress(judge, cells))
+    return groups, rows
+
+
+def conflict_list(edition: Edition) -> QuerySet[Conflict]:
+    return Conflict.objects.filter(group__edition=edition).select_related(
+        "judge", "group", "created_by"
+    )
+
+
+def review_list(edition: Edition) -> QuerySet[PaperReview]:
+    return PaperReview.objects.filter(edition=edition).select_related("user", "marked_by")

@@ -1,0 +1,62 @@
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import User
+from courses.models import Lab
+
+from .models import ACTIVE, Entry, GradingRun, Status
+
+
+def access_entry(user: User, entry_id: int) -> Entry:
+    """The one gate for reading an entry, its file, logs and scores: its owner and staff.
+
+    Anyone else gets a 404, so entry ids reveal nothing about other students."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to see entries.")
+    entry = (
+        Entry.objects.select_related("lab__edition", "user", "participant")
+        .filter(pk=entry_id)
+        .first()
+    )
+    if entry is None or not (entry.user_id == user.pk or user.is_course_staff):
+        raise Http404("No such entry.")
+    return entry
+
+
+def entry_latest_run(entry: Entry) -> GradingRun | None:
+    return entry.runs.order_by("-pk").first()
+
+
+def entries_of(user: User, lab: Lab | None = None) -> QuerySet[Entry]:
+    entries = Entry.objects.filter(user=user).select_related("lab__edition", "participant")
+    return entries.filter(lab=lab) if lab else entries
+
+
+def run_queue_position(run: GradingRun) -> int | None:
+    """1 for the next run its queue will grade; None once the run has left the queue."""
+    if run.status != Status.QUEUED:
+        return None
+    ahead = GradingRun.objects.filter(
+        status=Status.QUEUED, queue=run.queue, queued_at__lt=run.queued_at
+    ).count()
+    return ahead + 1
+
+
+def visible_metrics(entry: Entry, run: GradingRun | None, user: User) -> dict:
+    """Public-split metrics for the student; private ones only for staff or once revealed."""
+    if run is None or run.status != Status.SCORED:
+        return {}
+    split = run.split_metrics or {}
+    shown = {"public": split.get("public", {})}
+    if user.is_course_staff or entry.lab.private_revealed:
+        shown["private"] = split.get("private", {})
+    return shown
+
+
+def runs_in_flight() -> QuerySet[GradingRun]:
+    return (
+        GradingRun.objects.filter(status__in=ACTIVE)
+        .select_related("entry__lab__edition", "entry__user")
+        .order_by("queued_at")
+    )

@@ -1,0 +1,141 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from courses.models import Lab
+
+from . import services
+from .forms import UploadForm
+from .models import GradingRun
+from .selectors import (
+    access_entry,
+    entries_of,
+    entry_latest_run,
+    run_queue_position,
+    runs_in_flight,
+    visible_metrics,
+)
+
+
+def _staff_only(user) -> None:
+    if not user.is_course_staff:
+        raise PermissionDenied("Staff only.")
+
+
+@login_required
+def lab_detail(request, lab_id: int):
+    lab = get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+    form = UploadForm()
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                entry = services.entry_submit(
+                    user=request.user,
+                    lab=lab,
+                    upload=form.cleaned_data["file"],
+                    note=form.cleaned_data["note"],
+                )
+            except services.SubmissionRefused as refused:
+                messages.error(request, str(refused))
+            else:
+                messages.success(request, f"Entry #{entry.pk} is queued for grading.")
+                return redirect("entry-detail", entry_id=entry.pk)
+    entries = list(entries_of(request.user, lab).prefetch_related("runs"))
+    return render(
+        request,
+        "submissions/lab_detail.html",
+        {
+            "lab": lab,
+            "form": form,
+            "entries": entries,
+            "is_open": lab.is_open(timezone.now()),
+            "counted": sum(1 for e in entries if e.counts_toward_quota),
+        },
+    )
+
+
+@login_required
+def entry_detail(request, entry_id: int):
+    entry = access_entry(request.user, entry_id)
+    run = entry_latest_run(entry)
+    return render(
+        request,
+        "submissions/entry_detail.html",
+        {
+            "entry": entry,
+            "run": run,
+            "queue_position": run_queue_position(run) if run else None,
+            "metrics": visible_metrics(entry, run, request.user),
+            "events": run.events.all() if run else [],
+        },
+    )
+
+
+@login_required
+def entry_download(request, entry_id: int):
+    entry = access_entry(request.user, entry_id)
+    return FileResponse(entry.file.open("rb"), as_attachment=True, filename=entry.original_name)
+
+
+@login_required
+@require_POST
+def entry_mark_final(request, entry_id: int):
+    entry = access_entry(request.user, entry_id)
+    try:
+        services.entry_mark_final(user=request.user, entry=entry)
+        messages.success(
+            request, f"Entry #{entry.pk} is now your final entry for {entry.lab.title}."
+        )
+    except services.SubmissionRefused as refused:
+        messages.error(request, str(refused))
+    return redirect("entry-detail", entry_id=entry.pk)
+
+
+@login_required
+@require_POST
+def entry_regrade(request, entry_id: int):
+    _staff_only(request.user)
+    entry = access_entry(request.user, entry_id)
+    services.entry_regrade(entry=entry, by=request.user)
+    messages.success(request, f"Entry #{entry.pk} is queued for a re-grade.")
+    return redirect("entry-detail", entry_id=entry.pk)
+
+
+@login_required
+@require_POST
+def run_cancel(request, run_id: int):
+    _staff_only(request.user)
+    run = get_object_or_404(GradingRun, pk=run_id)
+    if services.run_cancel(run=run, by=request.user):
+        messages.success(request, f"Run {run.pk} of entry #{run.entry_id} cancelled.")
+    else:
+        messages.error(request, f"Run {run.pk} had already finished.")
+    return redirect(request.POST.get("next") or "staff-queue")
+
+
+@login_required
+@require_POST
+def lab_regrade_all(request, lab_id: int):
+    _staff_only(request.user)
+    lab = get_object_or_404(Lab, pk=lab_id)
+    count = services.lab_regrade_all(lab=lab, by=request.user)
+    messages.success(request, f"{count} entries of {lab.title} queued for a re-grade.")
+    return redirect("staff-queue")
+
+
+@login_required
+def staff_queue(request):
+    _staff_only(request.user)
+    now = timezone.now()
+    runs = list(runs_in_flight())
+    for run in runs:
+        run.stuck = run.status != "queued" and (
+            run.heartbeat_at is None or now - run.heartbeat_at > services.HEARTBEAT_STALE
+        )
+    labs = Lab.objects.select_related("edition").order_by("edition", "position")
+    return render(request, "submissions/staff_queue.html", {"runs": runs, "labs": labs, "now": now})

@@ -1,0 +1,163 @@
+"""Entry point: `python -m harness batch|interactive ...` (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from harness import protocol
+from harness.loaders import Entry, EntryFailed, EntryRefused, load_entry
+
+EXIT_OK, EXIT_REFUSED, EXIT_FAILED = 0, 3, 4
+OUTPUT_NAMES = {"classification": "probabilities.npy", "next_char": "logprobs.npy"}
+INPUT_NAMES = {"classification": "images.npy", "next_char": "tokens.npy"}
+
+
+def _status(status: str, reason: str = "", **extra: object) -> None:
+    out = Path(os.environ["SANDBOX_OUT"]) / "harness.json"
+    out.write_text(json.dumps({"status": status, "reason": reason[:2000], **extra}))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _load(args: argparse.Namespace) -> Entry:
+    entry_dir = Path(os.environ["SANDBOX_ENTRY"])
+    return load_entry(args.kind, entry_dir / args.main, args.task)
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    inputs = np.load(
+        Path(os.environ["SANDBOX_INPUTS"]) / INPUT_NAMES[args.task], allow_pickle=False
+    )
+    t0 = time.monotonic()
+    entry = _load(args)
+    t1 = time.monotonic()
+    chunks = []
+    size = max(1, args.batch_size)
+    for start in range(0, len(inputs), size):
+        batch = inputs[start : start + size]
+        try:
+            chunks.append(entry.predict(batch))
+        except EntryFailed:
+            raise
+        except Exception as exc:
+            if start == 0 and size > 1 and len(batch) > 1:
+                # Some exported models have a fixed batch size of 1: retry one row at a time.
+                print(
+                    f"harness: batch of {len(batch)} failed ({_describe(exc)}); "
+                    "retrying one example at a time",
+                    file=sys.stderr,
+                )
+                size = 1
+                return _one_by_one(entry, inputs, args, t0, t1)
+            raise
+    outputs = np.concatenate(chunks, axis=0) if chunks else np.zeros((0,), np.float32)
+    return _save(outputs, args, t0, t1)
+
+
+def _one_by_one(
+    entry: Entry, inputs: np.ndarray, args: argparse.Namespace, t0: float, t1: float
+) -> int:
+    outputs = np.concatenate([entry.predict(inputs[i : i + 1]) for i in range(len(inputs))], axis=0)
+    return _save(outputs, args, t0, t1)
+
+
+def _save(outputs: np.ndarray, args: argparse.Namespace, t0: float, t1: float) -> int:
+    out_dir = Path(os.environ["SANDBOX_OUT"])
+    np.save(
+        out_dir / OUTPUT_NAMES[args.task],
+        outputs.astype(np.float32, copy=False),
+        allow_pickle=False,
+    )
+    _status("ok", load_s=round(t1 - t0, 3), predict_s=round(time.monotonic() - t1, 3))
+    return EXIT_OK
+
+
+def _action_value(action: np.ndarray) -> float:
+    if action.size == 0:
+        raise EntryFailed("act() returned an empty action")
+    value = action.item() if action.size == 1 else float(np.argmax(action.reshape(-1)))
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def run_interactive(args: argparse.Namespace) -> int:
+    # Take the protocol channel for ourselves, then point fd 1 at stderr and fd 0 at /dev/null,
+    # so nothing the entry prints (from Python or C) can corrupt a frame or read the channel.
+    channel_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdout = sys.stderr
+
+    try:
+        entry = _load(args)
+    except EntryRefused as exc:
+        protocol.write_frame(channel_out, protocol.ERROR, f"refused: {exc}".encode())
+        return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001 - the entry's failure, reported to the worker
+        traceback.print_exc()
+        protocol.write_frame(channel_out, protocol.ERROR, f"load: {_describe(exc)}".encode())
+        return EXIT_FAILED
+    protocol.write_frame(channel_out, protocol.HELLO)
+    while True:
+        try:
+            kind, body = protocol.read_frame(channel_in)
+        except protocol.ChannelClosed:
+            return EXIT_OK
+        try:
+            if kind == protocol.QUIT:
+                return EXIT_OK
+            if kind == protocol.RESET:
+                entry.reset()
+                protocol.write_frame(channel_out, protocol.OK)
+            elif kind == protocol.OBS:
+                obs = np.load(io.BytesIO(body), allow_pickle=False)
+                value = _action_value(entry.act(obs))
+                protocol.write_frame(channel_out, protocol.ACTION, json.dumps(value).encode())
+            else:
+                return EXIT_FAILED
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            protocol.write_frame(channel_out, protocol.ERROR, f"act: {_describe(exc)}".encode())
+            return EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness")
+    parser.add_argument("mode", choices=["batch", "interactive"])
+    parser.add_argument(
+        "--task", required=True, choices=["classification", "next_char", "interactive"]
+    )
+    parser.add_argument("--kind", required=True, choices=["keras", "torch", "code"])
+    parser.add_argument("--main", required=True, help="the entry's main file, relative")
+    parser.add_argument(
+        "--batch-size", type=int, default=int(os.environ.get("GRADER_BATCH_SIZE", "256"))
+    )
+    args = parser.parse_args(argv)
+    if args.mode == "interactive":
+        return run_interactive(args)
+    try:
+        return run_batch(args)
+    except EntryRefused as exc:
+        _status("rejected", str(exc))
+        return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001
+        traceback.print_exc()
+        _status("failed", _describe(exc))
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

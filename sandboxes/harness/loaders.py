@@ -1,0 +1,159 @@
+"""Loading an entry of each kind into one callable shape.
+
+TensorFlow and torch are imported only when the entry needs them: importing TensorFlow alone
+costs seconds, which is most of the time an entry takes to grade.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+class EntryRefused(Exception):
+    """The entry is refused for safety (it is never run); the message is for the student."""
+
+
+class EntryFailed(Exception):
+    """The entry could not be loaded or run; the message is for the student."""
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise EntryFailed(f"the entry returned something that is not numbers: {exc}") from exc
+
+
+class Entry:
+    """A loaded entry: `predict(batch)` for batch tasks, `act`/`reset` for interactive ones."""
+
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], Any] | None,
+        act: Callable[[np.ndarray], Any] | None = None,
+        reset: Callable[[], Any] | None = None,
+        after_batch: Callable[[], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self._act = act
+        self._reset = reset
+        self._after_batch = after_batch
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self._predict is None:
+            raise EntryFailed("submission.py must define predict(inputs) for this lab")
+        out = to_numpy(self._predict(batch))
+        if self._after_batch is not None:
+            self._after_batch()
+        return out
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        if self._act is not None:
+            return to_numpy(self._act(obs))
+        # A model file answers scores for a batch of one: the highest score is the action.
+        return to_numpy(self.predict(obs[None, ...]))
+
+    def reset(self) -> None:
+        if self._reset is not None:
+            self._reset()
+        elif self._after_batch is not None:
+            self._after_batch()
+
+
+def load_entry(kind: str, path: Path, task: str) -> Entry:
+    if kind == "code":
+        return _load_code(path, task)
+    if kind == "keras":
+        return _load_keras(path)
+    if kind == "torch":
+        return _load_torch(path)
+    raise EntryFailed(f"unknown entry kind {kind!r}")
+
+
+def _load_code(path: Path, task: str) -> Entry:
+    entry_dir = str(path.parent)
+    sys.path.insert(0, entry_dir)
+    spec = importlib.util.spec_from_file_location("submission", path)
+    if spec is None or spec.loader is None:
+        raise EntryFailed("cannot import submission.py")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    spec.loader.exec_module(module)
+    predict = getattr(module, "predict", None)
+    act = getattr(module, "act", None)
+    reset = getattr(module, "reset", None)
+    if task == "interactive" and not callable(act):
+        raise EntryFailed("submission.py must define act(observation) for this lab")
+    if task != "interactive" and not callable(predict):
+        raise EntryFailed("submission.py must define predict(inputs) for this lab")
+    return Entry(predict, act if callable(act) else None, reset if callable(reset) else None)
+
+
+def _load_keras(path: Path) -> Entry:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    if path.is_dir():
+        # A SavedModel runs TensorFlow graph ops only (no Python), through its signature.
+        try:
+            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        except Exception as exc:  # noqa: BLE001 - any loading failure is the entry's
+            raise EntryFailed(f"cannot load the SavedModel: {exc}") from exc
+        return Entry(lambda x: layer(x))
+    try:
+        model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001
+        text = str(exc)
+        if "Lambda" in text or "safe_mode" in text:
+            raise EntryRefused(
+                "your Keras model contains a Lambda layer (arbitrary Python code), which the "
+                "grader refuses to load for safety. Replace it with built-in layers, or upload "
+                "code (submission.py) that builds the model and loads its weights."
+            ) from exc
+        raise EntryFailed(f"cannot load the Keras model: {text}") from exc
+
+    stateful = [layer for layer in model._flatten_layers() if getattr(layer, "stateful", False)]
+
+    def reset_states() -> None:
+        # Stateful RNNs would carry one row's state into the next batch.
+        for layer in stateful:
+            layer.reset_state()
+
+    return Entry(
+        lambda x: model.predict_on_batch(x), after_batch=reset_states if stateful else None
+    )
+
+
+def _load_torch(path: Path) -> Entry:
+    import torch
+
+    torch.set_grad_enabled(False)
+    try:
+        if path.suffix == ".pt2":
+            module = torch.export.load(str(path)).module()
+        else:
+            module = torch.jit.load(str(path), map_location="cpu")
+            module.eval()
+    except Exception as exc:  # noqa: BLE001
+        raise EntryFailed(f"cannot load the PyTorch model: {exc}") from exc
+
+    def predict(x: np.ndarray) -> Any:
+        return module(torch.from_numpy(np.ascontiguousarray(x)))
+
+    return Entry(predict)

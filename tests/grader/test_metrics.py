@@ -1,0 +1,89 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from grader import metrics as M
+
+
+def test_roc_auc_matches_sklearn_and_is_undefined_for_one_class():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 50)
+    s = rng.uniform(size=50)
+    value, _ = M.roc_auc(y, s)
+    assert value == pytest.approx(roc_auc_score(y, s))
+    value, why = M.roc_auc(np.ones(5), s[:5])
+    assert value is None and "only one class" in why
+    ms = M.classification_metrics(np.ones(5, dtype=int), s[:5], {"roc_auc", "accuracy"})
+    assert "roc_auc" not in ms.values and "roc_auc" in ms.undefined
+
+
+def test_accuracy_matches_sklearn_binary_and_multiclass():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 10, 40)
+    scores = rng.normal(size=(40, 10))
+    ms = M.classification_metrics(y, scores, {"accuracy"})
+    assert ms.values["accuracy"] == pytest.approx(accuracy_score(y, scores.argmax(1)))
+    yb = rng.integers(0, 2, 40)
+    p = rng.uniform(size=40)
+    ms = M.classification_metrics(yb, p, {"accuracy"})
+    assert ms.values["accuracy"] == pytest.approx(accuracy_score(yb, p >= 0.5))
+
+
+def test_debias_metrics_by_hand():
+    group = np.array(["LF"] * 2 + ["LM"] * 2 + ["DF"] * 2 + ["DM"] * 2 + [""] * 4)
+    y = (group != "").astype(int)
+    # LF 2/2, LM 1/2, DF 2/2, DM 0/2 detected; non-faces: 3 of 4 rejected
+    s = np.array([0.9, 0.8, 0.9, 0.1, 0.6, 0.7, 0.2, 0.3, 0.1, 0.2, 0.4, 0.9])
+    ms = M.debias_metrics(y, s, group).values
+    accs = [100.0, 50.0, 100.0, 0.0]
+    assert [ms[f"accuracy_{g}"] for g in ("LF", "LM", "DF", "DM")] == accs
+    assert ms["debias_accuracy"] == 62.5
+    mean = 62.5
+    assert ms["group_accuracy_variance"] == pytest.approx(sum((a - mean) ** 2 for a in accs) / 4)
+    assert ms["worst_group_accuracy"] == 0.0
+    assert ms["non_face_specificity"] == 75.0
+
+
+def test_debias_group_missing_is_undefined_not_zero():
+    group = np.array(["LF", "LM", "DF", ""])
+    ms = M.debias_metrics(np.array([1, 1, 1, 0]), np.array([0.9, 0.9, 0.9, 0.1]), group)
+    assert "accuracy_DM" in ms.undefined and "debias_accuracy" in ms.undefined
+    assert "debias_accuracy" not in ms.values
+
+
+def test_bits_per_char_by_hand_and_renormalised():
+    V = 4
+    targets = np.array([[1, 2, 3]])
+    p = np.full((1, 3, V), 0.1)
+    for t, c in enumerate(targets[0]):
+        p[0, t, c] = 0.7
+    assert M.bits_per_char(np.log(p), targets) == pytest.approx(-math.log2(0.7))
+    # logits (shifted log-probs) score the same; unnormalised zeros cannot score 0 bits
+    assert M.bits_per_char(np.log(p) + 5.0, targets) == pytest.approx(-math.log2(0.7))
+    assert M.bits_per_char(np.zeros((1, 3, V)), targets) == pytest.approx(2.0)
+
+
+def test_causality_violation_detects_changed_past():
+    lp = np.log(np.full((2, 5, 3), 1 / 3))
+    assert M.causality_violation(lp, np.array([0]), np.array([1]), np.array([2])) is None
+    lp2 = lp.copy()
+    lp2[1, 4] = np.log([0.8, 0.1, 0.1])  # after k: allowed to differ
+    assert M.causality_violation(lp2, np.array([0]), np.array([1]), np.array([2])) is None
+    lp2[1, 2] = np.log([0.8, 0.1, 0.1])  # at k: must agree
+    row, pos, diff = M.causality_violation(lp2, np.array([0]), np.array([1]), np.array([2]))
+    assert (row, pos) == (0, 2) and diff > 0.4
+
+
+def test_return_stats_population_std():
+    ms = M.return_stats([10.0, 20.0, 30.0]).values
+    assert ms == {"mean_return": 20.0, "std_return": pytest.approx(np.std([10, 20, 30])), "episodes": 3.0}
+
+
+def test_abc_validity_counts_parsable_songs_with_notes():
+    good = "X:1\nT:Tune\nM:6/8\nL:1/8\nK:D\nA|dfa agf|e2d cBA|\n"
+    text = good + "\n" + good.replace("X:1", "X:2") + "\nX:3\nT:no notes\nK:G\n\n"
+    value, n = M.abc_validity(text)
+    assert n == 3 and value == pytest.approx(2 / 3)
+    assert M.abc_validity("") == (None, 0)

@@ -1,0 +1,201 @@
+"""Classification and next-character labs end to end through the process backend."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from grader.errors import GradingCancelled, PlatformError
+from grader.pipeline import GradeRequest, grade
+from tests.grader import synth
+
+PERFECT_MNIST = """
+import numpy as np
+def predict(x):
+    return np.eye(10, dtype=np.float32)[np.rint(x[:, 0, 0, 0] * 10).astype(int)]
+"""
+# Faces get 0.9 except dark men (group 4/4 in pixel [0,0,1]) at 0.2; non-faces 0.1.
+DEBIAS = """
+import numpy as np
+def predict(x):
+    face = x[:, 0, 0, 0] > 0.5
+    dm = np.isclose(x[:, 0, 0, 1], 1.0)
+    return np.where(face & ~dm, 0.9, np.where(face, 0.2, 0.1)).astype(np.float32)
+"""
+
+
+def entry(tmp_path, source, name="e", **files):
+    return synth.write_entry(tmp_path / name, source, **files)
+
+
+def test_mnist_perfect_entry_scores_one_with_receipt(graded, tmp_path):
+    report = graded("lab2-mnist", entry(tmp_path, PERFECT_MNIST))
+    assert report.status == "scored", report.reason
+    assert report.metrics == {"accuracy": 1.0}
+    assert report.split_metrics == {"public": {"accuracy": 1.0}, "private": {"accuracy": 1.0}}
+    r = report.receipt
+    assert r.backend == "process" and r.isolation == "process (weak)" and r.image_digest is None
+    assert r.dataset_verified and r.dataset_name == "lab2-mnist-v1"
+    assert r.started_at.endswith("Z") and r.wall_time_s > 0
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_mnist_half_right_and_events(graded, synth_hidden, tmp_path):
+    source = PERFECT_MNIST.replace("* 10)", "* 10) // 5 * 5")  # right for digits 0 and 5 only
+    events: list[str] = []
+    from grader.pipeline import GradeRequest, grade
+
+    report = grade(
+        GradeRequest("lab2-mnist", entry(tmp_path, source), hidden_dir=synth_hidden[0]),
+        on_event=lambda kind, data: events.append(kind),
+    )
+    assert report.metrics["accuracy"] == pytest.approx(0.2)
+    assert events[0] == "running" and events[-1] == "scoring"
+
+
+def test_debias_metrics_end_to_end(graded, synth_hidden, tmp_path):
+    report = graded("lab2-debias", entry(tmp_path, DEBIAS))
+    assert report.status == "scored", report.reason
+    m = report.metrics
+    assert (m["accuracy_LF"], m["accuracy_DM"], m["debias_accuracy"]) == (100.0, 0.0, 75.0)
+    assert m["group_accuracy_variance"] == pytest.approx(np.var([100, 100, 100, 0]))
+    assert m["worst_group_accuracy"] == 0.0 and m["non_face_specificity"] == 100.0
+    with np.load(synth_hidden[0] / "lab2-debias-v1/labels/labels.npz") as npz:
+        y, group, split = npz["y"], npz["group"], npz["split"]
+    scores = np.where(y == 1, np.where(group == "DM", 0.2, 0.9), 0.1)
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, scores))
+    pub = split == 0
+    assert report.split_metrics["public"]["roc_auc"] == pytest.approx(
+        roc_auc_score(y[pub], scores[pub])
+    )
+    assert report.details["group_accuracy"]["DM"] == 0.0
+    assert report.details["roc_curve"]["fpr"][0] == 0.0
+
+
+def test_debias_constant_output_is_scored_honestly(graded, tmp_path):
+    source = "import numpy as np\ndef predict(x):\n    return np.full(len(x), 0.5, np.float32)\n"
+    report = graded("lab2-debias", entry(tmp_path, source))
+    assert report.status == "scored"
+    assert report.metrics["roc_auc"] == 0.5
+    assert report.metrics["non_face_specificity"] == 0.0
+
+
+def test_debias_logits_are_read_through_a_sigmoid(graded, tmp_path):
+    source = "import numpy as np\ndef predict(x):\n    return (x[:, 0, 0, 0] * 8 - 4)[:, None]\n"
+    report = graded("lab2-debias", entry(tmp_path, source))
+    assert report.metrics["debias_accuracy"] == 100.0 and report.metrics["roc_auc"] == 1.0
+    assert any("logits" in n for n in report.details["notes"])
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "reason"),
+    [
+        ("import numpy as np\ndef predict(x):\n    return np.full((len(x), 10), np.nan)\n",
+         "invalid_output", "NaN"),
+        ("import numpy as np\ndef predict(x):\n    return np.zeros((len(x), 3))\n",
+         "invalid_output", "shape"),
+        ("def predict(x):\n    raise RuntimeError('my model is broken')\n",
+         "failed", "my model is broken"),
+        ("import sys\nsys.exit(7)\n", "failed", "crashed"),
+        ("def nothing():\n    pass\n", "failed", "must define predict"),
+    ],
+)
+def test_bad_entries_get_a_specific_status(graded, tmp_path, source, status, reason):
+    report = graded("lab2-mnist", entry(tmp_path, source))
+    assert report.status == status
+    assert reason in report.reason
+    assert report.metrics == {}
+
+
+@pytest.mark.slow
+def test_sleep_forever_times_out_and_memory_hog_is_oom(tmp_path, monkeypatch, synth_hidden):
+    specs = synth.write_specs(tmp_path / "specs", synth_hidden[1], wall_time_s=3, memory_mb=300)
+    monkeypatch.setenv("GRADER_SPECS_DIR", str(specs))
+    sleeper = entry(tmp_path, "import time\ndef predict(x):\n    time.sleep(3600)\n", "s")
+    report = grade(GradeRequest("lab2-mnist", sleeper, hidden_dir=synth_hidden[0]))
+    assert report.status == "timeout" and "3 s" in report.reason
+    assert report.receipt.wall_time_s < 6
+    hog = "import numpy as np\ndef predict(x):\n    a = np.ones(2 * 2**30, np.uint8)\n    return a\n"
+    report = grade(GradeRequest("lab2-mnist", entry(tmp_path, hog, "h"), hidden_dir=synth_hidden[0]))
+    assert report.status == "oom" and "300 MB" in report.reason
+
+
+def test_cancel_stops_the_run(graded, tmp_path):
+    sleeper = entry(tmp_path, "import time\ndef predict(x):\n    time.sleep(3600)\n")
+    with pytest.raises(GradingCancelled):
+        graded("lab2-mnist", sleeper, cancel=lambda: True)
+
+
+def test_rejected_upload_never_runs(graded, tmp_path):
+    (tmp_path / "w.pkl").write_bytes(b"x")
+    report = graded("lab2-mnist", tmp_path / "w.pkl")
+    assert report.status == "rejected" and "no entry found" in report.reason
+
+
+def test_platform_faults_raise(graded, tmp_path, synth_hidden, monkeypatch):
+    good = entry(tmp_path, PERFECT_MNIST)
+    with pytest.raises(PlatformError, match="missing"):
+        graded("lab2-mnist", good, hidden_dir=tmp_path / "nowhere")
+    with pytest.raises(PlatformError, match="unknown sandbox backend"):
+        graded("lab2-mnist", good, backend="nonexistent")
+    bad = {**synth_hidden[1], "lab2-mnist": "sha256:" + "0" * 64}
+    monkeypatch.setenv("GRADER_SPECS_DIR", str(synth.write_specs(tmp_path / "sp", bad)))
+    with pytest.raises(PlatformError, match="does not match"):
+        graded("lab2-mnist", good)
+
+
+def test_sample_set_is_graded_unverified(graded, tmp_path):
+    report = graded("lab2-mnist", entry(tmp_path, PERFECT_MNIST), sample=True)
+    assert report.status == "scored" and report.metrics["accuracy"] == 1.0
+    assert report.receipt.dataset_name == "samples/lab2-mnist"
+
+
+# --------------------------------------------------------------------------- next character
+
+V, T = synth.MUSIC_V, synth.MUSIC_T
+CAUSAL = f"""
+import numpy as np
+def predict(tokens):
+    # p(next = token + 1 mod V) = 0.9, the rest shared: uses only the current token.
+    out = np.full(tokens.shape + ({V},), 0.1 / {V - 1})
+    np.put_along_axis(out, ((tokens + 1) % {V})[..., None], 0.9, axis=-1)
+    return np.log(out)
+"""
+PEEKS = f"""
+import numpy as np
+def predict(tokens):
+    nxt = np.concatenate([tokens[:, 1:], tokens[:, -1:]], axis=1)
+    out = np.full(tokens.shape + ({V},), 1e-3)
+    np.put_along_axis(out, nxt[..., None], 1.0, axis=-1)
+    return np.log(out / out.sum(-1, keepdims=True))
+"""
+
+
+def test_next_char_bits_by_hand_and_songs(graded, tmp_path):
+    songs = "X:1\nT:a\nK:D\nABcd|efga|\n\nX:2\nT:b\n%%%% broken\n"
+    report = graded("lab1-music", entry(tmp_path, CAUSAL, songs__abc=songs))
+    assert report.status == "scored", report.reason
+    assert report.metrics["bits_per_char"] == pytest.approx(-math.log2(0.9), rel=1e-5)
+    assert report.split_metrics["private"]["bits_per_char"] == pytest.approx(-math.log2(0.9), rel=1e-5)
+    assert report.metrics["abc_validity"] == 0.5
+
+
+def test_uniform_next_char_model_scores_log2_v(graded, tmp_path):
+    source = f"import numpy as np\ndef predict(t):\n    return np.zeros(t.shape + ({V},))\n"
+    report = graded("lab1-music", entry(tmp_path, source))
+    assert report.metrics["bits_per_char"] == pytest.approx(math.log2(V), rel=1e-6)
+    assert "abc_validity" not in report.metrics
+
+
+def test_model_that_peeks_at_the_next_character_is_rejected(graded, tmp_path):
+    report = graded("lab1-music", entry(tmp_path, PEEKS))
+    assert report.status == "rejected"
+    assert "looks ahead" in report.reason and report.metrics == {}
+
+
+def test_next_char_wrong_vocabulary_size_is_invalid(graded, tmp_path):
+    source = f"import numpy as np\ndef predict(t):\n    return np.zeros(t.shape + ({V + 1},))\n"
+    report = graded("lab1-music", entry(tmp_path, source))
+    assert report.status == "invalid_output" and "vocabulary" in report.reason

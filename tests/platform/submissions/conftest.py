@@ -1,0 +1,50 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app
+from factories import EditionFactory, EnrollmentFactory, LabFactory
+
+
+@pytest.fixture(autouse=True)
+def _memory_broker():
+    """Unit tests never reach a real broker; the worker tests switch to Redis themselves."""
+    use_broker("memory://")
+    yield
+    use_broker("memory://")
+
+
+def use_broker(url: str) -> None:
+    app.conf.broker_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def edition(db):
+    return EditionFactory(is_current=True)
+
+
+@pytest.fixture
+def cartpole(edition):
+    now = timezone.now()
+    return LabFactory(
+        edition=edition,
+        spec_id="lab3-cartpole",
+        title="Lab 3: CartPole",
+        opens_at=now - timedelta(days=1),
+        closes_at=now + timedelta(days=1),
+        needs_writeup=False,
+        max_entries_per_day=5,
+        max_entries_total=10,
+    )
+
+
+@pytest.fixture
+def enrolled(edition, student, other_student):
+    EnrollmentFactory(edition=edition, user=student)
+    EnrollmentFactory(edition=edition, user=other_student)
+    return student

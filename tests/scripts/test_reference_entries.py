@@ -1,0 +1,187 @@
+"""The reference entries exist in their formats, and the baselines do what they claim.
+
+These load the entries directly (they are our own code), without the grader or a sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+LABS = ("lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong")
+
+BAD = ("constant", "nan", "wrong_shape", "crash", "sleep")
+ENTRY_POINT = {
+    "lab1-music": "predict",
+    "lab2-debias": "predict",
+    "lab2-mnist": "predict",
+    "lab3-cartpole": "act",
+    "lab3-pong": "act",
+}
+
+
+def load_submission(folder: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"entry_{folder.parent.name}_{folder.name}", folder / "submission.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def index(entries: Path) -> dict[str, dict[str, dict[str, str]]]:
+    return json.loads((entries / "index.json").read_text())
+
+
+def test_every_lab_has_the_reference_entries(reference_entries: Path) -> None:
+    listed = index(reference_entries)
+    assert set(listed) == set(LABS)
+    for lab in LABS:
+        names = set(listed[lab])
+        assert {"baseline", *BAD} <= names, lab
+    assert {"left", "controller"} <= set(listed["lab3-cartpole"])
+    assert listed["lab1-music"]["peeks"]["expect"] == "rejected"
+    for lab, entries in listed.items():
+        for name, entry in entries.items():
+            assert (reference_entries / entry["path"]).exists(), (lab, name)
+
+
+def test_code_entries_define_their_entry_point(reference_entries: Path) -> None:
+    for lab, entries in index(reference_entries).items():
+        for name, entry in entries.items():
+            if entry["format"] != "code":
+                continue
+            tree = ast.parse((reference_entries / entry["path"] / "submission.py").read_text())
+            functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+            assert ENTRY_POINT[lab] in functions, (lab, name)
+
+
+def test_model_file_formats(reference_entries: Path) -> None:
+    listed = index(reference_entries)
+    keras_file = reference_entries / listed["lab2-mnist"]["baseline"]["path"]
+    assert keras_file.suffix == ".keras" and listed["lab2-mnist"]["baseline"]["format"] == "keras"
+    with zipfile.ZipFile(keras_file) as zf:
+        assert "config.json" in zf.namelist()
+    torch_file = reference_entries / listed["lab2-debias"]["baseline"]["path"]
+    assert listed["lab2-debias"]["baseline"]["format"] == "torchscript"
+    with zipfile.ZipFile(torch_file) as zf:  # TorchScript archives are zips holding code/
+        assert any("/code/" in name for name in zf.namelist())
+
+
+def music_logp(folder: Path, tokens: np.ndarray) -> np.ndarray:
+    return load_submission(folder).predict(tokens)
+
+
+def is_causal(logp: np.ndarray, tokens: np.ndarray, folder: Path) -> bool:
+    """Perturb every row's future after a random k; predictions up to k must not move."""
+    rng = np.random.default_rng(0)
+    perturbed = tokens.copy()
+    ks = rng.integers(0, tokens.shape[1] - 1, size=len(tokens))
+    for row, k in enumerate(ks):
+        perturbed[row, k + 1 :] = (perturbed[row, k + 1 :] + 1) % 83
+    after = music_logp(folder, perturbed)
+    return all(np.array_equal(logp[r, : k + 1], after[r, : k + 1]) for r, k in enumerate(ks))
+
+
+def test_music_baseline_is_causal_and_beats_uniform(
+    reference_entries: Path, hidden_dir: Path
+) -> None:
+    sample = hidden_dir / "samples/lab1-music"
+    tokens = np.load(sample / "inputs/tokens.npy")
+    labels = np.load(sample / "labels/labels.npz")
+    baseline = reference_entries / "lab1-music/baseline"
+    logp = music_logp(baseline, tokens)
+    assert logp.shape == (*tokens.shape, 83) and logp.dtype == np.float32
+    np.testing.assert_allclose(np.exp(logp).sum(-1), 1.0, atol=1e-4)
+    assert is_causal(logp, tokens, baseline)
+    real = labels["real"]
+    picked = np.take_along_axis(logp, labels["targets"][..., None].astype(np.int64), 2)
+    bits = float(-picked[real].mean() / np.log(2))
+    assert bits < 3.0  # uniform over 83 characters would be 6.4
+    assert (baseline / "songs.abc").read_text().startswith("X:")
+
+
+def test_music_peeks_is_not_causal(reference_entries: Path, hidden_dir: Path) -> None:
+    tokens = np.load(hidden_dir / "samples/lab1-music/inputs/tokens.npy")
+    peeks = reference_entries / "lab1-music/peeks"
+    assert not is_causal(music_logp(peeks, tokens), tokens, peeks)
+
+
+def cartpole_returns(folder: Path, seeds: list[int]) -> list[float]:
+    import gymnasium as gym
+
+    policy = load_submission(folder)
+    env = gym.make("CartPole-v1")
+    returns = []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return returns
+
+
+def test_cartpole_controller_and_left(reference_entries: Path, hidden_dir: Path) -> None:
+    seeds = json.loads((hidden_dir / "samples/lab3-cartpole/labels/seeds.json").read_text())
+    seed = seeds["private"][:1]
+    assert cartpole_returns(reference_entries / "lab3-cartpole/controller", seed) == [500.0]
+    assert cartpole_returns(reference_entries / "lab3-cartpole/baseline", seed) == [500.0]
+    assert cartpole_returns(reference_entries / "lab3-cartpole/left", seed)[0] < 50.0
+
+
+def test_pong_baseline_answers_paddle_actions(reference_entries: Path) -> None:
+    policy = load_submission(reference_entries / "lab3-pong/baseline")
+    policy.reset()
+    diff = np.zeros((80, 80, 1), dtype=np.float32)
+    assert policy.act(diff) in (0, 2, 3)
+    # Before it has seen the ball move, the policy reads +1 as "new" (current - previous).
+    # Paddle moved up from rows 60-67 to 52-59 (centre 55.5).
+    diff[60:68, 70:72] = -1.0
+    diff[52:60, 70:72] = 1.0
+    high, low = diff.copy(), diff.copy()
+    high[10:12, 40] = 1.0
+    low[74:76, 40] = 1.0
+    policy.reset()
+    assert policy.act(high) == 2  # UP, towards the ball
+    policy.reset()
+    assert policy.act(low) == 3  # DOWN
+
+
+@pytest.mark.slow
+def test_mnist_baseline_accuracy(reference_entries: Path, hidden_dir: Path) -> None:
+    import keras
+
+    model = keras.saving.load_model(reference_entries / "lab2-mnist/baseline.keras")
+    sample = hidden_dir / "samples/lab2-mnist"
+    images = np.load(sample / "inputs/images.npy")
+    y = np.load(sample / "labels/labels.npz")["y"]
+    assert (model.predict(images, verbose=0).argmax(1) == y).mean() > 0.9
+
+
+@pytest.mark.slow
+def test_debias_baseline_separates_faces(reference_entries: Path, hidden_dir: Path) -> None:
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    model = torch.jit.load(str(reference_entries / "lab2-debias/baseline.pt"))
+    sample = hidden_dir / "samples/lab2-debias"
+    images = torch.from_numpy(np.load(sample / "inputs/images.npy"))
+    y = np.load(sample / "labels/labels.npz")["y"]
+    with torch.no_grad():
+        prob = model(images).numpy()
+    assert prob.shape == (len(y),) and ((prob >= 0) & (prob <= 1)).all()
+    assert roc_auc_score(y, prob) > 0.8
+    exported = torch.export.load(str(reference_entries / "lab2-debias/baseline_pt2.pt2"))
+    with torch.no_grad():
+        np.testing.assert_allclose(exported.module()(images).numpy(), prob, atol=1e-5)
