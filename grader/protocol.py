@@ -5,13 +5,13 @@ message type. The harness (sandboxes/harness/protocol.py) speaks the same format
 copies are small on purpose, since the sandbox must not import the worker's code.
 
 Worker -> policy: RESET, OBS + .npy bytes, QUIT. Policy -> worker: HELLO once loaded, OK after
-a reset, ACTION + JSON number, ERROR + UTF-8 reason.
+a reset, ACTION + .npy bytes (whatever the policy returned, checked by the worker), ERROR +
+UTF-8 reason. Arrays cross with `allow_pickle=False` both ways.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import struct
 
 import numpy as np
@@ -38,11 +38,34 @@ def encode_array(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def decode_action(body: bytes) -> float:
+def decode_array(body: bytes) -> np.ndarray:
     try:
-        value = json.loads(body.decode("ascii"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("the action is not a number") from exc
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProtocolError(f"the action {value!r} is not a number")
-    return value
+        arr = np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ProtocolError("the answer is not a plain numeric array") from exc
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
+        raise ProtocolError("the answer is not a numeric array")
+    return arr
+
+
+def decode_action(body: bytes, n_actions: int) -> int:
+    """One action: a single integer, or one score per action (the highest wins)."""
+    arr = decode_array(body).astype(np.float64)
+    if (
+        arr.size == n_actions
+        and arr.ndim in (1, 2)
+        and arr.shape[-1] == n_actions
+        and n_actions > 1
+    ):
+        if not np.isfinite(arr).all():
+            raise ProtocolError("act() returned NaN or infinite action scores")
+        return int(np.argmax(arr.reshape(-1)))
+    if arr.size != 1:
+        raise ProtocolError(
+            f"act() returned an array of shape {list(arr.shape)}; answer one action "
+            f"(an integer 0 to {n_actions - 1}) or {n_actions} scores"
+        )
+    value = float(arr.reshape(-1)[0])
+    if not value.is_integer() or not 0 <= value < n_actions:
+        raise ProtocolError(f"act() returned {value:g}; actions are integers 0 to {n_actions - 1}")
+    return int(value)

@@ -5,6 +5,7 @@ Defaults run on a bare machine: SQLite, a filesystem Celery broker, the process 
 `DJANGO_ENV=production` the site refuses to start on an unsafe configuration.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -102,6 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The site and the worker share the file; wait for a lock rather than fail.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so test threads and a test's worker process share the database;
+    # one per test process, so parallel test runs in one checkout do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

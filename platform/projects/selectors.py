@@ -96,11 +96,12 @@ def access_group(user: User, group: ProjectGroup) -> ProjectGroup:
         raise PermissionDenied("Log in to see project groups.")
     if user.is_course_staff:
         return group
+    # Checked before membership: a judge who is a member is still conflicted.
+    if user.is_judge and is_conflicted(user, group):
+        raise PermissionDenied(CONFLICT_MESSAGE)
     if Membership.objects.filter(group=group, user=user).exists():
         return group
     if user.is_judge and group.is_signed_up:
-        if is_conflicted(user, group):
-            raise PermissionDenied(CONFLICT_MESSAGE)
         return group
     raise Http404("No such group.")
 

@@ -308,8 +308,11 @@ def conflict_declare(request, group_id: int):
 @login_required
 def dashboard(request, edition_slug: str):
     edition = selectors.access_standings(request.user, _edition(edition_slug))
+    config = selectors.project_settings_for(edition)
     standings = selectors.standings_for(edition)
     groups, progress = selectors.scoring_progress(edition)
+    for group in groups:
+        group.starts_at = config.slot_starts_at(group.slot) if config and group.slot else None
     names = {j.judge.pk: j.judge for j in progress}
     rows = [
         {"result": r, "final_text": fraction_text(r.final), "final_float": float(r.final)}
@@ -330,7 +333,7 @@ def dashboard(request, edition_slug: str):
         "projects/dashboard.html",
         {
             "edition": edition,
-            "config": selectors.project_settings_for(edition),
+            "config": config,
             "standings": standings,
             "rows": rows,
             "groups": groups,

@@ -163,7 +163,7 @@ class RunEvent(models.Model):
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["at", "pk"]
+        ordering = ["pk"]  # the order they happened in, whatever clock stamped them
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status}"

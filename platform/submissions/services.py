@@ -428,6 +428,12 @@ def runs_reap(now: datetime | None = None) -> dict[str, int]:
     """Re-queue or fail runs whose worker went silent; re-ring for runs the broker lost."""
     now = now or timezone.now()
     counts = {"requeued": 0, "failed": 0, "reenqueued": 0}
+    # Taken first, so runs this pass re-queues are not rung twice.
+    stale_queued = list(
+        GradingRun.objects.filter(
+            status=Status.QUEUED, enqueued_at__lt=now - REDELIVER_QUEUED_AFTER
+        )
+    )
     for run in GradingRun.objects.select_related("entry__lab").filter(
         status__in=[Status.RUNNING, Status.SCORING]
     ):
@@ -459,9 +465,6 @@ def runs_reap(now: datetime | None = None) -> dict[str, int]:
             ),
         ):
             counts["failed"] += 1
-    stale_queued = GradingRun.objects.filter(
-        status=Status.QUEUED, enqueued_at__lt=now - REDELIVER_QUEUED_AFTER
-    )
     for run in stale_queued:
         # The broker may have lost the message (a restart without persistence): ring again.
         # A duplicate delivery is harmless, since only one can claim the run.

@@ -83,11 +83,10 @@ def _save(outputs: np.ndarray, args: argparse.Namespace, t0: float, t1: float) -
     return EXIT_OK
 
 
-def _action_value(action: np.ndarray) -> float:
-    if action.size == 0:
-        raise EntryFailed("act() returned an empty action")
-    value = action.item() if action.size == 1 else float(np.argmax(action.reshape(-1)))
-    return int(value) if float(value).is_integer() else float(value)
+def _encode(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
 
 
 def run_interactive(args: argparse.Namespace) -> int:
@@ -124,8 +123,8 @@ def run_interactive(args: argparse.Namespace) -> int:
                 protocol.write_frame(channel_out, protocol.OK)
             elif kind == protocol.OBS:
                 obs = np.load(io.BytesIO(body), allow_pickle=False)
-                value = _action_value(entry.act(obs))
-                protocol.write_frame(channel_out, protocol.ACTION, json.dumps(value).encode())
+                # The worker, not the harness, decides whether this is a valid action.
+                protocol.write_frame(channel_out, protocol.ACTION, _encode(entry.act(obs)))
             else:
                 return EXIT_FAILED
         except Exception as exc:  # noqa: BLE001

@@ -25,7 +25,9 @@ def _manifest(set_dir: Path, name: str, lab: str) -> str:
     for part in ("inputs", "labels"):
         for p in sorted((set_dir / part).rglob("*")):
             if p.is_file():
-                files[p.relative_to(set_dir).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+                files[p.relative_to(set_dir).as_posix()] = hashlib.sha256(
+                    p.read_bytes()
+                ).hexdigest()
     lines = "".join(f"{rel} {digest}\n" for rel, digest in sorted(files.items()))
     checksum = "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
     manifest = {"name": name, "lab": lab, "files": files, "checksum": checksum}
@@ -96,7 +98,9 @@ def build_music(set_dir: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 def build_seeds(set_dir: Path, public: list[int], private: list[int]) -> None:
     _fresh(set_dir)
-    (set_dir / "labels" / "seeds.json").write_text(json.dumps({"public": public, "private": private}))
+    (set_dir / "labels" / "seeds.json").write_text(
+        json.dumps({"public": public, "private": private})
+    )
 
 
 def build_all(hidden: Path) -> dict[str, str]:
@@ -117,12 +121,13 @@ def build_all(hidden: Path) -> dict[str, str]:
     return checksums
 
 
-def write_specs(dst: Path, checksums: dict[str, str], **limits: float) -> Path:
-    """Copies of lab_specs/*.toml with the synthetic sets' checksums and changed [limits]."""
+def write_specs(dst: Path, checksums: dict[str, str] | None, **limits: float) -> Path:
+    """Copies of lab_specs/*.toml with other checksums (None: keep) and changed [limits]."""
     dst.mkdir(parents=True, exist_ok=True)
     for src in sorted((REPO / "lab_specs").glob("*.toml")):
         text = src.read_text()
-        text = re.sub(r'(?m)^checksum = ".*"$', f'checksum = "{checksums[src.stem]}"', text)
+        if checksums is not None:
+            text = re.sub(r'(?m)^checksum = ".*"$', f'checksum = "{checksums[src.stem]}"', text)
         for key, value in limits.items():
             text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
         (dst / src.name).write_text(text)

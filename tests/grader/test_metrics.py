@@ -78,7 +78,11 @@ def test_causality_violation_detects_changed_past():
 
 def test_return_stats_population_std():
     ms = M.return_stats([10.0, 20.0, 30.0]).values
-    assert ms == {"mean_return": 20.0, "std_return": pytest.approx(np.std([10, 20, 30])), "episodes": 3.0}
+    assert ms == {
+        "mean_return": 20.0,
+        "std_return": pytest.approx(np.std([10, 20, 30])),
+        "episodes": 3.0,
+    }
 
 
 def test_abc_validity_counts_parsable_songs_with_notes():

@@ -14,7 +14,7 @@ from tests.grader import synth
 PERFECT_MNIST = """
 import numpy as np
 def predict(x):
-    return np.eye(10, dtype=np.float32)[np.rint(x[:, 0, 0, 0] * 10).astype(int)]
+    return np.eye(10, dtype=np.float32)[(np.rint(x[:, 0, 0, 0] * 10)).astype(int)]
 """
 # Faces get 0.9 except dark men (group 4/4 in pixel [0,0,1]) at 0.2; non-faces 0.1.
 DEBIAS = """
@@ -44,6 +44,7 @@ def test_mnist_perfect_entry_scores_one_with_receipt(graded, tmp_path):
 
 def test_mnist_half_right_and_events(graded, synth_hidden, tmp_path):
     source = PERFECT_MNIST.replace("* 10)", "* 10) // 5 * 5")  # right for digits 0 and 5 only
+    assert source != PERFECT_MNIST
     events: list[str] = []
     from grader.pipeline import GradeRequest, grade
 
@@ -92,12 +93,21 @@ def test_debias_logits_are_read_through_a_sigmoid(graded, tmp_path):
 @pytest.mark.parametrize(
     ("source", "status", "reason"),
     [
-        ("import numpy as np\ndef predict(x):\n    return np.full((len(x), 10), np.nan)\n",
-         "invalid_output", "NaN"),
-        ("import numpy as np\ndef predict(x):\n    return np.zeros((len(x), 3))\n",
-         "invalid_output", "shape"),
-        ("def predict(x):\n    raise RuntimeError('my model is broken')\n",
-         "failed", "my model is broken"),
+        (
+            "import numpy as np\ndef predict(x):\n    return np.full((len(x), 10), np.nan)\n",
+            "invalid_output",
+            "NaN",
+        ),
+        (
+            "import numpy as np\ndef predict(x):\n    return np.zeros((len(x), 3))\n",
+            "invalid_output",
+            "shape",
+        ),
+        (
+            "def predict(x):\n    raise RuntimeError('my model is broken')\n",
+            "failed",
+            "my model is broken",
+        ),
         ("import sys\nsys.exit(7)\n", "failed", "crashed"),
         ("def nothing():\n    pass\n", "failed", "must define predict"),
     ],
@@ -117,8 +127,12 @@ def test_sleep_forever_times_out_and_memory_hog_is_oom(tmp_path, monkeypatch, sy
     report = grade(GradeRequest("lab2-mnist", sleeper, hidden_dir=synth_hidden[0]))
     assert report.status == "timeout" and "3 s" in report.reason
     assert report.receipt.wall_time_s < 6
-    hog = "import numpy as np\ndef predict(x):\n    a = np.ones(2 * 2**30, np.uint8)\n    return a\n"
-    report = grade(GradeRequest("lab2-mnist", entry(tmp_path, hog, "h"), hidden_dir=synth_hidden[0]))
+    hog = (
+        "import numpy as np\ndef predict(x):\n    a = np.ones(2 * 2**30, np.uint8)\n    return a\n"
+    )
+    report = grade(
+        GradeRequest("lab2-mnist", entry(tmp_path, hog, "h"), hidden_dir=synth_hidden[0])
+    )
     assert report.status == "oom" and "300 MB" in report.reason
 
 
@@ -174,11 +188,13 @@ def predict(tokens):
 
 
 def test_next_char_bits_by_hand_and_songs(graded, tmp_path):
-    songs = "X:1\nT:a\nK:D\nABcd|efga|\n\nX:2\nT:b\n%%%% broken\n"
+    songs = "X:1\nT:a\nM:4/4\nL:1/8\nK:D\nABcd|efga|\n\nX:2\nT:b\n%%%% broken\n"
     report = graded("lab1-music", entry(tmp_path, CAUSAL, songs__abc=songs))
     assert report.status == "scored", report.reason
     assert report.metrics["bits_per_char"] == pytest.approx(-math.log2(0.9), rel=1e-5)
-    assert report.split_metrics["private"]["bits_per_char"] == pytest.approx(-math.log2(0.9), rel=1e-5)
+    assert report.split_metrics["private"]["bits_per_char"] == pytest.approx(
+        -math.log2(0.9), rel=1e-5
+    )
     assert report.metrics["abc_validity"] == 0.5
 
 
@@ -199,3 +215,20 @@ def test_next_char_wrong_vocabulary_size_is_invalid(graded, tmp_path):
     source = f"import numpy as np\ndef predict(t):\n    return np.zeros(t.shape + ({V + 1},))\n"
     report = graded("lab1-music", entry(tmp_path, source))
     assert report.status == "invalid_output" and "vocabulary" in report.reason
+
+
+def test_heartbeats_while_the_sandbox_runs(graded, synth_hidden, tmp_path, monkeypatch):
+    import grader.pipeline
+
+    monkeypatch.setattr(grader.pipeline, "HEARTBEAT_S", 0.5)
+    slow = PERFECT_MNIST.replace(
+        "def predict(x):", "def predict(x):\n    __import__('time').sleep(2)"
+    )
+    events: list[str] = []
+    report = grade(
+        GradeRequest("lab2-mnist", entry(tmp_path, slow), hidden_dir=synth_hidden[0]),
+        on_event=lambda kind, data: events.append(kind),
+    )
+    assert report.status == "scored"
+    assert events[0] == "running" and events[-1] == "scoring"
+    assert events.count("heartbeat") >= 2

@@ -105,9 +105,7 @@ def test_rubric_and_ranking():
     music = parse_spec(_raw("lab1-music"))
     assert music.rubric.score(5.0) == 1 and music.rubric.score(1.9) == 5
     # lower bits per char ranks first; a missing metric ranks last
-    keys = sorted(
-        [{"bits_per_char": 3.0}, {"bits_per_char": 2.0}, {}], key=music.sort_key
-    )
+    keys = sorted([{"bits_per_char": 3.0}, {"bits_per_char": 2.0}, {}], key=music.sort_key)
     assert keys[0] == {"bits_per_char": 2.0} and keys[-1] == {}
 
 

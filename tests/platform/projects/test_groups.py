@@ -17,8 +17,7 @@ ONE_PAGE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\ntrailer\n%%EOF\n"
 
 def _invite(group, inviter, *users):
     return [
-        services.invitation_create(group=group, inviter=inviter, username=u.username)
-        for u in users
+        services.invitation_create(group=group, inviter=inviter, username=u.username) for u in users
     ]
 
 
@@ -57,9 +56,7 @@ def test_group_holds_at_most_five(config):
         services.invitation_accept(invitation=invitations[4], user=others[4])
     assert group.memberships.count() == 5
     with pytest.raises(services.ProjectError, match="at most 5"):
-        services.invitation_create(
-            group=group, inviter=founder, username=UserFactory().username
-        )
+        services.invitation_create(group=group, inviter=founder, username=UserFactory().username)
 
 
 @pytest.mark.django_db
@@ -190,7 +187,7 @@ def test_six_concurrent_acceptances_fill_a_group_of_one_to_exactly_five():
     )
 
     assert outcomes.count("ok") == 4, outcomes
-    assert sorted(o for o in outcomes if o != "ok") == [f"Race is full (5 people)."] * 2
+    assert sorted(o for o in outcomes if o != "ok") == ["Race is full (5 people)."] * 2
     assert Membership.objects.filter(group=group).count() == 5
     assert Invitation.objects.filter(status=InvitationStatus.ACCEPTED).count() == 4
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.celery import app
+from celery_helpers import use_broker
 from factories import EditionFactory, EnrollmentFactory, LabFactory
 
 
@@ -13,14 +13,6 @@ def _memory_broker():
     use_broker("memory://")
     yield
     use_broker("memory://")
-
-
-def use_broker(url: str) -> None:
-    app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture

@@ -1,0 +1,75 @@
+"""The real demo hidden sets and the reference entries (tests/conftest.py builds both)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from grader.pipeline import GradeRequest, grade
+from tests.grader import synth
+
+LABS = ["lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong"]
+
+
+@pytest.fixture(scope="module")
+def index(reference_entries):
+    return json.loads((reference_entries / "index.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", LABS)
+def test_reference_entries_end_as_expected(lab, index, reference_entries, hidden_dir, monkeypatch):
+    monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)  # the real specs, real checksums
+    for name, entry in sorted(index[lab].items()):
+        if name == "sleep":
+            continue  # see test_sleeping_reference_entries_time_out
+        report = grade(GradeRequest(lab, reference_entries / entry["path"], hidden_dir=hidden_dir))
+        assert report.status == entry["expect"], (
+            f"{lab}/{name}: {report.reason}\n{report.logs[-2000:]}"
+        )
+        assert report.receipt.dataset_verified
+        json.dumps(report.to_dict(), allow_nan=False)
+        if report.status == "scored":
+            spec_metrics = report.metrics
+            assert (
+                spec_metrics and report.split_metrics["public"] and report.split_metrics["private"]
+            )
+        else:
+            assert report.reason and report.metrics == {}
+        if lab == "lab3-cartpole" and name == "left":
+            assert 8 <= report.metrics["mean_return"] <= 11
+        if lab == "lab3-cartpole" and name == "controller":
+            assert report.metrics["mean_return"] == 500
+        if lab == "lab2-debias" and name == "constant":
+            assert report.metrics["roc_auc"] == 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", ["lab2-mnist", "lab3-cartpole"])
+def test_sleeping_reference_entries_time_out(
+    lab, index, reference_entries, hidden_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("GRADER_SPECS_DIR", str(synth.write_specs(tmp_path, None, wall_time_s=3)))
+    entry = reference_entries / index[lab]["sleep"]["path"]
+    report = grade(GradeRequest(lab, entry, hidden_dir=hidden_dir))
+    assert report.status == "timeout", report.reason
+
+
+def test_cli_sample_mode_on_the_public_sample(reference_entries, hidden_dir, index):
+    entry = reference_entries / index["lab3-cartpole"]["left"]["path"]
+    env = {k: v for k, v in os.environ.items() if k != "GRADER_SPECS_DIR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "--lab", "lab3-cartpole", str(entry)]
+        + ["--sample", "--json", "--hidden-dir", str(hidden_dir)],
+        cwd=synth.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["receipt"]["dataset_name"] == "samples/lab3-cartpole"
+    assert 8 <= report["metrics"]["mean_return"] <= 11

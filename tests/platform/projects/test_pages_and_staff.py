@@ -1,0 +1,234 @@
+"""The student, judge and staff pages as plain forms, the CSV export, schedule, reviews, API."""
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.models import Affiliation, Role, User
+from courses.models import Edition
+from factories import BallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from projects import services
+from projects.models import Ballot, Membership, PaperReview, ProjectGroup, ReviewStatus
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n%%EOF\n"
+
+
+@pytest.mark.django_db
+def test_a_student_forms_a_group_invites_and_signs_up_through_the_pages(
+    client_as, config, student, other_student
+):
+    me, friend = client_as("student"), client_as("other_student")
+    home = f"/projects/{config.edition.slug}/"
+    me.post(f"{home}groups/new/", {"name": "Gradient Gang"})
+    group = ProjectGroup.objects.get(name="Gradient Gang")
+    me.post(f"/projects/groups/{group.pk}/invite/", {"username": "stu2"})
+    page = friend.get(home).content.decode()
+    assert "invited you to <strong>Gradient Gang</strong>" in page
+    invitation = group.invitations.get()
+    friend.post(f"/projects/invitations/{invitation.pk}/accept/")
+    me.post(f"/projects/groups/{group.pk}/signup/", {"title": "Tiny transformers"})
+
+    group.refresh_from_db()
+    assert set(group.member_users()) == {student, other_student}
+    assert group.is_signed_up and group.title == "Tiny transformers"
+    page = me.get(home).content.decode()
+    assert "signed up" in page and "prize eligible" in page
+
+
+@pytest.mark.django_db
+def test_a_student_submits_a_review_and_staff_mark_it(client_as, config, student):
+    client_as("student").post(
+        f"/projects/{config.edition.slug}/review/",
+        {"paper_title": "Dropout", "file": SimpleUploadedFile("r.pdf", PDF)},
+    )
+    review = PaperReview.objects.get(user=student)
+    assert review.status == ReviewStatus.SUBMITTED and not review.satisfies_requirement
+    assert (
+        client_as("student")
+        .post(f"/projects/reviews/{review.pk}/mark/", {"status": "pass"})
+        .status_code
+        == 403
+    )
+    client_as("staff").post(f"/projects/reviews/{review.pk}/mark/", {"status": "pass"})
+    review.refresh_from_db()
+    assert review.satisfies_requirement
+    page = client_as("student").get(f"/projects/{config.edition.slug}/").content.decode()
+    assert "Dropout" in page and "Pass" in page and "not eligible for grand prizes" in page
+    assert client_as("other_student").get(f"/projects/reviews/{review.pk}/file/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_as, edition, judge):
+    first = ProjectGroupFactory(edition=edition, name="First", slot=1)
+    second = ProjectGroupFactory(edition=edition, name="Second", slot=2)
+    sheet = client_as("judge").get(f"/projects/groups/{first.pk}/score/").content.decode()
+    assert "Pitch 1 of 2" in sheet and "Novelty and impact" in sheet
+    response = client_as("judge").post(
+        f"/projects/groups/{first.pk}/score/",
+        {
+            "novelty": "4",
+            "soundness": "5",
+            "clarity": "3",
+            "comment": "clear",
+            "next": f"/projects/groups/{second.pk}/score/",
+        },
+    )
+    assert response.status_code == 302 and response.url == f"/projects/groups/{second.pk}/score/"
+    ballot = Ballot.objects.get(judge=judge, group=first)
+    assert (ballot.scores(), ballot.comment) == (
+        {"novelty": 4, "soundness": 5, "clarity": 3},
+        "clear",
+    )
+    sheet = client_as("judge").get(f"/projects/groups/{first.pk}/score/").content.decode()
+    assert 'value="4" checked' in sheet
+
+
+@pytest.mark.django_db
+def test_the_ballot_api_saves_as_you_go(api_as, edition, judge):
+    group = ProjectGroupFactory(edition=edition)
+    api = api_as("judge")
+    url = f"/api/projects/groups/{group.pk}/ballot/"
+    assert api.post(url, {"novelty": 5}, format="json").json()["complete"] is False
+    done = api.post(url, {"soundness": 4, "clarity": 4}, format="json").json()
+    assert (done["complete"], done["score"]) == (True, "13/3")
+    refused = api.post(url, {"clarity": 9}, format="json")
+    assert refused.status_code == 400 and "1 to 5" in refused.json()["detail"]
+    assert Ballot.objects.get().clarity == 4
+
+
+@pytest.mark.django_db
+def test_the_ballot_api_accepts_a_token(edition, judge):
+    from rest_framework.test import APIClient
+
+    from accounts import services as account_services
+
+    group = ProjectGroupFactory(edition=edition)
+    _, key = account_services.token_create(user=judge, name="phone")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    response = client.post(
+        f"/api/projects/groups/{group.pk}/ballot/", {"novelty": 2}, format="json"
+    )
+    assert response.status_code == 200
+    assert Ballot.objects.get(judge=judge).novelty == 2
+
+
+@pytest.mark.django_db
+def test_staff_dashboard_shows_progress_and_standings(client_as, edition, staff):
+    ProjectSettingsFactory(edition=edition, min_judges_per_group=2)
+    j1 = UserFactory(username="judge-a", role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
+    j2 = UserFactory(username="judge-b", role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
+    mit = UserFactory(affiliation=Affiliation.MIT_STUDENT)
+    alpha = ProjectGroupFactory(edition=edition, name="Alpha", slot=1, members=[mit])
+    beta = ProjectGroupFactory(edition=edition, name="Beta", slot=2)
+    BallotFactory(group=alpha, judge=j1, novelty=5, soundness=4, clarity=4)
+    BallotFactory(group=alpha, judge=j2, novelty=3, soundness=3, clarity=4)
+    BallotFactory(group=beta, judge=j1, novelty=4, soundness=None, clarity=None)
+
+    page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
+
+    assert "3.833" in page and "23/6" in page  # Alpha: (13/3 + 10/3) / 2
+    assert "insufficient judges" in page  # Beta: no complete ballot
+    assert "(+1 incomplete)" in page
+    assert "eligible" in page and "not eligible" in page
+    judge_b_row = page[page.index('data-judge="judge-b"') :].split("</tr>")[0]
+    assert "Beta" in judge_b_row.split('class="remaining"')[1]
+    judge_a_row = page[page.index('data-judge="judge-a"') :].split("</tr>")[0]
+    assert "1/2" in judge_a_row and "½" in judge_a_row
+
+
+@pytest.mark.django_db
+def test_ties_are_marked_for_staff(client_as, edition):
+    ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
+    for name in ("Left", "Right"):
+        BallotFactory(group=ProjectGroupFactory(edition=edition, name=name))
+    page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
+    assert page.count(">tie</span>") == 2
+
+
+@pytest.mark.django_db
+def test_csv_export_has_every_ballot(client_as, edition):
+    group = ProjectGroupFactory(edition=edition, name="Alpha", slot=1)
+    BallotFactory(
+        group=group, judge__username="jj", novelty=5, soundness=4, clarity=4, comment="a, b"
+    )
+    BallotFactory(group=group, judge__username="kk", novelty=2, soundness=None, clarity=None)
+    response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response["Content-Type"] == "text/csv"
+    assert [
+        (r["group"], r["judge"], r["novelty"], r["complete"], r["judge_score"], r["comment"])
+        for r in rows
+    ] == [
+        ("Alpha", "jj", "5", "yes", "13/3", "a, b"),
+        ("Alpha", "kk", "2", "no", "", ""),
+    ]
+
+
+@pytest.mark.django_db
+def test_staff_generate_and_reorder_the_schedule(client_as, config, staff):
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    names = ["Early", "Middle", "Late"]
+    groups = [
+        ProjectGroupFactory(edition=config.edition, name=n, signed_up_at=now + timedelta(hours=i))
+        for i, n in enumerate(names)
+    ]
+    ProjectGroupFactory(edition=config.edition, name="Not pitching", signed_up_at=None)
+    client = client_as("staff")
+    client.post(f"/projects/{config.edition.slug}/staff/schedule/")
+    order = lambda: list(  # noqa: E731
+        ProjectGroup.objects.filter(slot__isnull=False)
+        .order_by("slot")
+        .values_list("name", flat=True)
+    )
+    assert order() == names
+    client.post(f"/projects/groups/{groups[2].pk}/move/", {"direction": "up"})
+    assert order() == ["Early", "Late", "Middle"]
+    client.post(f"/projects/groups/{groups[0].pk}/move/", {"direction": "up"})  # already first
+    assert order() == ["Early", "Late", "Middle"]
+    client.post(f"/projects/{config.edition.slug}/staff/schedule/")  # keeps staff's order
+    assert order() == ["Early", "Late", "Middle"]
+    assert (
+        client_as("judge").post(f"/projects/{config.edition.slug}/staff/schedule/").status_code
+        == 403
+    )
+
+
+@pytest.mark.django_db
+def test_pitch_slots_are_three_minutes_apart(config):
+    config.pitches_start_at = datetime(2027, 1, 31, 18, 0, tzinfo=UTC)
+    assert config.slot_starts_at(1) == config.pitches_start_at
+    assert config.slot_starts_at(3) == config.pitches_start_at + timedelta(minutes=6)
+
+
+@pytest.mark.django_db
+def test_staff_add_a_conflict_from_the_dashboard(client_as, edition, judge):
+    group = ProjectGroupFactory(edition=edition)
+    BallotFactory(group=group, judge=judge)
+    client_as("staff").post(
+        f"/projects/{edition.slug}/staff/conflicts/",
+        {"judge": judge.username, "group": group.pk, "reason": "advisor"},
+    )
+    assert group.conflicts.get().reason == "advisor"
+    assert not Ballot.objects.filter(judge=judge).exists()
+    assert client_as("judge").get(f"/projects/groups/{group.pk}/score/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_seed_final_projects_builds_demo_groups_idempotently():
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    edition = Edition.objects.get(slug="iap-2027")
+    services.seed_final_projects(edition)
+    groups = services.seed_final_projects(edition)
+    assert [g.name for g in groups] == ["Neural Tunes", "Fair Faces"]
+    assert Membership.objects.filter(edition=edition).count() == 4
+    assert ProjectGroup.objects.get(name="Neural Tunes").is_prize_eligible  # demo-student1 is MIT
+    assert not ProjectGroup.objects.get(name="Fair Faces").is_prize_eligible
+    deadline = edition.project_settings.signup_deadline
+    assert edition.format_time(deadline) == "January 29, 2027, 11:59 pm EST"
+    assert User.objects.get(username="demo-judge1").is_judge

@@ -1,0 +1,70 @@
+"""Submitting from a notebook: token auth, multipart upload, clear refusals."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.services import token_create
+from submissions.models import Entry
+from uploads import LEFT
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _token_client(user) -> APIClient:
+    _, key = token_create(user=user, name="notebook")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def test_upload_with_a_token_like_a_notebook(enrolled, cartpole, tmp_path):
+    path = tmp_path / "agent.py"
+    path.write_bytes(LEFT)
+    with path.open("rb") as f:
+        response = _token_client(enrolled).post(
+            "/api/labs/lab3-cartpole/entries/", {"file": f, "note": "first try"}, format="multipart"
+        )
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["status"] == "queued" and data["queue_position"] == 1
+    entry = Entry.objects.get(pk=data["id"])
+    assert entry.user == enrolled and entry.note == "first try"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "multipart field named 'file'"),
+        ({"file": ("model.exe", b"MZ")}, "Upload a model file"),
+        ({"file": ("entry.zip", b"not a zip at all")}, "zip"),
+    ],
+)
+def test_bad_api_uploads_get_clear_errors(enrolled, cartpole, payload, message):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {k: SimpleUploadedFile(*v) for k, v in payload.items()}
+    response = _token_client(enrolled).post(
+        "/api/labs/lab3-cartpole/entries/", data, format="multipart"
+    )
+    assert response.status_code == 400
+    assert message.lower() in response.json()["detail"].lower()
+    assert not Entry.objects.exists()
+
+
+def test_unknown_lab_is_404_and_json_body_is_refused(enrolled, cartpole):
+    client = _token_client(enrolled)
+    assert client.post("/api/labs/lab9-nope/entries/", {}, format="multipart").status_code == 404
+    response = client.post("/api/labs/lab3-cartpole/entries/", {"file": "x"}, format="json")
+    assert response.status_code == 415
+
+
+def test_revoked_token_cannot_upload(enrolled, cartpole):
+    token, key = token_create(user=enrolled, name="old")
+    token.revoke()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    response = client.post("/api/labs/lab3-cartpole/entries/", {}, format="multipart")
+    assert response.status_code == 401

@@ -1,0 +1,270 @@
+"""A real Celery worker and a real Redis broker: uploads flow to results, a SIGKILLed worker
+or a broker that forgets its queue loses nothing, and nothing is recorded twice."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+from django.utils import timezone
+
+from celery_helpers import use_broker
+from submissions import services
+from submissions.models import GradingRun, RunEvent, Status
+from uploads import LEFT, upload
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[3]
+# Sleeps at start-up so a test can kill the worker while the run is in flight.
+SLOW_START = b"import time\ntime.sleep(4)\n\ndef act(observation):\n    return 0\n"
+
+
+def _redis_or_skip(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis at {url} is not answering and REQUIRE_SERVICES=1")
+        pytest.skip(f"no Redis at {url}")
+    return client
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    return f"postgres://{user}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+class Worker:
+    def __init__(self, broker_url: str, settings, log_path: Path) -> None:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))},
+            "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}",
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_VISIBILITY_TIMEOUT": "5",
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "GRADER_HIDDEN_DIR": str(settings.GRADER_HIDDEN_DIR),
+            "GRADER_BACKEND": "process",
+        }
+        self.log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "cpu",
+                "-P",
+                "solo",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def grading(settings, tmp_path, hidden_dir):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.GRADER_HIDDEN_DIR = hidden_dir
+    settings.GRADER_BACKEND = "process"
+
+
+@pytest.fixture
+def start_worker(settings, tmp_path):
+    workers: list[Worker] = []
+
+    def start(broker_url: str) -> Worker:
+        worker = Worker(broker_url, settings, tmp_path / "worker.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def shared_redis():
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = _redis_or_skip(url)
+    client.flushdb()
+    use_broker(url)
+    yield url
+    client.flushdb()
+
+
+def _wait_for(predicate, timeout: float, what: str, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
+
+
+def _status(run_id: int) -> str:
+    return GradingRun.objects.get(pk=run_id).status
+
+
+def _scored_once(run_id: int) -> None:
+    run = GradingRun.objects.get(pk=run_id)
+    assert run.status == Status.SCORED, run.reason
+    assert 8 <= run.metrics["mean_return"] <= 11
+    assert RunEvent.objects.filter(run=run, to_status=Status.SCORED).count() == 1
+
+
+def test_an_upload_is_graded_by_a_real_worker(
+    grading, shared_redis, start_worker, enrolled, cartpole, tmp_path
+):
+    worker = start_worker(shared_redis)
+    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
+    run_id = entry.runs.get().pk
+    _wait_for(lambda: _status(run_id) in Status.SCORED, 90, "a result", tmp_path / "worker.log")
+    _scored_once(run_id)
+    assert GradingRun.objects.get(pk=run_id).worker.startswith("test-")
+    assert worker.process.poll() is None
+
+
+def test_a_worker_killed_mid_run_leads_to_exactly_one_result(
+    grading, shared_redis, start_worker, enrolled, cartpole, tmp_path
+):
+    first = start_worker(shared_redis)
+    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(SLOW_START))
+    run_id = entry.runs.get().pk
+    _wait_for(
+        lambda: _status(run_id) == Status.RUNNING, 60, "the run to start", tmp_path / "worker.log"
+    )
+    first.kill()
+    assert _status(run_id) == Status.RUNNING  # stranded: nobody will finish it
+
+    # The periodic reaper notices the silent heartbeat and re-queues the run.
+    later = timezone.now() + services.HEARTBEAT_STALE + timedelta(seconds=1)
+    assert services.runs_reap(now=later)["requeued"] == 1
+    start_worker(shared_redis)
+    _wait_for(lambda: _status(run_id) == Status.SCORED, 90, "the re-run", tmp_path / "worker.log")
+    # The killed delivery's message comes back too (visibility timeout 5 s); it must find
+    # the run finished and record nothing.
+    time.sleep(8)
+    _scored_once(run_id)
+    run = GradingRun.objects.get(pk=run_id)
+    assert run.deliveries == 2
+    statuses = list(RunEvent.objects.filter(run=run).values_list("to_status", flat=True))
+    assert statuses == ["queued", "running", "queued", "running", "scoring", "scored"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail("redis-server is not installed and REQUIRE_SERVICES=1")
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+    _wait_for(lambda: _ping(client), 10, "redis-server to start")
+    return process
+
+
+def _ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_a_broker_restart_loses_nothing(grading, start_worker, enrolled, cartpole, tmp_path):
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    broker = _start_redis(port, tmp_path)
+    try:
+        use_broker(url)
+        run_ids = [
+            services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT)).runs.get().pk
+            for _ in range(3)
+        ]
+        assert redis.Redis(port=port).llen("cpu") == 3
+        # The broker restarts without persistence: every queued message is gone.
+        broker.terminate()
+        broker.wait(timeout=30)
+        broker = _start_redis(port, tmp_path)
+        assert redis.Redis(port=port).llen("cpu") == 0
+        use_broker(url)
+        start_worker(url)
+        time.sleep(3)
+        assert all(_status(run_id) == Status.QUEUED for run_id in run_ids)
+
+        # The database still knows them: the reaper rings the doorbell again.
+        later = timezone.now() + services.REDELIVER_QUEUED_AFTER * 2
+        assert services.runs_reap(now=later)["reenqueued"] == 3
+        for run_id in run_ids:
+            _wait_for(
+                lambda r=run_id: _status(r) == Status.SCORED,
+                90,
+                f"run {run_id}",
+                tmp_path / "worker.log",
+            )
+            _scored_once(run_id)
+    finally:
+        broker.terminate()
+        broker.wait(timeout=30)
