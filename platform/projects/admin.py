@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from .models import (
     Ballot,
@@ -45,6 +46,8 @@ class ProjectGroupAdmin(admin.ModelAdmin):
     list_filter = ("edition", ("signed_up_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "title", "memberships__user__username", "memberships__user__email")
     inlines = [MembershipInline, ConflictInline]
+    # Slide links must be https (services.slides_submit); say so in the admin form too.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Membership)

@@ -102,3 +102,23 @@ def test_seed_demo_refuses_production(settings):
     with pytest.raises(CommandError, match="production"):
         call_command("seed_demo")
     assert not Edition.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_queues_reference_entries_once(reference_entries, settings, tmp_path, capsys):
+    from submissions.models import Entry, Status
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    call_command("seed_demo")
+    call_command("seed_demo")
+    entries = Entry.objects.select_related("lab", "user")
+    assert entries.count() == 10
+    assert {e.lab.spec_id for e in entries.filter(user__username="demo-staff")} == {
+        "lab1-music",
+        "lab2-mnist",
+        "lab2-debias",
+        "lab3-cartpole",
+        "lab3-pong",
+    }
+    assert all(e.status == Status.QUEUED for e in entries)
+    assert "Queued 10 demo entries" in capsys.readouterr().out

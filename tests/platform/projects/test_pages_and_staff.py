@@ -232,3 +232,28 @@ def test_seed_final_projects_builds_demo_groups_idempotently():
     deadline = edition.project_settings.signup_deadline
     assert edition.format_time(deadline) == "January 29, 2027, 11:59 pm EST"
     assert User.objects.get(username="demo-judge1").is_judge
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "model",
+    [
+        "projectsettings",
+        "projectgroup",
+        "membership",
+        "invitation",
+        "paperreview",
+        "conflict",
+        "ballot",
+    ],
+)
+def test_admin_changelists_search_and_filter(client_as, edition, model):
+    group = ProjectGroupFactory(edition=edition, name="Findable", members=[UserFactory()])
+    BallotFactory(group=group)
+    url = f"/admin/projects/{model}/"
+    assert client_as("staff").get(url, {"q": "Findable"}).status_code == 200
+    assert (
+        client_as("staff").get(f"/admin/projects/projectgroup/{group.pk}/change/").status_code
+        == 200
+    )
+    assert client_as("judge").get(url).status_code == 302

@@ -1,16 +1,37 @@
 """Create a demo course edition with every lab in lab_specs/ and demo people to click through."""
 
+import io
+import zipfile
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Affiliation, Role, User
 from courses.models import EASTERN, Edition, Enrollment, Lab
 from grader.specs import load_all_specs
+from projects.services import seed_final_projects
+from submissions.models import Entry
+from submissions.services import SubmissionRefused, entry_submit
 
+ENTRIES_DIR = settings.REPO_DIR / "var" / "entries"
+# (username, lab, reference entry) uploaded by the seed, so the demo has results to look at.
+DEMO_ENTRIES = [
+    ("demo-staff", "lab1-music", "baseline"),
+    ("demo-staff", "lab2-mnist", "baseline"),
+    ("demo-staff", "lab2-debias", "baseline"),
+    ("demo-staff", "lab3-cartpole", "baseline"),
+    ("demo-staff", "lab3-pong", "baseline"),
+    ("demo-student1", "lab3-cartpole", "controller"),
+    ("demo-student2", "lab3-cartpole", "left"),
+    ("demo-student3", "lab3-cartpole", "crash"),
+    ("demo-student1", "lab2-mnist", "baseline"),
+    ("demo-student4", "lab2-mnist", "constant"),
+]
 DEMO_PASSWORD = "demo-6s191"  # noqa: S105  (printed on purpose: these are demo logins)
 ET = ZoneInfo(EASTERN)
 
@@ -86,7 +107,47 @@ class Command(BaseCommand):
             if role == Role.STUDENT:
                 Enrollment.objects.get_or_create(edition=edition, user=user)
             logins.append((username, role.label, affiliation.label))
+        seed_final_projects(edition)
+        transaction.on_commit(lambda: self._seed_entries(edition))
         self.stdout.write(self.style.SUCCESS(f"Demo edition '{edition.name}' is ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role, affiliation in logins:
             self.stdout.write(f"  {username:<16} {role:<8} {affiliation}")
+
+    def _seed_entries(self, edition: Edition) -> None:
+        """Queue the reference entries once; the grading worker scores them."""
+        if not ENTRIES_DIR.is_dir():
+            self.stdout.write("No reference entries (run scripts/make_reference_entries.py).")
+            return
+        queued = 0
+        for username, spec_id, name in DEMO_ENTRIES:
+            user = User.objects.get(username=username)
+            lab = Lab.objects.get(edition=edition, spec_id=spec_id)
+            sources = sorted((ENTRIES_DIR / spec_id).glob(f"{name}*"))
+            if not sources or Entry.objects.filter(lab=lab, user=user, note=f"demo: {name}"):
+                continue
+            source = sources[0]
+            try:
+                entry_submit(
+                    user=user, lab=lab, upload=_as_upload(source, spec_id), note=f"demo: {name}"
+                )
+                queued += 1
+            except SubmissionRefused as refused:
+                self.stdout.write(f"  {username} {spec_id} {name}: refused: {refused}")
+        self.stdout.write(f"Queued {queued} demo entries for grading.")
+
+
+def _as_upload(source: Path, spec_id: str) -> SimpleUploadedFile:
+    """A .zip of the reference entry with a short write-up, as a student would upload it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        files = [source] if source.is_file() else sorted(source.rglob("*"))
+        for path in files:
+            if path.is_file():
+                zf.write(path, path.name if path == source else path.relative_to(source).as_posix())
+        zf.writestr(
+            "writeup.md",
+            f"# {spec_id}: {source.stem}\n\nA reference entry made by "
+            "`scripts/make_reference_entries.py` for the demo course.\n",
+        )
+    return SimpleUploadedFile(f"{source.stem}.zip", buffer.getvalue())
