@@ -4,6 +4,7 @@ from django.http import Http404
 
 from accounts.models import User
 from courses.models import Lab
+from grader.specs import load_spec
 
 from .models import ACTIVE, Entry, GradingRun, Status
 
@@ -52,6 +53,19 @@ def visible_metrics(entry: Entry, run: GradingRun | None, user: User) -> dict:
     if user.is_course_staff or entry.lab.private_revealed:
         shown["private"] = split.get("private", {})
     return shown
+
+
+def metric_rows(entry: Entry, shown: dict) -> dict[str, list[dict]]:
+    """Each split's metrics in the lab spec's order, with their labels and units."""
+    spec = load_spec(entry.lab.spec_id)
+    return {
+        split: [
+            {"name": m.name, "label": m.label, "unit": m.unit, "value": values[m.name]}
+            for m in spec.metrics
+            if m.name in values
+        ]
+        for split, values in shown.items()
+    }
 
 
 def runs_in_flight() -> QuerySet[GradingRun]:

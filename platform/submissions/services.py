@@ -381,7 +381,7 @@ def entry_notify(run_id: int) -> None:
     try:
         send_mail(
             subject=f"[6.S191] {entry.lab.title}: entry #{entry.pk} {run.get_status_display()}",
-            message=f"{body}\n\nDetails: /entries/{entry.pk}/\n",
+            message=f"{body}\n\nDetails: {settings.SITE_URL}/entries/{entry.pk}/\n",
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[entry.user.email],
         )

@@ -15,6 +15,7 @@ from .selectors import (
     access_entry,
     entries_of,
     entry_latest_run,
+    metric_rows,
     run_queue_position,
     runs_in_flight,
     visible_metrics,
@@ -70,7 +71,7 @@ def entry_detail(request, entry_id: int):
             "entry": entry,
             "run": run,
             "queue_position": run_queue_position(run) if run else None,
-            "metrics": visible_metrics(entry, run, request.user),
+            "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
             "events": run.events.all() if run else [],
         },
     )

@@ -1,6 +1,8 @@
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django import template
+from django.utils import timezone
 
 from courses.models import EASTERN, format_in_zone
 
@@ -13,3 +15,14 @@ def in_zone(moment: datetime | None, zone_name: str = EASTERN) -> str:
     if moment is None:
         return ""
     return format_in_zone(moment, zone_name or EASTERN)
+
+
+@register.filter
+def in_zone_short(moment: datetime | None, zone_name: str = EASTERN) -> str:
+    """'Nov 23, 6:46:45 am EST': timestamps of runs and uploads, in the edition's zone."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment, ZoneInfo(zone_name or EASTERN))
+    hour = local.strftime("%I").lstrip("0")
+    ampm = local.strftime("%p").lower()
+    return f"{local:%b} {local.day}, {hour}:{local:%M:%S} {ampm} {local.tzname()}"

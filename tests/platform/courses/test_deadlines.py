@@ -122,3 +122,11 @@ def test_seed_demo_queues_reference_entries_once(reference_entries, settings, tm
     }
     assert all(e.status == Status.QUEUED for e in entries)
     assert "Queued 10 demo entries" in capsys.readouterr().out
+
+
+def test_short_timestamps_use_the_editions_zone():
+    from courses.templatetags.course_time import in_zone_short
+
+    moment = datetime(2026, 11, 23, 11, 46, 45, tzinfo=UTC)
+    assert in_zone_short(moment, "America/New_York") == "Nov 23, 6:46:45 am EST"
+    assert in_zone_short(None) == ""

@@ -1,6 +1,7 @@
 """Submitting from a notebook: token auth, multipart upload, clear refusals."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
@@ -68,3 +69,16 @@ def test_revoked_token_cannot_upload(enrolled, cartpole):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = client.post("/api/labs/lab3-cartpole/entries/", {}, format="multipart")
     assert response.status_code == 401
+
+
+def test_oversized_request_is_refused_before_the_body_is_read(enrolled, cartpole, settings):
+    settings.MAX_REQUEST_MB = 1
+    client = _token_client(enrolled)
+    response = client.post(
+        "/api/labs/lab3-cartpole/entries/",
+        {"file": SimpleUploadedFile("submission.py", LEFT + b"#" * 2**21)},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert "limit of 1 MB" in response.json()["detail"]
+    assert not Entry.objects.exists()
