@@ -128,8 +128,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-MEDIA_URL = "media/"
-MAX_REQUEST_MB = env_int("MAX_REQUEST_MB", 600)  # site-wide ceiling; labs set their own  # never served directly: entries are downloaded through access checks
+MEDIA_URL = "media/"  # never served directly: entries are downloaded through access checks
+MAX_REQUEST_MB = env_int("MAX_REQUEST_MB", 600)  # site-wide ceiling; labs set their own
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")  # links in emails
