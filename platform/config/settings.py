@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "courses",
     "health",
     "submissions",
+    "awards",
     "projects",
 ]
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("courses.urls")),
     path("", include("projects.urls")),
     path("", include("submissions.urls")),
+    path("", include("awards.urls")),
 ]

@@ -54,6 +54,9 @@ class Enrollment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments"
     )
     enrolled_at = models.DateTimeField(default=timezone.now)
+    attended = models.BooleanField(
+        default=False, help_text="Met the course's attendance requirement (staff mark it)."
+    )
 
     class Meta:
         constraints = [
@@ -62,6 +65,11 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.edition}"
+
+
+class Completion(models.TextChoices):
+    SCORED = "scored", "An entry was scored"
+    SUBMITTED = "submitted", "An entry was submitted (any result)"
 
 
 class EntrySelection(models.TextChoices):
@@ -88,6 +96,12 @@ class Lab(models.Model):
         max_length=8, choices=EntrySelection.choices, default=EntrySelection.BEST
     )
     prize = models.CharField(max_length=200, blank=True, help_text="e.g. Headphones")
+    completion = models.CharField(
+        max_length=10,
+        choices=Completion.choices,
+        default=Completion.SCORED,
+        help_text="What completes this lab for the pass report.",
+    )
     private_revealed = models.BooleanField(
         default=False, help_text="Show private-split scores to students (after the deadline)."
     )

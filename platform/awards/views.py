@@ -1,0 +1,162 @@
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from courses.selectors import edition_current
+
+from . import services
+from .models import AwardSnapshot
+from .pass_report import pass_report
+
+
+def _staff_edition(request):
+    if not request.user.is_course_staff:
+        raise PermissionDenied("Staff only.")
+    edition = edition_current()
+    if edition is None:
+        raise PermissionDenied("No course edition yet.")
+    return edition
+
+
+def csv_safe(value) -> str:
+    """Cells a spreadsheet would run as a formula get a leading quote (CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+def awards_staff(request):
+    edition = _staff_edition(request)
+    return render(
+        request,
+        "awards/staff.html",
+        {
+            "edition": edition,
+            "categories": services.awards_preview(edition),
+            "snapshots": edition.award_snapshots.select_related("confirmed_by", "announced_by"),
+            "announced": services.snapshot_latest(edition, announced=True),
+        },
+    )
+
+
+@login_required
+@require_POST
+def tie_resolve(request):
+    edition = _staff_edition(request)
+    scope = request.POST.get("scope", "")
+    positions = {
+        key.removeprefix("pos:"): value
+        for key, value in request.POST.items()
+        if key.startswith("pos:")
+    }
+    try:
+        order = sorted(positions, key=lambda key: int(positions[key]))
+        services.tie_resolve(edition=edition, scope=scope, keys=order, by=request.user)
+        messages.success(request, "Tie resolved.")
+    except ValueError:
+        messages.error(request, "Give every tied entrant a position number.")
+    except services.AwardsError as error:
+        messages.error(request, str(error))
+    return redirect("awards-staff")
+
+
+@login_required
+@require_POST
+def awards_confirm(request):
+    edition = _staff_edition(request)
+    try:
+        snapshot = services.awards_confirm(
+            edition=edition, by=request.user, reason=request.POST.get("reason", "")
+        )
+        messages.success(request, f"Version {snapshot.version} confirmed and frozen.")
+    except services.AwardsError as error:
+        messages.error(request, str(error))
+    return redirect("awards-staff")
+
+
+@login_required
+@require_POST
+def awards_announce(request, snapshot_id: int):
+    edition = _staff_edition(request)
+    snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
+    try:
+        if services.awards_announce(snapshot=snapshot, by=request.user):
+            messages.success(request, f"Version {snapshot.version} announced; winners emailed.")
+        else:
+            messages.info(request, f"Version {snapshot.version} was already announced.")
+    except services.AwardsError as error:
+        messages.error(request, str(error))
+    return redirect("awards-staff")
+
+
+@login_required
+def awards_csv(request, snapshot_id: int):
+    edition = _staff_edition(request)
+    snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = (
+        f'attachment; filename="awards-{edition.slug}-v{snapshot.version}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(["category", "prize", "rank", "winner", "score", "eligible"])
+    for category in snapshot.data["categories"]:
+        for award in category["awards"]:
+            writer.writerow(
+                [
+                    csv_safe(category["title"]),
+                    csv_safe(award["prize"]),
+                    award["rank"],
+                    csv_safe(award["name"]),
+                    csv_safe(award["score"]),
+                    award["eligible"],
+                ]
+            )
+    return response
+
+
+def winners(request):
+    edition = edition_current()
+    snapshot = services.snapshot_latest(edition, announced=True) if edition else None
+    return render(request, "awards/winners.html", {"edition": edition, "snapshot": snapshot})
+
+
+@login_required
+def pass_report_page(request):
+    edition = _staff_edition(request)
+    labs, rows = pass_report(edition)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="pass-{edition.slug}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(
+            [
+                "username",
+                "name",
+                "affiliation",
+                *[lab.spec_id for lab in labs],
+                "final project",
+                "attended",
+                "result",
+            ]
+        )
+        for row in rows:
+            writer.writerow(
+                [
+                    csv_safe(row.username),
+                    csv_safe(row.name),
+                    row.affiliation,
+                    *["yes" if row.labs[lab.spec_id] else "no" for lab in labs],
+                    row.project or "no",
+                    "yes" if row.attended else "no",
+                    "pass" if row.passed else "not yet",
+                ]
+            )
+        return response
+    return render(
+        request, "awards/pass_report.html", {"edition": edition, "labs": labs, "rows": rows}
+    )

@@ -1,0 +1,176 @@
+"""Confirming and announcing prizes: ties block, snapshots freeze, announcing is idempotent,
+only staff act, and the public winners page shows what was announced."""
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Affiliation, Role
+from awards import services
+from awards.models import AwardSnapshot, Category, Prize
+from factories import BallotFactory, EditionFactory, ProjectGroupFactory, ProjectSettingsFactory
+from projects.models import Ballot
+
+
+@pytest.fixture
+def edition(db):
+    edition = EditionFactory(is_current=True)
+    ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
+    return edition
+
+
+@pytest.fixture
+def judges(make_user):
+    return [make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC) for _ in range(2)]
+
+
+def _group(edition, make_user, name, affiliation=Affiliation.MIT_STUDENT):
+    return ProjectGroupFactory(
+        edition=edition, name=name, members=[make_user(affiliation=affiliation)]
+    )
+
+
+def _score(group, judges, novelty, soundness=4, clarity=4):
+    for judge in judges:
+        BallotFactory(
+            group=group, judge=judge, novelty=novelty, soundness=soundness, clarity=clarity
+        )
+
+
+@pytest.fixture
+def pitches(edition, make_user, judges):
+    """Alpha 5/5/5, Beta 4/4/4 (no MIT student), Gamma and Delta tied at 3/4/4."""
+    alpha = _group(edition, make_user, "Alpha")
+    beta = _group(edition, make_user, "Beta", Affiliation.PUBLIC)
+    gamma = _group(edition, make_user, "Gamma")
+    delta = _group(edition, make_user, "Delta")
+    _score(alpha, judges, 5, 5, 5)
+    _score(beta, judges, 4)
+    _score(gamma, judges, 3)
+    _score(delta, judges, 3)
+    Prize.objects.create(edition=edition, category=Category.PROJECT, name="GPU", position=1)
+    Prize.objects.create(edition=edition, category=Category.PROJECT, name="Speaker", position=2)
+    return {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta}
+
+
+def _awards(snapshot_or_category) -> list[tuple[str, str]]:
+    categories = (
+        snapshot_or_category.data["categories"]
+        if isinstance(snapshot_or_category, AwardSnapshot)
+        else snapshot_or_category
+    )
+    return [(a["prize"], a["key"]) for c in categories for a in c["awards"]]
+
+
+def test_ineligible_group_is_skipped_and_the_tie_blocks_confirmation(edition, pitches, staff):
+    preview = services.awards_preview(edition)
+    (project,) = preview
+    assert _awards(preview) == [("GPU", f"group:{pitches['alpha'].pk}")]
+    assert [s["key"] for s in project["skipped"]] == [f"group:{pitches['beta'].pk}"]
+    assert {e["key"] for e in project["ties"][0]} == {
+        f"group:{pitches['gamma'].pk}",
+        f"group:{pitches['delta'].pk}",
+    }
+    with pytest.raises(services.AwardsError, match="Resolve the ties"):
+        services.awards_confirm(edition=edition, by=staff)
+    assert not AwardSnapshot.objects.exists()
+
+
+def test_staff_resolve_the_tie_then_confirm_freezes_a_snapshot(edition, pitches, staff, judges):
+    keys = [f"group:{pitches['delta'].pk}", f"group:{pitches['gamma'].pk}"]
+    services.tie_resolve(edition=edition, scope="project", keys=keys, by=staff)
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    assert _awards(snapshot) == [
+        ("GPU", f"group:{pitches['alpha'].pk}"),
+        ("Speaker", f"group:{pitches['delta'].pk}"),
+    ]
+    # Scores change afterwards: the confirmed snapshot does not.
+    Ballot.objects.filter(group=pitches["gamma"]).update(novelty=5, soundness=5, clarity=5)
+    frozen = AwardSnapshot.objects.get(pk=snapshot.pk)
+    assert _awards(frozen) == _awards(snapshot)
+    assert _awards(services.awards_preview(edition)) != _awards(snapshot)
+
+
+def test_tie_resolution_must_name_exactly_an_open_tie(edition, pitches, staff):
+    alpha, gamma = f"group:{pitches['alpha'].pk}", f"group:{pitches['gamma'].pk}"
+    with pytest.raises(services.AwardsError, match="exactly"):
+        services.tie_resolve(edition=edition, scope="project", keys=[alpha, gamma], by=staff)
+
+
+def test_announcing_is_idempotent_and_emails_winners_once(
+    edition, pitches, staff, mailoutbox, client
+):
+    services.tie_resolve(
+        edition=edition,
+        scope="project",
+        keys=[f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"],
+        by=staff,
+    )
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    assert "not been announced" in client.get(reverse("winners")).content.decode()
+    assert services.awards_announce(snapshot=snapshot, by=staff) is True
+    assert services.awards_announce(snapshot=snapshot, by=staff) is False
+    assert len(mailoutbox) == 2
+    assert {m.subject for m in mailoutbox} == {
+        "[6.S191] You won: GPU (Final project)",
+        "[6.S191] You won: Speaker (Final project)",
+    }
+    page = client.get(reverse("winners")).content.decode()
+    assert "Alpha" in page and "Gamma" in page and "Delta" not in page
+
+
+def test_changing_after_announcing_needs_a_reasoned_revision(edition, pitches, staff, mailoutbox):
+    keys = [f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"]
+    services.tie_resolve(edition=edition, scope="project", keys=keys, by=staff)
+    first = services.awards_confirm(edition=edition, by=staff)
+    services.awards_announce(snapshot=first, by=staff)
+    with pytest.raises(services.AwardsError, match="revision with a reason"):
+        services.awards_confirm(edition=edition, by=staff)
+    services.tie_resolve(edition=edition, scope="project", keys=keys[::-1], by=staff)
+    revision = services.awards_confirm(edition=edition, by=staff, reason="Judge corrected a score")
+    assert revision.version == 2 and revision.revision_reason == "Judge corrected a score"
+    services.awards_announce(snapshot=revision, by=staff)
+    # Only the newly winning group is emailed again.
+    assert len(mailoutbox) == 3
+    assert mailoutbox[-1].to == [pitches["delta"].member_users()[0].email]
+    with pytest.raises(services.AwardsError, match="latest"):
+        services.awards_announce(snapshot=first, by=staff)
+
+
+@pytest.mark.parametrize("name", ["student", "judge"])
+def test_only_staff_confirm_or_announce(edition, pitches, staff, name, request, client_as):
+    user = request.getfixturevalue(name)
+    with pytest.raises(services.AwardsError):
+        services.awards_confirm(edition=edition, by=user)
+    client = client_as(name)
+    for url in (reverse("awards-staff"), reverse("pass-report")):
+        assert client.get(url).status_code == 403
+    assert client.post(reverse("awards-confirm")).status_code == 403
+    assert not AwardSnapshot.objects.exists()
+
+
+def test_staff_pages_and_csv(edition, pitches, client_as, staff):
+    client = client_as("staff")
+    page = client.get(reverse("awards-staff")).content.decode()
+    assert "Resolve tie" in page and "Alpha" in page
+    keys = [f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"]
+    client.post(
+        reverse("awards-tie"),
+        {"scope": "project", f"pos:{keys[0]}": "2", f"pos:{keys[1]}": "1"},
+    )
+    client.post(reverse("awards-confirm"))
+    snapshot = AwardSnapshot.objects.get()
+    assert _awards(snapshot)[1] == ("Speaker", keys[1])
+    client.post(reverse("awards-announce", args=[snapshot.pk]))
+    snapshot.refresh_from_db()
+    assert snapshot.announced_by == staff
+    csv_text = client.get(reverse("awards-csv", args=[snapshot.pk])).content.decode()
+    assert csv_text.splitlines()[0] == "category,prize,rank,winner,score,eligible"
+    assert "GPU" in csv_text and "Delta" in csv_text
+
+
+def test_csv_cells_cannot_become_formulas():
+    from awards.views import csv_safe
+
+    assert csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert csv_safe("@SUM") == "'@SUM" and csv_safe("-1") == "'-1"
+    assert csv_safe("Alpha") == "Alpha"

@@ -1,0 +1,102 @@
+"""The course pass report: labs completed per each lab's rule, final project, attendance."""
+
+import pytest
+from django.urls import reverse
+
+from awards.pass_report import pass_report
+from courses.models import Completion
+from factories import (
+    BallotFactory,
+    EditionFactory,
+    EnrollmentFactory,
+    LabFactory,
+    ProjectGroupFactory,
+    UserFactory,
+)
+from projects.models import PaperReview, ReviewStatus
+from submissions.models import Entry, Participant, Status
+
+
+def _entry(user, lab, status):
+    participant, _ = Participant.objects.get_or_create(lab=lab, user=user)
+    return Entry.objects.create(
+        lab=lab,
+        user=user,
+        participant=participant,
+        file="x",
+        original_name="x.py",
+        size_bytes=1,
+        sha256="0" * 64,
+        kind="code",
+        status=status,
+    )
+
+
+@pytest.fixture
+def course(db):
+    edition = EditionFactory(is_current=True)
+    scored_lab = LabFactory(edition=edition, spec_id="lab1-music", position=1)
+    submitted_lab = LabFactory(
+        edition=edition, spec_id="lab3-pong", position=2, completion=Completion.SUBMITTED
+    )
+    return edition, scored_lab, submitted_lab
+
+
+def test_each_requirement_is_checked(course):
+    edition, scored_lab, submitted_lab = course
+    ada, bob, cy, dee = (UserFactory(username=n) for n in ("ada", "bob", "cy", "dee"))
+    for user in (ada, bob, cy, dee):
+        EnrollmentFactory(edition=edition, user=user, attended=user.username != "dee")
+    # ada: everything, via a pitch that a judge scored.
+    _entry(ada, scored_lab, Status.SCORED)
+    _entry(ada, submitted_lab, Status.FAILED)  # a failed entry still counts as submitted here
+    group = ProjectGroupFactory(edition=edition, members=[ada, dee])
+    BallotFactory(group=group)
+    # bob: a failed entry does not complete a lab that needs a score; review passed.
+    _entry(bob, scored_lab, Status.FAILED)
+    _entry(bob, submitted_lab, Status.SCORED)
+    PaperReview.objects.create(edition=edition, user=bob, status=ReviewStatus.PASS)
+    # cy: a platform error is refunded, not a submission; a failed review does not count.
+    _entry(cy, scored_lab, Status.SCORED)
+    _entry(cy, submitted_lab, Status.ERROR)
+    PaperReview.objects.create(edition=edition, user=cy, status=ReviewStatus.FAIL)
+    # dee: the labs and the pitch, but no attendance.
+    _entry(dee, scored_lab, Status.SCORED)
+    _entry(dee, submitted_lab, Status.TIMEOUT)
+
+    labs, rows = pass_report(edition)
+    assert [lab.spec_id for lab in labs] == ["lab1-music", "lab3-pong"]
+    by_name = {row.username: row for row in rows}
+    assert by_name["ada"].labs == {"lab1-music": True, "lab3-pong": True}
+    assert by_name["ada"].project == "pitch presented" and by_name["ada"].passed
+    assert by_name["bob"].labs == {"lab1-music": False, "lab3-pong": True}
+    assert by_name["bob"].project == "paper review passed" and not by_name["bob"].passed
+    assert by_name["cy"].labs == {"lab1-music": True, "lab3-pong": False}
+    assert by_name["cy"].project == "" and not by_name["cy"].passed
+    assert by_name["dee"].labs_done and by_name["dee"].project and not by_name["dee"].passed
+
+
+def test_a_pitch_without_a_complete_ballot_is_not_presented(course):
+    edition, *_ = course
+    user = UserFactory()
+    EnrollmentFactory(edition=edition, user=user, attended=True)
+    group = ProjectGroupFactory(edition=edition, members=[user])
+    BallotFactory(group=group, clarity=None)
+    _, rows = pass_report(edition)
+    assert rows[0].project == ""
+
+
+def test_pass_report_page_and_csv_for_staff(course, client_as):
+    edition, scored_lab, _ = course
+    user = UserFactory(username="=cmd|calc", first_name="Eve", last_name="E")
+    EnrollmentFactory(edition=edition, user=user)
+    client = client_as("staff")
+    page = client.get(reverse("pass-report")).content.decode()
+    assert "Eve E" in page and "not yet" in page
+    csv_text = client.get(reverse("pass-report"), {"format": "csv"}).content.decode()
+    lines = csv_text.splitlines()
+    assert (
+        lines[0] == "username,name,affiliation,lab1-music,lab3-pong,final project,attended,result"
+    )
+    assert lines[1].startswith("'=cmd|calc,Eve E,")
+    assert lines[1].endswith(",no,no,no,no,not yet")
