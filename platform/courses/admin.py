@@ -6,7 +6,7 @@ from .models import Edition, Enrollment, Lab
 class LabInline(admin.TabularInline):
     model = Lab
     extra = 0
-    fields = ("position", "spec_id", "title", "opens_at", "closes_at", "prize")
+    fields = ("position", "spec_id", "title", "opens_at", "closes_at")
 
 
 @admin.register(Edition)
@@ -20,7 +20,7 @@ class EditionAdmin(admin.ModelAdmin):
 
 @admin.register(Lab)
 class LabAdmin(admin.ModelAdmin):
-    list_display = ("title", "spec_id", "edition", "opens_at", "closes_at", "selection", "prize")
+    list_display = ("title", "spec_id", "edition", "opens_at", "closes_at", "selection")
     list_filter = ("edition", "spec_id", "selection", "needs_writeup")
     search_fields = ("title", "spec_id", "edition__name")
 

@@ -95,7 +95,6 @@ class Lab(models.Model):
     selection = models.CharField(
         max_length=8, choices=EntrySelection.choices, default=EntrySelection.BEST
     )
-    prize = models.CharField(max_length=200, blank=True, help_text="e.g. Headphones")
     completion = models.CharField(
         max_length=10,
         choices=Completion.choices,
@@ -121,6 +120,14 @@ class Lab(models.Model):
     def is_open(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.opens_at <= now < self.closes_at
+
+    @property
+    def prize_names(self) -> str:
+        """From the prize catalog (awards), e.g. 'Headphones' or '2 × Monitor'."""
+        return ", ".join(
+            p.name if p.quantity == 1 else f"{p.quantity} × {p.name}"
+            for p in self.prize_lines.all()
+        )
 
     @property
     def closes_at_display(self) -> str:

@@ -8,4 +8,8 @@ def edition_current() -> Edition | None:
 
 
 def lab_list(edition: Edition) -> QuerySet[Lab]:
-    return edition.labs.select_related("edition").order_by("position", "spec_id")
+    return (
+        edition.labs.select_related("edition")
+        .prefetch_related("prize_lines")
+        .order_by("position", "spec_id")
+    )

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from accounts.models import User
+from awards.models import Prize
 from courses.models import Edition, Lab, format_in_zone
 from courses.templatetags.course_time import in_zone
 from factories import EditionFactory, LabFactory
@@ -87,6 +88,8 @@ def test_seed_demo_creates_edition_labs_and_logins_idempotently(capsys):
     }
     music = Lab.objects.get(spec_id="lab1-music")
     assert music.closes_at_display == "January 26, 2027, 11:59 pm EST"
+    assert music.prize_names == "Headphones"
+    assert Prize.objects.filter(edition=edition, category="project").count() == 3
     assert User.objects.filter(username__startswith="demo-").count() == 7
     assert edition.enrollments.count() == 4
     assert "demo-student1" in out and "demo-6s191" in out

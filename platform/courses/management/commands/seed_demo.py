@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Affiliation, Role, User
+from awards.models import Category, Prize
 from courses.models import EASTERN, Edition, Enrollment, Lab
 from grader.specs import load_all_specs
 from projects.services import seed_final_projects
@@ -43,6 +44,8 @@ LAB_SETUP = {
     "lab3-cartpole": (datetime(2027, 1, 28, 23, 59, tzinfo=ET), ""),
     "lab3-pong": (datetime(2027, 1, 28, 23, 59, tzinfo=ET), "Drone"),
 }
+# The final project's prizes, given in rank order: 8 prizes.
+PROJECT_PRIZES = [("GPU", 1), ("Smart speaker", 4), ("Monitor", 3)]
 OPENS_AT = datetime(2026, 11, 1, 0, 0, tzinfo=ET)
 
 PEOPLE = [
@@ -77,7 +80,7 @@ class Command(BaseCommand):
             closes_at, prize = LAB_SETUP.get(
                 spec.id, (datetime(2027, 1, 29, 23, 59, tzinfo=ET), "")
             )
-            Lab.objects.update_or_create(
+            lab, _ = Lab.objects.update_or_create(
                 edition=edition,
                 spec_id=spec.id,
                 defaults={
@@ -86,8 +89,23 @@ class Command(BaseCommand):
                     "position": position,
                     "opens_at": OPENS_AT,
                     "closes_at": closes_at,
-                    "prize": prize,
                 },
+            )
+            if prize:
+                Prize.objects.update_or_create(
+                    edition=edition,
+                    category=Category.LAB,
+                    lab=lab,
+                    position=1,
+                    defaults={"name": prize, "quantity": 1},
+                )
+        for position, (name, quantity) in enumerate(PROJECT_PRIZES, start=1):
+            Prize.objects.update_or_create(
+                edition=edition,
+                category=Category.PROJECT,
+                lab=None,
+                position=position,
+                defaults={"name": name, "quantity": quantity},
             )
         logins = []
         for suffix, first, last, role, affiliation in PEOPLE:
