@@ -48,6 +48,9 @@ class GradeRequest:
     backend: str = "process"
     cancel: Callable[[], bool] | None = None  # polled while running; True stops the run
     sample: bool = False  # grade against the public sample set instead of the hidden one
+    # The caller's own private folders (the platform's database, other students' uploads),
+    # hidden from the sandbox like the hidden data.
+    private_paths: tuple[Path, ...] = ()
 
 
 class _Events:
@@ -83,10 +86,9 @@ def _limits(spec: LabSpec) -> SandboxLimits:
     )
 
 
-def _deny_paths(hidden_dir: Path) -> tuple[Path, ...]:
-    # The platform adds its own private folders (uploads of other students) through the env.
+def _deny_paths(hidden_dir: Path, private: tuple[Path, ...]) -> tuple[Path, ...]:
     extra = [Path(p) for p in os.environ.get("GRADER_SANDBOX_DENY", "").split(os.pathsep) if p]
-    return (hidden_dir.resolve(), *extra)
+    return (hidden_dir.resolve(), *(Path(p).resolve() for p in private), *extra)
 
 
 def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report:
@@ -96,6 +98,7 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
     dataset = resolve_dataset(spec, hidden_dir, sample=request.sample)
     backend = get_backend(request.backend)
     events = _Events(on_event, request.cancel)
+    deny = _deny_paths(hidden_dir, request.private_paths)
     seeds = load_seeds(dataset) if spec.task == "interactive" else None
     seeds_id = None
     if seeds is not None:
@@ -135,11 +138,11 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
         if spec.task == "interactive":
             assert seeds is not None
             report, run = _grade_interactive(
-                spec, info, entry_dir, seeds, backend, hidden_dir, events
+                spec, info, entry_dir, seeds, backend, deny, events
             )
         else:
             report, run = _grade_batch(
-                spec, info, entry_dir, dataset, backend, hidden_dir, events, Path(tmp)
+                spec, info, entry_dir, dataset, backend, deny, events, Path(tmp)
             )
         report.details.setdefault("entry", {"kind": info.kind, "main": info.main})
         return finish(report, run)
@@ -209,7 +212,7 @@ def _grade_batch(
     entry_dir: Path,
     dataset: Dataset,
     backend: Backend,
-    hidden_dir: Path,
+    deny: tuple[Path, ...],
     events: _Events,
     tmp: Path,
 ) -> tuple[Report, RunResult]:
@@ -220,7 +223,7 @@ def _grade_batch(
         output_dir=out_dir,
         limits=_limits(spec),
         env={"GRADER_TASK": spec.task},
-        deny_paths=_deny_paths(hidden_dir),
+        deny_paths=deny,
     )
     events.emit("running", backend=backend.name, entry_kind=info.kind)
     run = backend.run(job, on_tick=events.tick)
@@ -265,7 +268,7 @@ def _grade_interactive(
     entry_dir: Path,
     seeds: dict[str, list[int]],
     backend: Backend,
-    hidden_dir: Path,
+    deny: tuple[Path, ...],
     events: _Events,
 ) -> tuple[Report, RunResult]:
     assert spec.environment is not None
@@ -276,7 +279,7 @@ def _grade_interactive(
             output_dir=Path(out),
             limits=_limits(spec),
             env={"GRADER_TASK": spec.task},
-            deny_paths=_deny_paths(hidden_dir),
+            deny_paths=deny,
         )
         events.emit("running", backend=backend.name, entry_kind=info.kind)
         session = backend.start_session(job)

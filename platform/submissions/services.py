@@ -313,6 +313,8 @@ def run_execute(*, run_id: int, worker: str) -> str:
         hidden_dir=settings.GRADER_HIDDEN_DIR,
         backend=settings.GRADER_BACKEND,
         cancel=cancelled,
+        # The database, the broker's folder and every upload stay out of the sandbox's sight.
+        private_paths=(settings.VAR_DIR, Path(settings.MEDIA_ROOT)),
     )
     try:
         report = grade(request, on_event=on_event)

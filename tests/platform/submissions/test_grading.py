@@ -4,8 +4,10 @@ idempotent recording, cancellation, platform faults and the reaper."""
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from submissions import services
@@ -185,3 +187,37 @@ def test_staff_cancel_stops_a_running_sandbox(enrolled, cartpole, staff):
     run.refresh_from_db()
     entry.refresh_from_db()
     assert run.status == Status.CANCELLED and not entry.counts_toward_quota
+
+
+def test_an_entry_cannot_read_the_database_or_other_uploads(
+    enrolled, other_student, cartpole, settings
+):
+    from grader.sandbox.process import ProcessBackend
+
+    if ProcessBackend().describe()["hidden data masked"] == "unavailable":
+        pytest.skip("this machine gives the process sandbox no mount namespace (not root)")
+    services.entry_submit(user=other_student, lab=cartpole, upload=upload(CONTROLLER))
+    database = Path(str(connection.settings_dict["NAME"]))
+    snoop = (
+        "import pathlib, sys\n"
+        "files = 0\n"
+        f"for root in ({str(settings.MEDIA_ROOT)!r}, {str(settings.VAR_DIR)!r}):\n"
+        "    try:\n"
+        "        files += sum(1 for p in pathlib.Path(root).rglob('*') if p.is_file())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "read = []\n"
+        f"for name in ({str(database)!r}, {str(settings.VAR_DIR / 'db.sqlite3')!r}):\n"
+        "    try:\n"
+        "        read.append(len(open(name, 'rb').read(100)))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('SNOOP files', files, 'read', read, file=sys.stderr)\n"
+        "def act(observation):\n"
+        "    return 0\n"
+    ).encode()
+    _, run = _submit(enrolled, cartpole, snoop)
+    services.run_execute(run_id=run.pk, worker="w1")
+    run.refresh_from_db()
+    assert run.status == Status.SCORED, run.reason
+    assert "SNOOP files 0 read []" in run.logs
