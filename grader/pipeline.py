@@ -137,9 +137,7 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
             return finish(Report(status="rejected", reason=exc.reason), None)
         if spec.task == "interactive":
             assert seeds is not None
-            report, run = _grade_interactive(
-                spec, info, entry_dir, seeds, backend, deny, events
-            )
+            report, run = _grade_interactive(spec, info, entry_dir, seeds, backend, deny, events)
         else:
             report, run = _grade_batch(
                 spec, info, entry_dir, dataset, backend, deny, events, Path(tmp)

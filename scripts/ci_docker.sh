@@ -38,6 +38,19 @@ start_dockerd() {
   return 1
 }
 
+# A dockerd that is still starting or stopping holds the pid file: wait for it; a stale pid
+# file (a daemon that crashed with the previous CI container) is removed.
+PIDFILE=/var/run/docker.pid
+for _ in $(seq 60); do
+  docker info >/dev/null 2>&1 && break
+  [ -f "$PIDFILE" ] || break
+  if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    rm -f "$PIDFILE"
+    break
+  fi
+  sleep 0.5
+done
+
 if ! docker info >/dev/null 2>&1; then
   started=0
   for driver in overlay2 fuse-overlayfs vfs; do

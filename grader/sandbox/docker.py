@@ -61,6 +61,7 @@ LABEL = "labgrader.sandbox"  # value: the job's run id
 OWNER_LABEL = "labgrader.owner"  # value: "<hostname>:<worker pid>"
 USER = "65534:65534"
 MOUNT_ROOT = "/sandbox"
+SCRATCH = "/tmp"  # noqa: S108 - inside the container: its own private tmpfs
 LOG_MAX_SIZE = "1m"  # what Docker keeps on disk per container, whatever the entry prints
 TICK_S = 1.0
 MB = 1024 * 1024
@@ -77,8 +78,8 @@ def sandbox_env(job: Job, gpu: bool) -> dict[str, str]:
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
+        "HOME": SCRATCH,
+        "TMPDIR": SCRATCH,
         "PYTHONPATH": "/opt/grader",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -87,8 +88,8 @@ def sandbox_env(job: Job, gpu: bool) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",
         "KERAS_BACKEND": "tensorflow",
-        "KERAS_HOME": "/tmp/.keras",
-        "MPLCONFIGDIR": "/tmp",
+        "KERAS_HOME": f"{SCRATCH}/.keras",
+        "MPLCONFIGDIR": SCRATCH,
         "OMP_NUM_THREADS": cpus,
         "MKL_NUM_THREADS": cpus,
         # The device request exposes one GPU, which is device 0 inside.
@@ -132,10 +133,10 @@ def sandbox_config(
         "user": USER,
         "environment": sandbox_env(job, gpu_uuid is not None),
         "use_config_proxy": False,  # the SDK would copy the host's proxy settings in
-        "working_dir": f"{MOUNT_ROOT}/entry" if "entry" in job.mounts else "/tmp",
+        "working_dir": f"{MOUNT_ROOT}/entry" if "entry" in job.mounts else SCRATCH,
         "network_mode": "none",
         "read_only": True,
-        "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={tmp_mb}m,mode=1777"},
+        "tmpfs": {SCRATCH: f"rw,noexec,nosuid,nodev,size={tmp_mb}m,mode=1777"},
         "mounts": mounts,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],

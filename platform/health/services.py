@@ -19,9 +19,20 @@ def sandbox_backend_status() -> dict:
         try:
             import docker
 
+            from grader.sandbox.gpu import gpu_status
+
             client = docker.from_env(timeout=2)
             client.ping()
-            return {"ok": True, "backend": "docker", "isolation": "container (hardened profile)"}
+            out_of_service = {
+                uuid: state for uuid, state in gpu_status().items() if uuid in settings.GRADER_GPUS
+            }
+            return {
+                "ok": len(out_of_service) < len(settings.GRADER_GPUS) or not settings.GRADER_GPUS,
+                "backend": "docker",
+                "isolation": "container (hardened profile)",
+                "gpus": settings.GRADER_GPUS,
+                "gpus_out_of_service": out_of_service,
+            }
         except Exception as error:  # noqa: BLE001  (any failure means the engine is unusable)
             return {
                 "ok": False,

@@ -25,6 +25,15 @@ def _start_heartbeat(sender, **kwargs) -> None:
 
     hostname = sender.hostname
     queues = _queues(sender)
+    if settings.GRADER_BACKEND == "docker":
+        try:
+            from grader.sandbox.docker import reap_orphans
+
+            removed = reap_orphans()
+            if removed:
+                logger.warning("removed %d sandbox containers left by a dead worker", len(removed))
+        except Exception:  # noqa: BLE001  (the backend reports an unusable engine per job)
+            logger.exception("could not look for orphaned sandbox containers")
     if settings.GRADER_BACKEND == "process":
         logger.warning(
             "Grading with the PROCESS sandbox: entries run as local processes with weak "

@@ -50,3 +50,31 @@ def test_docker_backend_without_engine_is_reported(settings, monkeypatch):
     status = sandbox_backend_status()
     assert status["ok"] is False
     assert "Docker Engine not answering" in status["error"]
+
+
+def test_docker_backend_reports_gpus_taken_out_of_service(settings, monkeypatch, tmp_path):
+    import os
+
+    import docker
+
+    from grader.sandbox import gpu
+
+    try:
+        docker.from_env(timeout=2).ping()
+    except docker.errors.DockerException:
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail("no Docker Engine and REQUIRE_DOCKER=1")
+        pytest.skip("no Docker Engine here")
+    # No GPU here: the out-of-service records are written as the GPU pool would write them.
+    monkeypatch.setattr(gpu, "state_dir", lambda: tmp_path)
+    settings.GRADER_BACKEND = "docker"
+    settings.GRADER_GPUS = ["GPU-aaa", "GPU-bbb"]
+    assert sandbox_backend_status()["gpus_out_of_service"] == {}
+    gpu._write_status(tmp_path / gpu.STATUS_FILE, {"GPU-aaa": {"in_service": False, "reason": "x"}})
+    status = sandbox_backend_status()
+    assert set(status["gpus_out_of_service"]) == {"GPU-aaa"} and status["ok"] is True
+    gpu._write_status(
+        tmp_path / gpu.STATUS_FILE,
+        {u: {"in_service": False, "reason": "x"} for u in ("GPU-aaa", "GPU-bbb")},
+    )
+    assert sandbox_backend_status()["ok"] is False

@@ -7,6 +7,7 @@ fail: scripts/ci_docker.sh starts dockerd and builds the image first.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,13 +100,16 @@ def grade_docker(
 def no_leftovers(docker_client, grade_docker, tmp_path: Path) -> Callable[[], None]:
     """Call at the end of a hostile test: nothing is left and the next entry grades normally."""
 
+    # Only this test process's sandboxes: another test run may share the engine.
+    mine = {"label": [LABEL, f"labgrader.owner={socket.gethostname()}:{os.getpid()}"]}
+
     def check() -> None:
-        left = docker_client.containers.list(all=True, filters={"label": LABEL})
+        left = docker_client.containers.list(all=True, filters=mine)
         assert left == [], f"sandbox containers left behind: {[c.short_id for c in left]}"
         entry = synth.write_entry(tmp_path / "baseline", PERFECT_MNIST)
         report = grade_docker("lab2-mnist", entry)
         assert report.status == "scored", report.reason
         assert report.metrics == {"accuracy": 1.0}
-        assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+        assert docker_client.containers.list(all=True, filters=mine) == []
 
     return check

@@ -320,17 +320,23 @@ def test_process_ignoring_sigterm_is_killed(grade_docker, no_leftovers, tmp_path
 
 GIGABYTE = """
 import os, sys
+SEEN = []
 def predict(x):
+    if SEEN:  # the harness retries row by row after a failure: fail the same way at once
+        raise RuntimeError(SEEN[0])
     chunk = "y" * (1 << 20)
     for _ in range(512):
         sys.stdout.write(chunk)
         sys.stderr.write(chunk)
+    path = os.path.join(os.environ["SANDBOX_OUT"], "probabilities.npy")
     try:
-        with open(os.path.join(os.environ["SANDBOX_OUT"], "probabilities.npy"), "wb") as f:
+        with open(path, "wb") as f:
             for _ in range(1024):
                 f.write(chunk.encode())
     except OSError as exc:
-        raise RuntimeError(f"big output refused: {exc.strerror}")
+        os.unlink(path)
+        SEEN.append(f"big output refused: {exc.strerror}")
+        raise RuntimeError(SEEN[0])
     return x
 """
 
@@ -338,7 +344,9 @@ def predict(x):
 def test_a_gigabyte_of_output_is_bounded(grade_docker, no_leftovers, docker_client, tmp_path):
     report = grade_docker("lab2-mnist", entry(tmp_path, GIGABYTE), limits="roomy")
     assert report.status in {"failed", "invalid_output"}, report.reason
-    assert "big output refused: File too large" in report.reason
+    # Whichever comes first at 16 MB: the file-size cap or the full output tmpfs.
+    assert "big output refused: " in report.reason
+    assert report.reason.endswith(("File too large", "No space left on device"))
     assert len(report.logs.encode()) <= 64 * 1024 + 1024
     no_leftovers()
 

@@ -1,0 +1,153 @@
+"""Leaderboard scale: N scored entries in one lab, then the leaderboard API's latency and queries.
+
+The entries are written with bulk_create straight into the database (2,000 students x 50
+entries for N = 100,000), each with one scored run carrying every metric of the lab spec,
+so the leaderboard has real ranking work to do. Latency is measured over HTTP (gunicorn);
+the query count in-process with Django's test client, on the same database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+from datetime import timedelta
+
+import requests
+
+from .report import Report, percentile
+from .stack import Stack
+
+SPEC_ID = "lab2-debias"
+# URL names the leaderboard API may be registered under (the app is being written alongside).
+URL_NAMES = ("api-lab-leaderboard", "api-leaderboard", "leaderboard-api", "api-lab-standings")
+
+
+def leaderboard_path(spec_id: str) -> str | None:
+    """The leaderboard API's path for a lab, or None while the API does not exist."""
+    from django.urls import NoReverseMatch, reverse
+
+    for name in URL_NAMES:
+        try:
+            return reverse(name, kwargs={"spec_id": spec_id})
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def seed(edition, entries: int, seed_value: int) -> None:
+    """`entries` scored entries in SPEC_ID from entries // 50 students (at least 1)."""
+    from django.utils import timezone
+
+    from accounts.models import User
+    from courses.models import Enrollment, Lab
+    from grader.specs import load_spec
+    from submissions.models import Entry, GradingRun, Participant, Status
+
+    rng = random.Random(seed_value)
+    lab = Lab.objects.get(edition=edition, spec_id=SPEC_ID)
+    names = load_spec(SPEC_ID).metric_names
+    per_student = 50
+    count = max(1, entries // per_student)
+    users = User.objects.bulk_create(
+        [User(username=f"lb{i:06d}", role="student") for i in range(count)], batch_size=5000
+    )
+    Enrollment.objects.bulk_create([Enrollment(edition=edition, user=u) for u in users])
+    participants = Participant.objects.bulk_create(
+        [Participant(lab=lab, user=u) for u in users], batch_size=5000
+    )
+    now = timezone.now()
+    batch = 10_000
+    for start in range(0, entries, batch):
+        rows = []
+        for i in range(start, min(entries, start + batch)):
+            p = participants[i % count]
+            uid = uuid.uuid4()
+            rows.append(
+                Entry(
+                    uid=uid,
+                    lab=lab,
+                    user_id=p.user_id,
+                    participant=p,
+                    file=f"entries/bench/{SPEC_ID}/{uid}/baseline.pt",
+                    original_name="baseline.pt",
+                    size_bytes=100_000,
+                    sha256=hashlib.sha256(uid.bytes).hexdigest(),
+                    kind="torch",
+                    status=Status.SCORED,
+                    created_at=now - timedelta(seconds=i),
+                )
+            )
+        made = Entry.objects.bulk_create(rows, batch_size=5000)
+        runs = []
+        for e in made:
+
+            def scores() -> dict[str, float]:
+                return {name: round(rng.uniform(50, 100), 4) for name in names}
+
+            public, private = scores(), scores()
+            runs.append(
+                GradingRun(
+                    entry=e,
+                    status=Status.SCORED,
+                    deliveries=1,
+                    queued_at=e.created_at,
+                    started_at=e.created_at,
+                    scoring_at=e.created_at,
+                    finished_at=e.created_at + timedelta(seconds=5),
+                    metrics=public,
+                    split_metrics={"public": public, "private": private},
+                )
+            )
+        GradingRun.objects.bulk_create(runs, batch_size=5000)
+
+
+def query_count(path: str, token: str) -> tuple[int, int]:
+    """(queries, HTTP status) of one leaderboard request, in-process."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    return len(queries), response.status_code
+
+
+def run(stack: Stack, report: Report, edition, args, token: str) -> None:
+    entries = args.leaderboard_entries or (1000 if args.quick else 100_000)
+    print(f"\n== Leaderboard scale: {entries} scored entries in {SPEC_ID}", flush=True)
+    t0 = time.perf_counter()
+    seed(edition, entries, args.seed)
+    report.add("leaderboard.entries", entries)
+    report.add("leaderboard.seed_s", time.perf_counter() - t0, "s")
+    path = leaderboard_path(SPEC_ID)
+    if path is None:
+        why = "not available: no leaderboard API route yet (tried " + ", ".join(URL_NAMES) + ")"
+        for key in ("leaderboard.p50_ms", "leaderboard.p95_ms", "leaderboard.queries"):
+            report.missing(key, why)
+        return
+    assert stack.site is not None
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    url = stack.site.base_url + path
+    first = session.get(url, timeout=60)
+    if first.status_code != 200:
+        why = f"not available: {path} answered HTTP {first.status_code}"
+        for key in ("leaderboard.p50_ms", "leaderboard.p95_ms", "leaderboard.queries"):
+            report.missing(key, why)
+        return
+    latencies = []
+    for _ in range(5 if args.quick else 100):
+        t = time.perf_counter()
+        session.get(url, timeout=60).raise_for_status()
+        latencies.append((time.perf_counter() - t) * 1000)
+    session.close()
+    queries, status = query_count(path, token)
+    report.add("leaderboard.p50_ms", percentile(latencies, 50), "ms")
+    report.add("leaderboard.p95_ms", percentile(latencies, 95), "ms", "< 100")
+    report.add("leaderboard.queries", queries)
+    report.add("leaderboard.response_kib", len(first.content) / 1024, "KiB")
+    if status != 200:
+        report.note(f"the in-process request answered HTTP {status}")
