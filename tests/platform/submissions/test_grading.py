@@ -221,3 +221,23 @@ def test_an_entry_cannot_read_the_database_or_other_uploads(
     run.refresh_from_db()
     assert run.status == Status.SCORED, run.reason
     assert "SNOOP files 0 read []" in run.logs
+
+
+def test_the_platform_grades_through_the_docker_sandbox(enrolled, cartpole, settings):
+    import os
+
+    import docker
+
+    try:
+        docker.from_env(timeout=2).ping()
+    except docker.errors.DockerException:
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail("no Docker Engine and REQUIRE_DOCKER=1")
+        pytest.skip("no Docker Engine here")
+    settings.GRADER_BACKEND = "docker"
+    _, run = _submit(enrolled, cartpole, CONTROLLER)
+    assert services.run_execute(run_id=run.pk, worker="w1") == "scored"
+    run.refresh_from_db()
+    assert run.metrics["mean_return"] == 500
+    assert run.receipt["backend"] == "docker"
+    assert "@sha256:" in run.receipt["image_digest"]
