@@ -14,12 +14,14 @@ they cannot run at all.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import PlatformError
+from grader.protocol import HEADER, MAX_FRAME, ProtocolError
 
 # The only variables a job may pass into a sandbox (on top of the backend's own).
 ALLOWED_ENV = frozenset(
@@ -88,8 +90,17 @@ class Session(ABC):
         """Send one frame (already encoded with its length prefix)."""
 
     @abstractmethod
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        """Exactly n bytes from the sandbox by `deadline` (time.monotonic()); raises
+        SessionTimeout or SessionClosed."""
+
     def recv(self, timeout_s: float) -> bytes:
         """One frame's payload; raises SessionTimeout, SessionClosed or ProtocolError."""
+        deadline = time.monotonic() + timeout_s
+        (length,) = HEADER.unpack(self._read_exact(HEADER.size, deadline))
+        if length == 0 or length > MAX_FRAME:
+            raise ProtocolError(f"frame length {length} out of bounds")
+        return self._read_exact(length, deadline)
 
     @abstractmethod
     def close(self) -> RunResult:

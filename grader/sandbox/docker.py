@@ -631,13 +631,6 @@ class DockerSession(Session):
         del self.buffer[:n]
         return data
 
-    def recv(self, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        (length,) = HEADER.unpack(self._read_exact(HEADER.size, deadline))
-        if length == 0 or length > MAX_FRAME:
-            raise ProtocolError(f"frame length {length} out of bounds")
-        return self._read_exact(length, deadline)
-
     def close(self) -> RunResult:
         if self.result is not None:
             return self.result

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import PlatformError
-from grader.protocol import HEADER, MAX_FRAME, ProtocolError
 from grader.sandbox.base import (
     Backend,
     Job,
@@ -531,13 +530,6 @@ class ProcessSession(Session):
         data = bytes(self.buffer[:n])
         del self.buffer[:n]
         return data
-
-    def recv(self, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        (length,) = HEADER.unpack(self._read_exact(HEADER.size, deadline))
-        if length == 0 or length > MAX_FRAME:
-            raise ProtocolError(f"frame length {length} out of bounds")
-        return self._read_exact(length, deadline)
 
     def close(self) -> RunResult:
         if self.result is not None:

@@ -53,18 +53,10 @@ def test_docker_backend_without_engine_is_reported(settings, monkeypatch):
 
 
 def test_docker_backend_reports_gpus_taken_out_of_service(settings, monkeypatch, tmp_path):
-    import os
-
-    import docker
-
+    from engines import require_docker_engine
     from grader.sandbox import gpu
 
-    try:
-        docker.from_env(timeout=2).ping()
-    except docker.errors.DockerException:
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail("no Docker Engine and REQUIRE_DOCKER=1")
-        pytest.skip("no Docker Engine here")
+    require_docker_engine()
     # No GPU here: the out-of-service records are written as the GPU pool would write them.
     monkeypatch.setattr(gpu, "state_dir", lambda: tmp_path)
     settings.GRADER_BACKEND = "docker"

@@ -224,16 +224,9 @@ def test_an_entry_cannot_read_the_database_or_other_uploads(
 
 
 def test_the_platform_grades_through_the_docker_sandbox(enrolled, cartpole, settings):
-    import os
+    from engines import require_docker_engine
 
-    import docker
-
-    try:
-        docker.from_env(timeout=2).ping()
-    except docker.errors.DockerException:
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail("no Docker Engine and REQUIRE_DOCKER=1")
-        pytest.skip("no Docker Engine here")
+    require_docker_engine()
     settings.GRADER_BACKEND = "docker"
     _, run = _submit(enrolled, cartpole, CONTROLLER)
     assert services.run_execute(run_id=run.pk, worker="w1") == "scored"
