@@ -129,6 +129,12 @@ def run(stack: Stack, report: Report, user, args) -> None:
     report.add("faults.wall_s", elapsed, "s")
     statuses = sorted(set(runs.values_list("status", flat=True)))
     report.note(f"final statuses seen: {', '.join(statuses)}")
+    for status in statuses:
+        if status != Status.SCORED:
+            odd = runs.filter(status=status)
+            sample = odd.first()
+            why = (sample.reason if sample else "")[:200]
+            report.note(f"{odd.count()} run(s) ended {status}, e.g. run {sample.pk}: {why}")
     if errors:
         report.note(
             f"{errors} run(s) were killed {services.MAX_DELIVERIES} times and ended as a platform "

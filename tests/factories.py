@@ -115,3 +115,54 @@ class BallotFactory(factory.django.DjangoModelFactory):
     novelty = 3
     soundness = 3
     clarity = 3
+
+
+# --- entries, leaderboards and lab judging -------------------------------------------------
+
+
+def _participant(lab, user):
+    from submissions.models import Participant
+
+    return Participant.objects.get_or_create(lab=lab, user=user)[0]
+
+
+class EntryFactory(factory.django.DjangoModelFactory):
+    """An entry row without grading (pass file= a stored path when the test reads it)."""
+
+    class Meta:
+        model = "submissions.Entry"
+
+    lab = factory.SubFactory(LabFactory)
+    user = factory.SubFactory(UserFactory)
+    participant = factory.LazyAttribute(lambda e: _participant(e.lab, e.user))
+    file = factory.Sequence(lambda n: f"entries/test/{n}/entry.zip")
+    original_name = "entry.zip"
+    size_bytes = 100
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    kind = "code"
+    status = "scored"
+
+
+class GradingRunFactory(factory.django.DjangoModelFactory):
+    """A finished, scored run; pass split_metrics={"public": {...}, "private": {...}}."""
+
+    class Meta:
+        model = "submissions.GradingRun"
+
+    entry = factory.SubFactory(EntryFactory)
+    status = "scored"
+    split_metrics = factory.LazyFunction(dict)
+    metrics = factory.LazyAttribute(lambda r: dict(r.split_metrics.get("public", {})))
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+def scored_entry(user, lab, public=None, private=None, created_at=None, details=None, **entry):
+    """An entry of `user` in `lab` whose current run is scored with these split metrics."""
+    fields = {"created_at": created_at} if created_at else {}
+    e = EntryFactory(user=user, lab=lab, **fields, **entry)
+    GradingRunFactory(
+        entry=e,
+        split_metrics={"public": public or {}, "private": private or {}},
+        details=details or {},
+    )
+    return e

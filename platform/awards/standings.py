@@ -2,7 +2,8 @@
 
 from accounts.models import User
 from courses.models import Edition, Lab
-from projects.scoring import fraction_text
+from judging.rubric import fraction_text
+from judging.selectors import prize_standings
 from projects.selectors import standings_for
 
 from .allocation import Entrant
@@ -23,7 +24,7 @@ def project_entrants(edition: Edition) -> list[Entrant]:
                 name=f"{result.name} ({', '.join(str(m) for m in members)})",
                 rank=result.rank,
                 eligible=result.eligible,
-                score=f"{float(result.final):.3f} ({fraction_text(result.final)})",
+                score=fraction_text(result.final),
                 emails=tuple(m.email for m in members if m.email),
             )
         )
@@ -31,4 +32,18 @@ def project_entrants(edition: Edition) -> list[Entrant]:
 
 
 def lab_entrants(lab: Lab) -> list[Entrant]:
-    raise NotImplementedError("wired to the leaderboards' prize standings")
+    """Ranked finalists of a lab by the combined rubric score (judged finalists only)."""
+    results = [r for r in prize_standings(lab) if r.rank is not None]
+    user_ids = [int(r.finalist.key.split(":", 1)[1]) for r in results]
+    emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
+    return [
+        Entrant(
+            key=r.finalist.key,
+            name=r.finalist.name,
+            rank=r.rank,
+            eligible=r.finalist.eligible,
+            score=fraction_text(r.combined),
+            emails=(emails[user_id],) if emails.get(user_id) else (),
+        )
+        for r, user_id in zip(results, user_ids, strict=True)
+    ]

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "submissions",
     "awards",
     "projects",
+    "leaderboards",
+    "judging",
 ]
 
 MIDDLEWARE = [

@@ -14,4 +14,6 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("submissions.urls")),
     path("", include("awards.urls")),
+    path("", include("leaderboards.urls")),
+    path("", include("judging.urls")),
 ]

@@ -174,3 +174,35 @@ def test_csv_cells_cannot_become_formulas():
     assert csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert csv_safe("@SUM") == "'@SUM" and csv_safe("-1") == "'-1"
     assert csv_safe("Alpha") == "Alpha"
+
+
+def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, staff):
+    from factories import LabFactory, scored_entry
+    from judging.services import entry_score_submit, judge_assign, lab_judging_close
+
+    edition = EditionFactory(is_current=True)
+    lab = LabFactory(edition=edition, spec_id="lab3-cartpole", title="Lab 3: CartPole")
+    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Drone")
+    public = make_user(username="pub", affiliation=Affiliation.PUBLIC)
+    listener = make_user(username="lis", affiliation=Affiliation.MIT_LISTENER)
+    student = make_user(username="mit", affiliation=Affiliation.MIT_STUDENT)
+    entries = {
+        user.username: scored_entry(
+            user, lab, public={"mean_return": ret}, private={"mean_return": ret}
+        )
+        for user, ret in ((public, 500.0), (listener, 480.0), (student, 300.0))
+    }
+    judge = make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
+    judge_assign(lab=lab, judge=judge, by=staff)
+    for name, (soundness, descriptions) in {"pub": (5, 5), "lis": (4, 4), "mit": (3, 3)}.items():
+        entry_score_submit(
+            entry=entries[name], judge=judge, soundness=soundness, descriptions=descriptions
+        )
+    lab_judging_close(lab=lab, by=staff)
+
+    (category,) = services.awards_preview(edition)
+    assert [e["key"].split(":")[0] for e in category["standings"]] == ["user"] * 3
+    # Criterion 1 from the spec thresholds: 500 -> 5, 480 -> 5, 300 -> 4; combined 5, 13/3, 10/3.
+    assert [e["name"] for e in category["standings"]][:2] == [str(public), str(listener)]
+    assert _awards([category]) == [("Drone", f"user:{listener.pk}")]
+    assert [s["key"] for s in category["skipped"]] == [f"user:{public.pk}"]

@@ -109,6 +109,7 @@ def test_seed_demo_refuses_production(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_seed_demo_queues_reference_entries_once(reference_entries, settings, tmp_path, capsys):
+    from leaderboards.models import LeaderboardBaseline
     from submissions.models import Entry, Status
 
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -124,6 +125,7 @@ def test_seed_demo_queues_reference_entries_once(reference_entries, settings, tm
         "lab3-pong",
     }
     assert all(e.status == Status.QUEUED for e in entries)
+    assert LeaderboardBaseline.objects.count() == 5
     assert "Queued 10 demo entries" in capsys.readouterr().out
 
 

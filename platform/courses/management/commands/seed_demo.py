@@ -15,6 +15,7 @@ from accounts.models import Affiliation, Role, User
 from awards.models import Category, Prize
 from courses.models import EASTERN, Edition, Enrollment, Lab
 from grader.specs import load_all_specs
+from leaderboards.services import baselines_mark_staff_entries
 from projects.services import seed_final_projects
 from submissions.models import Entry
 from submissions.services import SubmissionRefused, entry_submit
@@ -152,6 +153,8 @@ class Command(BaseCommand):
                 queued += 1
             except SubmissionRefused as refused:
                 self.stdout.write(f"  {username} {spec_id} {name}: refused: {refused}")
+        for lab in edition.labs.all():
+            baselines_mark_staff_entries(lab=lab, label="Baseline (course staff)")
         self.stdout.write(f"Queued {queued} demo entries for grading.")
 
 

@@ -1,0 +1,99 @@
+"""Figures from the grader's report as plain numbers for server-rendered inline SVG: no
+JavaScript charting library, and nothing from the report reaches the page unescaped."""
+
+WIDTH, HEIGHT = 360, 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 34
+PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _y(value: float, low: float, high: float) -> float:
+    span = (high - low) or 1.0
+    return round(TOP + PLOT_H * (1 - (value - low) / span), 2)
+
+
+def _x(value: float, low: float, high: float) -> float:
+    span = (high - low) or 1.0
+    return round(LEFT + PLOT_W * (value - low) / span, 2)
+
+
+def group_accuracy_chart(groups) -> dict | None:
+    """Bars of the per-group accuracies (%), e.g. {"LF": 90.0, "DM": 75.0}."""
+    if not isinstance(groups, dict):
+        return None
+    items = [(str(k)[:8], _number(v)) for k, v in groups.items()][:8]
+    if not any(v is not None for _, v in items):
+        return None
+    slot = PLOT_W / len(items)
+    bars = []
+    for i, (label, value) in enumerate(items):
+        height = 0.0 if value is None else PLOT_H * max(0.0, min(value, 100.0)) / 100
+        x = LEFT + i * slot + slot * 0.2
+        bars.append(
+            {
+                "label": label,
+                "value": value,
+                "x": round(x, 2),
+                "y": round(TOP + PLOT_H - height, 2),
+                "w": round(slot * 0.6, 2),
+                "h": round(height, 2),
+                "cx": round(x + slot * 0.3, 2),
+            }
+        )
+    return {"bars": bars, **_frame([0, 50, 100], 0, 100)}
+
+
+def roc_chart(curve) -> dict | None:
+    if not isinstance(curve, dict):
+        return None
+    fpr, tpr = curve.get("fpr"), curve.get("tpr")
+    if not (isinstance(fpr, list) and isinstance(tpr, list)) or len(fpr) != len(tpr) or not fpr:
+        return None
+    points = [(_number(a), _number(b)) for a, b in zip(fpr[:500], tpr[:500], strict=False)]
+    points = [(a, b) for a, b in points if a is not None and b is not None]
+    if not points:
+        return None
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{_x(a, 0, 1)},{_y(b, 0, 1)}" for i, (a, b) in enumerate(points)
+    )
+    diagonal = f"M{_x(0, 0, 1)},{_y(0, 0, 1)} L{_x(1, 0, 1)},{_y(1, 0, 1)}"
+    return {"path": path, "diagonal": diagonal, **_frame([0, 0.5, 1], 0, 1)}
+
+
+def return_chart(returns) -> dict | None:
+    """The return of each episode, in order, as a line with a dot per episode."""
+    if not isinstance(returns, list):
+        return None
+    values = [v for v in (_number(r) for r in returns[:2000]) if v is not None]
+    if not values:
+        return None
+    low, high = min(0.0, min(values)), max(values)
+    high = high if high > low else low + 1
+    last = max(len(values) - 1, 1)
+    dots = [{"x": _x(i, 0, last), "y": _y(v, low, high), "value": v} for i, v in enumerate(values)]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{d['x']},{d['y']}" for i, d in enumerate(dots))
+    mean = sum(values) / len(values)
+    return {
+        "path": path,
+        "dots": dots if len(dots) <= 200 else [],
+        "mean_y": _y(mean, low, high),
+        "mean": mean,
+        "episodes": len(values),
+        **_frame([low, (low + high) / 2, high], low, high),
+    }
+
+
+def _frame(ticks: list[float], low: float, high: float) -> dict:
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "center": LEFT + PLOT_W // 2,
+        "top": TOP,
+        "bottom": TOP + PLOT_H,
+        "ticks": [{"y": _y(t, low, high), "label": f"{t:g}"} for t in ticks],
+    }

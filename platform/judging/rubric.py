@@ -1,0 +1,82 @@
+"""The lab rubric's combination, in exact arithmetic (a pure function, tested alone).
+
+Three criteria, each 1-5, weigh the same:
+  1. strength and quality of final results: from the automatic metric (spec.rubric.score);
+  2. soundness of implementation and approach: the mean over the judges;
+  3. thoroughness and quality of descriptions and figures: the mean over the judges.
+Combined score = (criterion 1 + mean criterion 2 + mean criterion 3) / 3. Only complete
+ballots count; a finalist without one (or without a result) is not ranked. Fractions keep
+ties exact, and equal scores share a rank (1, 2, 2, 4).
+"""
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+COMBINATION = (
+    "Combined score = (criterion 1 + judges' mean of criterion 2 + judges' mean of "
+    "criterion 3) / 3, each criterion 1-5, so the three criteria weigh the same."
+)
+
+
+@dataclass(frozen=True)
+class Finalist:
+    key: str
+    name: str
+    eligible: bool
+    entry_id: int
+    results: int | None  # criterion 1, 1-5
+
+
+@dataclass(frozen=True)
+class Ballot:
+    entry_id: int
+    judge_id: int
+    soundness: int | None
+    descriptions: int | None
+
+
+@dataclass
+class FinalistResult:
+    finalist: Finalist
+    judge_ids: list[int] = field(default_factory=list)
+    soundness: Fraction | None = None
+    descriptions: Fraction | None = None
+    combined: Fraction | None = None
+    rank: int | None = None
+    tied: bool = False
+
+
+def combine(finalists: list[Finalist], ballots: list[Ballot]) -> list[FinalistResult]:
+    results = {f.entry_id: FinalistResult(f) for f in finalists}
+    complete: dict[int, list[Ballot]] = {}
+    for ballot in ballots:
+        if ballot.entry_id in results and None not in (ballot.soundness, ballot.descriptions):
+            complete.setdefault(ballot.entry_id, []).append(ballot)
+    for entry_id, result in results.items():
+        counted = complete.get(entry_id, [])
+        result.judge_ids = [b.judge_id for b in counted]
+        if not counted:
+            continue
+        result.soundness = Fraction(sum(b.soundness for b in counted), len(counted))
+        result.descriptions = Fraction(sum(b.descriptions for b in counted), len(counted))
+        if result.finalist.results is not None:
+            result.combined = (result.finalist.results + result.soundness + result.descriptions) / 3
+
+    ranked = [r for r in results.values() if r.combined is not None]
+    for result in ranked:
+        result.rank = 1 + sum(1 for other in ranked if other.combined > result.combined)
+        result.tied = sum(1 for other in ranked if other.combined == result.combined) > 1
+    ranked.sort(key=lambda r: (r.rank, r.finalist.name, r.finalist.key))
+    unranked = sorted(
+        (r for r in results.values() if r.combined is None),
+        key=lambda r: (r.finalist.name, r.finalist.key),
+    )
+    return ranked + unranked
+
+
+def fraction_text(value: Fraction | None) -> str:
+    if value is None:
+        return ""
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.3f} ({value.numerator}/{value.denominator})"

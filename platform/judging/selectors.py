@@ -1,0 +1,182 @@
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Role, User
+from courses.models import Lab
+from grader.specs import load_spec
+from leaderboards.ranking import RankedRow
+from leaderboards.selectors import PRIVATE, leaderboard_for
+from submissions.models import Entry
+
+from .models import EntryScore, JudgeAssignment, LabJudging
+from .rubric import Ballot, Finalist, FinalistResult, combine
+
+
+def judging_settings(lab: Lab) -> LabJudging:
+    """The lab's judging settings; the defaults (unsaved) until staff change them."""
+    return LabJudging.objects.filter(lab=lab).first() or LabJudging(lab=lab)
+
+
+def is_assigned(user: User, lab: Lab) -> bool:
+    return JudgeAssignment.objects.filter(lab=lab, judge=user).exists()
+
+
+def finalists_of(lab: Lab) -> list[RankedRow]:
+    """The top N students of the final standings (the private split decides them); every
+    student tied at rank N is in. Reference rows never are."""
+    limit = judging_settings(lab).finalists
+    board = leaderboard_for(lab, PRIVATE)
+    return [
+        r
+        for r in board.rows
+        if not r.row.is_reference and r.rank is not None and r.rank <= limit and r.row.entry_id
+    ]
+
+
+def access_entry_for_judging(user: User, entry_id: int) -> Entry:
+    """The gate for reading an entry as a judge: staff, or a judge assigned to the entry's
+    lab while the entry stands for a finalist. Anyone else gets a 404, as with access_entry."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to judge entries.")
+    entry = (
+        Entry.objects.select_related("lab__edition", "user", "participant")
+        .filter(pk=entry_id)
+        .first()
+    )
+    if entry is None:
+        raise Http404("No such entry.")
+    if user.is_course_staff:
+        return entry
+    if (
+        user.is_judge
+        and is_assigned(user, entry.lab)
+        and any(r.row.entry_id == entry.pk for r in finalists_of(entry.lab))
+    ):
+        return entry
+    raise Http404("No such entry.")
+
+
+def judge_sees_private(user: User, lab: Lab) -> bool:
+    """Judges read the private-split report once the deadline has passed; staff always."""
+    return user.is_course_staff or lab.private_revealed or timezone.now() >= lab.closes_at
+
+
+def scores_visible(user: User, lab: Lab) -> bool:
+    """Other judges' scores: staff always; judges only once staff close the scoring, so no
+    judge is swayed by another's."""
+    return user.is_course_staff or judging_settings(lab).judging_closed
+
+
+def entry_scores_for(user: User, entry: Entry) -> list[EntryScore]:
+    scores = EntryScore.objects.filter(entry=entry).select_related("judge")
+    if not scores_visible(user, entry.lab):
+        scores = scores.filter(judge=user)
+    return list(scores)
+
+
+def score_of(judge: User, entry: Entry) -> EntryScore | None:
+    return EntryScore.objects.filter(judge=judge, entry=entry).first()
+
+
+@dataclass
+class QueueItem:
+    ranked: RankedRow
+    score: EntryScore | None
+
+    @property
+    def state(self) -> str:
+        if self.score is None:
+            return "to score"
+        return "scored" if self.score.is_complete else "partial"
+
+
+@dataclass
+class LabQueue:
+    lab: Lab
+    settings: LabJudging
+    items: list[QueueItem]
+
+    @property
+    def done(self) -> int:
+        return sum(1 for item in self.items if item.state == "scored")
+
+
+def judge_queue(judge: User) -> list[LabQueue]:
+    """Each lab the judge is assigned to, with its finalists in entry order: the queue shows
+    no rank, so the standings do not sway the judges."""
+    queues = []
+    labs = Lab.objects.filter(judge_assignments__judge=judge).select_related("edition")
+    for lab in labs:
+        finalists = sorted(finalists_of(lab), key=lambda r: r.row.entry_id)
+        scores = {
+            s.entry_id: s
+            for s in EntryScore.objects.filter(
+                judge=judge, entry_id__in=[r.row.entry_id for r in finalists]
+            )
+        }
+        items = [QueueItem(r, scores.get(r.row.entry_id)) for r in finalists]
+        queues.append(LabQueue(lab, judging_settings(lab), items))
+    return queues
+
+
+def access_prize_standings(user: User, lab: Lab) -> None:
+    if user.is_course_staff:
+        return
+    if user.is_authenticated and user.is_judge and is_assigned(user, lab):
+        if judging_settings(lab).judging_closed:
+            return
+        raise PermissionDenied("The combined standings are shown once scoring closes.")
+    raise PermissionDenied("Staff and the lab's judges only.")
+
+
+def prize_standings(lab: Lab) -> list[FinalistResult]:
+    """The lab's prize standings: finalists ordered by the combined rubric score."""
+    finalists = finalists_of(lab)
+    rubric = load_spec(lab.spec_id).rubric
+    entry_ids = [r.row.entry_id for r in finalists]
+    ballots = [
+        Ballot(s.entry_id, s.judge_id, s.soundness, s.descriptions)
+        for s in EntryScore.objects.filter(entry_id__in=entry_ids)
+    ]
+    return combine(
+        [
+            Finalist(
+                key=r.row.key,
+                name=r.row.name,
+                eligible=r.row.eligible,
+                entry_id=r.row.entry_id,
+                results=rubric.score(r.row.metrics.get(rubric.metric)),
+            )
+            for r in finalists
+        ],
+        ballots,
+    )
+
+
+def lab_judges(lab: Lab) -> list[JudgeAssignment]:
+    return list(JudgeAssignment.objects.filter(lab=lab).select_related("judge"))
+
+
+def judge_list() -> list[User]:
+    return list(User.objects.filter(role=Role.JUDGE, is_active=True).order_by("username"))
+
+
+def scoring_progress(lab: Lab, finalists: list[RankedRow]) -> list[dict]:
+    """Per assigned judge: which finalists they have scored (for staff)."""
+    scores = {
+        (s.judge_id, s.entry_id): s
+        for s in EntryScore.objects.filter(entry_id__in=[r.row.entry_id for r in finalists])
+    }
+    rows = []
+    for assignment in lab_judges(lab):
+        cells = []
+        for r in finalists:
+            score = scores.get((assignment.judge_id, r.row.entry_id))
+            cells.append(
+                "scored" if score and score.is_complete else "partial" if score else "missing"
+            )
+        rows.append({"assignment": assignment, "cells": cells})
+    return rows

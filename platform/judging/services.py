@@ -1,0 +1,100 @@
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from courses.models import Lab
+from submissions.models import Entry
+
+from .models import EntryScore, JudgeAssignment, LabJudging
+from .selectors import finalists_of, is_assigned, judging_settings
+
+MAX_FINALISTS = 100
+
+
+class JudgingRefused(Exception):
+    """A judging action the rules do not allow, with the reason to show."""
+
+
+def _staff(by: User) -> None:
+    if not by.is_course_staff:
+        raise JudgingRefused("Only staff can change how a lab is judged.")
+
+
+def _settings_for_update(lab: Lab) -> LabJudging:
+    settings, _ = LabJudging.objects.get_or_create(lab=lab)
+    return settings
+
+
+def lab_judging_configure(*, lab: Lab, finalists: int, by: User) -> LabJudging:
+    _staff(by)
+    if not 1 <= finalists <= MAX_FINALISTS:
+        raise JudgingRefused(f"Finalists must be between 1 and {MAX_FINALISTS}.")
+    settings = _settings_for_update(lab)
+    settings.finalists = finalists
+    settings.save(update_fields=["finalists"])
+    return settings
+
+
+def lab_judging_close(*, lab: Lab, by: User, now: datetime | None = None) -> None:
+    _staff(by)
+    settings = _settings_for_update(lab)
+    settings.judging_closed = True
+    settings.closed_at = now or timezone.now()
+    settings.save(update_fields=["judging_closed", "closed_at"])
+
+
+def lab_judging_reopen(*, lab: Lab, by: User) -> None:
+    _staff(by)
+    LabJudging.objects.filter(lab=lab).update(judging_closed=False, closed_at=None)
+
+
+def judge_assign(*, lab: Lab, judge: User, by: User) -> JudgeAssignment:
+    _staff(by)
+    if not judge.is_judge:
+        raise JudgingRefused(f"{judge} is not a judge.")
+    assignment, _ = JudgeAssignment.objects.get_or_create(
+        lab=lab, judge=judge, defaults={"assigned_by": by}
+    )
+    return assignment
+
+
+def judge_unassign(*, lab: Lab, judge: User, by: User) -> None:
+    _staff(by)
+    JudgeAssignment.objects.filter(lab=lab, judge=judge).delete()
+
+
+def _criterion(value, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise JudgingRefused(f"{name} must be a whole number from 1 to 5.") from None
+    if not 1 <= number <= 5:
+        raise JudgingRefused(f"{name} must be from 1 to 5.")
+    return number
+
+
+def entry_score_submit(
+    *, judge: User, entry: Entry, soundness, descriptions, comment: str = ""
+) -> EntryScore:
+    """Record (or change) a judge's scores for a finalist entry while scoring is open."""
+    if not (judge.is_judge and is_assigned(judge, entry.lab)):
+        raise JudgingRefused(f"You are not a judge of {entry.lab.title}.")
+    if judging_settings(entry.lab).judging_closed:
+        raise JudgingRefused(f"Scoring of {entry.lab.title} is closed.")
+    if not any(r.row.entry_id == entry.pk for r in finalists_of(entry.lab)):
+        raise JudgingRefused("This entry is not among the lab's finalists.")
+    if len(comment) > 2000:
+        raise JudgingRefused("The comment is at most 2000 characters.")
+    values = {
+        "soundness": _criterion(soundness, "Soundness of implementation and approach"),
+        "descriptions": _criterion(descriptions, "Descriptions and figures"),
+        "comment": comment.strip(),
+        "updated_at": timezone.now(),
+    }
+    with transaction.atomic():
+        score, _ = EntryScore.objects.update_or_create(entry=entry, judge=judge, defaults=values)
+    return score

@@ -1,0 +1,210 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from courses.models import Lab
+from grader.specs import load_spec
+from submissions.selectors import entry_latest_run, metric_rows
+
+from . import charts, services
+from .materials import entry_figure, entry_materials, entry_writeup_pdf
+from .rubric import COMBINATION, fraction_text
+from .selectors import (
+    access_entry_for_judging,
+    access_prize_standings,
+    entry_scores_for,
+    finalists_of,
+    is_assigned,
+    judge_list,
+    judge_queue,
+    judge_sees_private,
+    judging_settings,
+    lab_judges,
+    prize_standings,
+    score_of,
+    scores_visible,
+    scoring_progress,
+)
+
+
+def _staff_lab(request, lab_id: int) -> Lab:
+    if not request.user.is_course_staff:
+        raise PermissionDenied("Staff only.")
+    return get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+
+
+@login_required
+def judging_home(request):
+    if not (request.user.is_judge or request.user.is_course_staff):
+        raise PermissionDenied("Judges and staff only.")
+    labs = Lab.objects.select_related("edition") if request.user.is_course_staff else []
+    return render(
+        request,
+        "judging/home.html",
+        {"queues": judge_queue(request.user) if request.user.is_judge else [], "labs": labs},
+    )
+
+
+@login_required
+def judging_lab(request, lab_id: int):
+    lab = _staff_lab(request, lab_id)
+    finalists = finalists_of(lab)
+    assigned = {a.judge_id for a in lab_judges(lab)}
+    return render(
+        request,
+        "judging/lab.html",
+        {
+            "lab": lab,
+            "settings": judging_settings(lab),
+            "finalists": finalists,
+            "progress": scoring_progress(lab, finalists),
+            "unassigned": [j for j in judge_list() if j.pk not in assigned],
+        },
+    )
+
+
+@login_required
+@require_POST
+def judging_lab_update(request, lab_id: int):
+    lab = _staff_lab(request, lab_id)
+    action = request.POST.get("action")
+    try:
+        if action == "finalists":
+            try:
+                count = int(request.POST.get("finalists", ""))
+            except ValueError:
+                raise services.JudgingRefused("Finalists must be a whole number.") from None
+            services.lab_judging_configure(lab=lab, finalists=count, by=request.user)
+            messages.success(request, f"Judges now score the top {count}.")
+        elif action in ("assign", "unassign"):
+            judge = get_object_or_404(User, pk=request.POST.get("judge"))
+            if action == "assign":
+                services.judge_assign(lab=lab, judge=judge, by=request.user)
+                messages.success(request, f"{judge} judges {lab.title}.")
+            else:
+                services.judge_unassign(lab=lab, judge=judge, by=request.user)
+                messages.success(request, f"{judge} no longer judges {lab.title}.")
+        elif action == "close":
+            services.lab_judging_close(lab=lab, by=request.user)
+            messages.success(request, "Scoring is closed; judges can now see all scores.")
+        elif action == "reopen":
+            services.lab_judging_reopen(lab=lab, by=request.user)
+            messages.success(request, "Scoring is open again.")
+        else:
+            messages.error(request, "Unknown action.")
+    except services.JudgingRefused as refused:
+        messages.error(request, str(refused))
+    return redirect("judging-lab", lab_id=lab.pk)
+
+
+@login_required
+def judging_entry(request, entry_id: int):
+    entry = access_entry_for_judging(request.user, entry_id)
+    lab = entry.lab
+    if request.method == "POST":
+        try:
+            services.entry_score_submit(
+                judge=request.user,
+                entry=entry,
+                soundness=request.POST.get("soundness"),
+                descriptions=request.POST.get("descriptions"),
+                comment=request.POST.get("comment", ""),
+            )
+            messages.success(request, f"Your scores for entry #{entry.pk} are saved.")
+            return redirect("judging-entry", entry_id=entry.pk)
+        except services.JudgingRefused as refused:
+            messages.error(request, str(refused))
+
+    run = entry_latest_run(entry)
+    split = run.split_metrics if run and run.status == "scored" else {}
+    shown = {"public": split.get("public", {})}
+    private_ok = judge_sees_private(request.user, lab)
+    if private_ok:
+        shown["private"] = split.get("private", {})
+    details = run.details if run else {}
+    returns = details.get("returns") if isinstance(details.get("returns"), dict) else {}
+    spec = load_spec(lab.spec_id)
+    results_split = "private" if private_ok else "public"
+    return render(
+        request,
+        "judging/entry.html",
+        {
+            "entry": entry,
+            "lab": lab,
+            "run": run,
+            "metrics": metric_rows(entry, shown) if run and run.status == "scored" else {},
+            "materials": entry_materials(
+                entry, lambda i: reverse("judging-figure", args=[entry.pk, i])
+            ),
+            "group_chart": charts.group_accuracy_chart(details.get("group_accuracy")),
+            "roc_chart": charts.roc_chart(details.get("roc_curve")),
+            "return_charts": [
+                (name, charts.return_chart(returns.get(name)))
+                for name in shown
+                if charts.return_chart(returns.get(name))
+            ],
+            "criterion1": spec.rubric.score(shown.get(results_split, {}).get(spec.rubric.metric)),
+            "rubric_metric": spec.metric(spec.rubric.metric),
+            "results_split": results_split,
+            "can_score": request.user.is_judge and is_assigned(request.user, lab),
+            "my_score": score_of(request.user, entry),
+            "judging": judging_settings(lab),
+            "scores": entry_scores_for(request.user, entry),
+            "scores_visible": scores_visible(request.user, lab),
+            "choices": range(1, 6),
+        },
+    )
+
+
+@login_required
+def judging_figure(request, entry_id: int, index: int):
+    entry = access_entry_for_judging(request.user, entry_id)
+    data = entry_figure(entry, index)
+    if data is None:
+        raise Http404("No such figure.")
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@login_required
+@xframe_options_sameorigin
+def judging_writeup_pdf(request, entry_id: int):
+    entry = access_entry_for_judging(request.user, entry_id)
+    data = entry_writeup_pdf(entry)
+    if data is None:
+        raise Http404("No PDF write-up.")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="writeup-{entry.pk}.pdf"'
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@login_required
+def judging_standings(request, lab_id: int):
+    lab = get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+    access_prize_standings(request.user, lab)
+    return render(
+        request,
+        "judging/standings.html",
+        {
+            "lab": lab,
+            "results": [
+                {
+                    "result": r,
+                    "soundness": fraction_text(r.soundness),
+                    "descriptions": fraction_text(r.descriptions),
+                    "combined": fraction_text(r.combined),
+                }
+                for r in prize_standings(lab)
+            ],
+            "combination": COMBINATION,
+            "settings": judging_settings(lab),
+        },
+    )

@@ -1,0 +1,49 @@
+"""The ONE place a leaderboard is ordered and ranked: a pure function of rows and the lab spec.
+
+Competition ranking: rows whose ranking metrics (primary, then the spec's tie-breaks) are all
+equal share a rank and the next rank skips (1, 2, 2, 4). Rows without the primary metric come
+last, unranked. Reference rows (baselines) sit where their score falls but take no rank.
+"""
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from grader.specs import LabSpec
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str  # stable identity: "user:<id>" or "baseline:<id>"
+    name: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    eligible: bool = False
+    is_reference: bool = False
+    entry_id: int | None = None
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RankedRow:
+    row: Row
+    rank: int | None  # None: a reference row, or no score yet
+    tied: bool = False
+
+
+def rank_rows(rows: list[Row], spec: LabSpec) -> list[RankedRow]:
+    primary = spec.ranking.primary
+    scored = [r for r in rows if r.metrics.get(primary) is not None]
+    unscored = [r for r in rows if r.metrics.get(primary) is None]
+    # At equal scores a student comes before a reference row; names keep the order stable.
+    scored.sort(key=lambda r: (spec.sort_key(r.metrics), r.is_reference, r.name, r.key))
+    competitors = [spec.sort_key(r.metrics) for r in scored if not r.is_reference]  # sorted
+
+    ranked = []
+    for row in scored:
+        if row.is_reference:
+            ranked.append(RankedRow(row, None))
+            continue
+        key = spec.sort_key(row.metrics)
+        first, after = bisect_left(competitors, key), bisect_right(competitors, key)
+        ranked.append(RankedRow(row, first + 1, tied=after - first > 1))
+    unscored.sort(key=lambda r: (r.is_reference, r.name, r.key))
+    return ranked + [RankedRow(row, None) for row in unscored]

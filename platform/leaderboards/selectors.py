@@ -1,0 +1,164 @@
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.http import Http404
+
+from accounts.models import Role, User
+from courses.models import EntrySelection, Lab
+from grader.specs import LabSpec, MetricSpec, load_spec
+from submissions.models import GradingRun, Participant, Status
+
+from .models import LeaderboardBaseline
+from .ranking import RankedRow, Row, rank_rows
+
+PUBLIC, PRIVATE = "public", "private"
+SPLITS = (PUBLIC, PRIVATE)
+
+
+@dataclass
+class Leaderboard:
+    lab: Lab
+    spec: LabSpec
+    split: str
+    rows: list[RankedRow]
+
+    @property
+    def columns(self) -> tuple[MetricSpec, ...]:
+        return self.spec.metrics
+
+    @property
+    def primary(self) -> MetricSpec:
+        return self.spec.metric(self.spec.ranking.primary)
+
+    @property
+    def tie_break_labels(self) -> list[str]:
+        return [self.spec.metric(name).label for name in self.spec.ranking.tie_breaks]
+
+    def table(self) -> list[tuple[RankedRow, list[float | None]]]:
+        """Each row with its metric values in column order, for templates and CSV."""
+        names = self.spec.metric_names
+        return [(r, [r.row.metrics.get(name) for name in names]) for r in self.rows]
+
+
+def access_leaderboard(user: User, lab: Lab, split: str | None = None) -> str:
+    """The one gate for reading a leaderboard: which split `user` may see (default: the
+    private standings once revealed, else the public split)."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to see the leaderboards.")
+    split = split or (PRIVATE if lab.private_revealed else PUBLIC)
+    if split not in SPLITS:
+        raise Http404("No such split.")
+    if split == PRIVATE and not (lab.private_revealed or user.is_course_staff):
+        raise PermissionDenied("The private-split standings are shown after the deadline.")
+    return split
+
+
+def lab_scored_runs(lab: Lab) -> list[GradingRun]:
+    """The current (newest) run of every scored entry of the lab, in one query."""
+    newest = GradingRun.objects.filter(entry=OuterRef("entry")).order_by("-pk").values("pk")[:1]
+    return list(
+        GradingRun.objects.filter(
+            entry__lab=lab, status=Status.SCORED, pk=Subquery(newest)
+        ).select_related("entry")
+    )
+
+
+def run_chosen(
+    runs: list[GradingRun], selection: str, final_entry_id: int | None, spec: LabSpec
+) -> GradingRun | None:
+    """The run that stands for a student on the leaderboard, per the lab's selection rule."""
+    if not runs:
+        return None
+    if selection == EntrySelection.FINAL:
+        for run in runs:
+            if run.entry_id == final_entry_id:
+                return run
+        # No scored final entry: fall back to the best, so a student is never dropped.
+    if selection == EntrySelection.LATEST:
+        return max(runs, key=lambda r: (r.entry.created_at, r.entry_id))
+    # "Best" is judged on the public split, the scores the student could see; the private
+    # split then stays a fair held-out test of the entry they would have picked themselves.
+    return min(
+        runs,
+        key=lambda r: (
+            spec.sort_key((r.split_metrics or {}).get(PUBLIC) or r.metrics),
+            r.entry.created_at,
+            r.entry_id,
+        ),
+    )
+
+
+def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:
+    runs_by_user: dict[int, list[GradingRun]] = {}
+    runs_by_entry = {}
+    for run in lab_scored_runs(lab):
+        runs_by_user.setdefault(run.entry.user_id, []).append(run)
+        runs_by_entry[run.entry_id] = run
+
+    rows = []
+    participants = Participant.objects.filter(lab=lab, user__role=Role.STUDENT).select_related(
+        "user"
+    )
+    for participant in participants:
+        user = participant.user
+        run = run_chosen(
+            runs_by_user.get(user.pk, []), lab.selection, participant.final_entry_id, spec
+        )
+        rows.append(
+            Row(
+                key=f"user:{user.pk}",
+                name=str(user),
+                metrics=(run.split_metrics or {}).get(split, {}) if run else {},
+                eligible=user.lab_prize_eligible,
+                entry_id=run.entry_id if run else None,
+                user_id=user.pk,
+            )
+        )
+    for baseline in LeaderboardBaseline.objects.filter(lab=lab):
+        run = runs_by_entry.get(baseline.entry_id)
+        rows.append(
+            Row(
+                key=f"baseline:{baseline.pk}",
+                name=baseline.label,
+                metrics=(run.split_metrics or {}).get(split, {}) if run else {},
+                is_reference=True,
+                entry_id=baseline.entry_id,
+            )
+        )
+    return rows
+
+
+def leaderboard_for(lab: Lab, split: str) -> Leaderboard:
+    spec = load_spec(lab.spec_id)
+    return Leaderboard(lab, spec, split, rank_rows(leaderboard_rows(lab, spec, split), spec))
+
+
+def leaderboard_data(board: Leaderboard) -> dict:
+    """The leaderboard as the API returns it (and as the CSV and page show it)."""
+    return {
+        "lab": board.lab.spec_id,
+        "edition": board.lab.edition.slug,
+        "split": board.split,
+        "selection": board.lab.selection,
+        "ranking": {
+            "primary": board.spec.ranking.primary,
+            "tie_breaks": board.spec.ranking.tie_breaks,
+        },
+        "columns": [
+            {"name": m.name, "label": m.label, "unit": m.unit, "direction": m.direction}
+            for m in board.columns
+        ],
+        "rows": [
+            {
+                "key": r.row.key,
+                "rank": r.rank,
+                "tied": r.tied,
+                "name": r.row.name,
+                "reference": r.row.is_reference,
+                "prize_eligible": r.row.eligible,
+                "metrics": r.row.metrics,
+            }
+            for r in board.rows
+        ],
+    }

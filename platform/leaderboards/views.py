@@ -1,0 +1,96 @@
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from courses.models import Lab
+
+from . import services
+from .selectors import PRIVATE, PUBLIC, access_leaderboard, leaderboard_for
+
+
+def _lab(lab_id: int) -> Lab:
+    return get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+
+
+@login_required
+def leaderboard(request, lab_id: int):
+    lab = _lab(lab_id)
+    split = access_leaderboard(request.user, lab, request.GET.get("split"))
+    board = leaderboard_for(lab, split)
+    return render(
+        request,
+        "leaderboards/leaderboard.html",
+        {
+            "lab": lab,
+            "board": board,
+            "table": board.table(),
+            "other_split": (PUBLIC if split == PRIVATE else PRIVATE)
+            if (lab.private_revealed or request.user.is_course_staff)
+            else None,
+            "after_deadline": timezone.now() >= lab.closes_at,
+        },
+    )
+
+
+def csv_safe(value) -> str:
+    """Cells a spreadsheet would run as a formula get a leading quote (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+def leaderboard_csv(request, lab_id: int):
+    if not request.user.is_course_staff:
+        raise PermissionDenied("Staff only.")
+    lab = _lab(lab_id)
+    split = access_leaderboard(request.user, lab, request.GET.get("split"))
+    board = leaderboard_for(lab, split)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="leaderboard-{lab.edition.slug}-{lab.spec_id}-{split}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(
+        ["rank", "tied", "name", "key", "reference", "prize_eligible", "entry_id"]
+        + [m.name for m in board.columns]
+    )
+    for ranked, values in board.table():
+        row = ranked.row
+        writer.writerow(
+            [
+                csv_safe(cell)
+                for cell in [
+                    ranked.rank,
+                    ranked.tied,
+                    row.name,
+                    row.key,
+                    row.is_reference,
+                    row.eligible,
+                    row.entry_id,
+                    *values,
+                ]
+            ]
+        )
+    return response
+
+
+@login_required
+@require_POST
+def leaderboard_reveal(request, lab_id: int):
+    lab = _lab(lab_id)
+    try:
+        if request.POST.get("action") == "hide":
+            services.lab_private_hide(lab=lab, by=request.user)
+            messages.success(request, f"The private standings of {lab.title} are hidden again.")
+        else:
+            services.lab_private_reveal(lab=lab, by=request.user)
+            messages.success(request, f"The private standings of {lab.title} are revealed.")
+    except services.LeaderboardRefused as refused:
+        messages.error(request, str(refused))
+    return redirect("leaderboard", lab_id=lab.pk)

@@ -1,0 +1,111 @@
+import pytest
+
+from factories import EditionFactory, LabFactory
+
+
+@pytest.fixture
+def edition(db):
+    return EditionFactory(is_current=True)
+
+
+@pytest.fixture
+def debias(edition):
+    return LabFactory(edition=edition, spec_id="lab2-debias", title="Lab 2: Debiasing")
+
+
+@pytest.fixture
+def cartpole(edition):
+    return LabFactory(edition=edition, spec_id="lab3-cartpole", title="Lab 3: CartPole")
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Many users per test: the default password hasher would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _png_bytes(width=4, height=3) -> bytes:
+    """A real (tiny, grey) PNG."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _store_zip(entry, members: dict[str, bytes]) -> None:
+    """Write the entry's stored file as a zip of `members`, where the platform keeps it."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from django.conf import settings
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    path = Path(settings.MEDIA_ROOT) / entry.file.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+
+
+@pytest.fixture
+def closed_debias(debias):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    debias.opens_at = timezone.now() - timedelta(days=10)
+    debias.closes_at = timezone.now() - timedelta(hours=1)
+    debias.save()
+    return debias
+
+
+@pytest.fixture
+def finalists(closed_debias, student, other_student, make_user, judge, staff):
+    """Three students on the closed debias lab; judges score the top 2; `judge` is assigned."""
+    from factories import scored_entry
+    from judging import services
+
+    third = make_user(username="third")
+    entries = {
+        "student": scored_entry(
+            student, closed_debias, {"debias_accuracy": 70.0}, {"debias_accuracy": 91.0}
+        ),
+        "other": scored_entry(
+            other_student, closed_debias, {"debias_accuracy": 60.0}, {"debias_accuracy": 75.0}
+        ),
+        "third": scored_entry(
+            third, closed_debias, {"debias_accuracy": 95.0}, {"debias_accuracy": 50.0}
+        ),
+    }
+    services.lab_judging_configure(lab=closed_debias, finalists=2, by=staff)
+    services.judge_assign(lab=closed_debias, judge=judge, by=staff)
+    return entries
+
+
+@pytest.fixture
+def png():
+    return _png_bytes
+
+
+@pytest.fixture
+def store_zip():
+    return _store_zip

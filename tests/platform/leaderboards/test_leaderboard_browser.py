@@ -1,0 +1,51 @@
+"""A student reads a leaderboard in a browser, on a desktop and at phone width."""
+
+from pathlib import Path
+
+import pytest
+
+from accounts.models import Affiliation, Role
+from factories import UserFactory, scored_entry
+from leaderboards.services import baselines_mark_staff_entries
+from pages import browser_login
+
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+GROUPS = {"accuracy_LF": 92.0, "accuracy_LM": 90.0, "accuracy_DF": 70.0, "accuracy_DM": 76.0}
+
+
+def _metrics(mean, worst, **extra):
+    return {"debias_accuracy": mean, "worst_group_accuracy": worst, "roc_auc": 0.93, **extra}
+
+
+def test_a_student_views_the_leaderboard(page, debias, student, staff):
+    ada = UserFactory(first_name="Ada", last_name="Lovelace")
+    bo = UserFactory(first_name="Bo", last_name="Public", affiliation=Affiliation.PUBLIC)
+    cy = UserFactory(first_name="Cy", last_name="Tied")
+    UserFactory(first_name="Di", last_name="Pending", role=Role.STUDENT)
+    scored_entry(ada, debias, _metrics(82.0, 70.0, **GROUPS))
+    scored_entry(bo, debias, _metrics(85.5, 72.0, **GROUPS))
+    scored_entry(cy, debias, _metrics(82.0, 70.0, **GROUPS))
+    scored_entry(student, debias, _metrics(61.25, 40.0, **GROUPS))
+    scored_entry(staff, debias, _metrics(75.0, 60.0, **GROUPS), note="Staff baseline")
+    baselines_mark_staff_entries(lab=debias)
+
+    browser_login(page, "stu")
+    page.goto(f"/labs/{debias.pk}/")
+    page.click("#leaderboard-link")
+    rows = page.locator("table.leaderboard tbody tr")
+    assert rows.count() == 5
+    ranks = [rows.nth(i).get_attribute("data-rank") for i in range(5)]
+    assert ranks == ["1", "2", "2", "", "4"]  # Bo, Ada and Cy tied, the baseline, the student
+    assert "Staff baseline" in rows.nth(3).inner_text()
+    assert "not eligible" in rows.nth(0).inner_text()
+    assert "you" in rows.nth(4).inner_text()
+    assert page.locator("th", has_text="Accuracy, dark female").count() == 1
+    assert page.locator("#split").inner_text() == "public split"
+    assert page.locator("#csv").count() == 0  # staff only
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SCREENSHOTS / "leaderboard-phone.png"), full_page=True)
+    # The wide table scrolls inside itself; the page does not scroll sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
