@@ -51,6 +51,7 @@ class GradeRequest:
     # The caller's own private folders (the platform's database, other students' uploads),
     # hidden from the sandbox like the hidden data.
     private_paths: tuple[Path, ...] = ()
+    image: str | None = None  # pin the sandbox image (a re-grade runs on what graded before)
 
 
 class _Events:
@@ -96,7 +97,7 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
     spec = load_spec(request.lab_id)
     hidden_dir = Path(request.hidden_dir) if request.hidden_dir else default_hidden_dir()
     dataset = resolve_dataset(spec, hidden_dir, sample=request.sample)
-    backend = get_backend(request.backend)
+    backend = get_backend(request.backend, image=request.image)
     events = _Events(on_event, request.cancel)
     deny = _deny_paths(hidden_dir, request.private_paths)
     seeds = load_seeds(dataset) if spec.task == "interactive" else None

@@ -125,7 +125,8 @@ class Backend(ABC):
         return {"backend": self.name, "isolation": self.isolation}
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, image: str | None = None) -> Backend:
+    """`image` pins the sandbox image (e.g. a re-grade's "tag@sha256:…"); process ignores it."""
     if name == "process":
         from grader.sandbox.process import ProcessBackend
 
@@ -135,5 +136,5 @@ def get_backend(name: str) -> Backend:
             from grader.sandbox.docker import DockerBackend  # type: ignore[import-not-found]
         except ImportError as exc:
             raise PlatformError("the docker sandbox backend is not available here") from exc
-        return DockerBackend()
+        return DockerBackend(pinned_image=image or None)
     raise PlatformError(f"unknown sandbox backend {name!r} (known: process, docker)")

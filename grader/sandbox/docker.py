@@ -455,7 +455,10 @@ class DockerBackend(Backend):
     _reaped = False
 
     def __init__(
-        self, client: docker.DockerClient | None = None, gpus: GpuPool | None = None
+        self,
+        client: docker.DockerClient | None = None,
+        gpus: GpuPool | None = None,
+        pinned_image: str | None = None,
     ) -> None:
         try:
             self.client = client or docker.from_env(timeout=60)
@@ -464,6 +467,7 @@ class DockerBackend(Backend):
             raise PlatformError(f"the Docker Engine is not reachable: {exc}") from exc
         self.gpus = gpus or GpuPool()
         self.image_digest: str | None = None
+        self.pinned_image = pinned_image
         self._images: dict[str, str] = {}
         if not DockerBackend._reaped:
             DockerBackend._reaped = True
@@ -472,6 +476,9 @@ class DockerBackend(Backend):
                 log.warning("removed %d orphaned sandbox container(s)", len(removed))
 
     def image_tag(self, job: Job) -> str:
+        if self.pinned_image:
+            # "tag@sha256:<id>" as recorded in a receipt: the id is what must run again.
+            return self.pinned_image.rsplit("@", 1)[-1]
         if job.limits.gpu:
             return os.environ.get("GRADER_DOCKER_GPU_IMAGE", "labgrader-sandbox:gpu")
         kind = _arg(job.command, "--kind")
@@ -496,7 +503,9 @@ class DockerBackend(Backend):
             self._images[tag] = str(image.id)
         image_id = self._images[tag]
         repo_digests = self.client.api.inspect_image(image_id).get("RepoDigests") or []
-        self.image_digest = f"{tag}@{repo_digests[0].split('@')[-1] if repo_digests else image_id}"
+        self.image_digest = self.pinned_image or (
+            f"{tag}@{repo_digests[0].split('@')[-1] if repo_digests else image_id}"
+        )
         return image_id
 
     def run(self, job: Job, on_tick: Callable[[], None] | None = None) -> RunResult:

@@ -315,6 +315,7 @@ def run_execute(*, run_id: int, worker: str) -> str:
         cancel=cancelled,
         # The database, the broker's folder and every upload stay out of the sandbox's sight.
         private_paths=(settings.VAR_DIR, Path(settings.MEDIA_ROOT)),
+        image=run.pinned_image or None,
     )
     try:
         report = grade(request, on_event=on_event)

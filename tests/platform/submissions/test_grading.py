@@ -234,3 +234,22 @@ def test_the_platform_grades_through_the_docker_sandbox(enrolled, cartpole, sett
     assert run.metrics["mean_return"] == 500
     assert run.receipt["backend"] == "docker"
     assert "@sha256:" in run.receipt["image_digest"]
+
+
+def test_a_regrade_runs_on_the_pinned_image(enrolled, cartpole, settings, staff, monkeypatch):
+    from engines import require_docker_engine
+
+    require_docker_engine()
+    settings.GRADER_BACKEND = "docker"
+    entry, run = _submit(enrolled, cartpole, CONTROLLER)
+    services.run_execute(run_id=run.pk, worker="w1")
+    run.refresh_from_db()
+    pinned = run.receipt["image_digest"]
+    # The worker's default image changes (here: to one that does not exist)...
+    monkeypatch.setenv("GRADER_DOCKER_IMAGE", "labgrader-sandbox:no-such-tag")
+    regrade = services.entry_regrade(entry=entry, by=staff)
+    assert regrade.pinned_image == pinned
+    # ...and the re-grade still runs on the image that graded the entry before.
+    assert services.run_execute(run_id=regrade.pk, worker="w1") == "scored"
+    regrade.refresh_from_db()
+    assert regrade.receipt["image_digest"] == pinned
