@@ -82,11 +82,8 @@ def seed(edition, entries: int, seed_value: int) -> None:
         made = Entry.objects.bulk_create(rows, batch_size=5000)
         runs = []
         for e in made:
-
-            def scores() -> dict[str, float]:
-                return {name: round(rng.uniform(50, 100), 4) for name in names}
-
-            public, private = scores(), scores()
+            public = {name: round(rng.uniform(50, 100), 4) for name in names}
+            private = {name: round(rng.uniform(50, 100), 4) for name in names}
             runs.append(
                 GradingRun(
                     entry=e,
@@ -101,6 +98,20 @@ def seed(edition, entries: int, seed_value: int) -> None:
                 )
             )
         GradingRun.objects.bulk_create(runs, batch_size=5000)
+    # What autovacuum does shortly after a bulk load; with the empty tables' statistics the
+    # planner picks per-row scans that make the leaderboard query quadratic.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def refresh_standings(edition) -> None:
+    """Bulk loading skips the services, so choose each student's standing run as they would."""
+    from courses.models import Lab
+    from leaderboards.services import lab_standings_refresh
+
+    lab_standings_refresh(lab=Lab.objects.get(edition=edition, spec_id=SPEC_ID))
 
 
 def query_count(path: str, token: str) -> tuple[int, int]:
@@ -122,6 +133,9 @@ def run(stack: Stack, report: Report, edition, args, token: str) -> None:
     seed(edition, entries, args.seed)
     report.add("leaderboard.entries", entries)
     report.add("leaderboard.seed_s", time.perf_counter() - t0, "s")
+    t0 = time.perf_counter()
+    refresh_standings(edition)
+    report.add("leaderboard.standings_refresh_s", time.perf_counter() - t0, "s")
     path = leaderboard_path(SPEC_ID)
     if path is None:
         why = "not available: no leaderboard API route yet (tried " + ", ".join(URL_NAMES) + ")"
@@ -132,19 +146,24 @@ def run(stack: Stack, report: Report, edition, args, token: str) -> None:
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     url = stack.site.base_url + path
-    first = session.get(url, timeout=60)
+    first = session.get(url, timeout=90)
     if first.status_code != 200:
         why = f"not available: {path} answered HTTP {first.status_code}"
         for key in ("leaderboard.p50_ms", "leaderboard.p95_ms", "leaderboard.queries"):
             report.missing(key, why)
         return
-    latencies = []
-    for _ in range(5 if args.quick else 100):
+    latencies: list[float] = []
+    # Up to 100 requests (5 with --quick), within a 60 s budget but never fewer than 3.
+    budget_end = time.monotonic() + 60
+    while len(latencies) < (5 if args.quick else 100) and (
+        time.monotonic() < budget_end or len(latencies) < 3
+    ):
         t = time.perf_counter()
-        session.get(url, timeout=60).raise_for_status()
+        session.get(url, timeout=90).raise_for_status()
         latencies.append((time.perf_counter() - t) * 1000)
     session.close()
     queries, status = query_count(path, token)
+    report.add("leaderboard.samples", len(latencies))
     report.add("leaderboard.p50_ms", percentile(latencies, 50), "ms")
     report.add("leaderboard.p95_ms", percentile(latencies, 95), "ms", "< 100")
     report.add("leaderboard.queries", queries)

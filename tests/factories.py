@@ -165,4 +165,8 @@ def scored_entry(user, lab, public=None, private=None, created_at=None, details=
         split_metrics={"public": public or {}, "private": private or {}},
         details=details or {},
     )
+    # As the grading services do when a run finishes: the student's standing is chosen again.
+    from leaderboards.services import participant_standing_refresh
+
+    participant_standing_refresh(e.participant)
     return e

@@ -69,7 +69,12 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        return self.display_name(self.first_name, self.last_name, self.username)
+
+    @staticmethod
+    def display_name(first_name: str, last_name: str, username: str) -> str:
+        """How people are named on pages; also used where rows are read as plain values."""
+        return f"{first_name} {last_name}".strip() or username
 
 
 def hash_token(key: str) -> str:

@@ -24,6 +24,14 @@ class LabAdmin(admin.ModelAdmin):
     list_filter = ("edition", "spec_id", "selection", "needs_writeup")
     search_fields = ("title", "spec_id", "edition__name")
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "selection" in form.changed_data:
+            # Which entry stands for each student follows the lab's selection rule.
+            from leaderboards.services import lab_standings_refresh
+
+            lab_standings_refresh(lab=obj)
+
 
 @admin.register(Enrollment)
 class EnrollmentAdmin(admin.ModelAdmin):

@@ -1,13 +1,13 @@
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
-from accounts.models import Role, User
+from accounts.models import LAB_PRIZE_AFFILIATIONS, Role, User
 from courses.models import EntrySelection, Lab
 from grader.specs import LabSpec, MetricSpec, load_spec
-from submissions.models import GradingRun, Participant, Status
+from submissions.models import Entry, GradingRun, Participant, Status
 
 from .models import LeaderboardBaseline
 from .ranking import RankedRow, Row, rank_rows
@@ -54,12 +54,12 @@ def access_leaderboard(user: User, lab: Lab, split: str | None = None) -> str:
     return split
 
 
-def lab_scored_runs(lab: Lab) -> list[GradingRun]:
-    """The current (newest) run of every scored entry of the lab, in one query."""
+def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
+    """The current (newest) run of each of these entries, where it is scored."""
     newest = GradingRun.objects.filter(entry=OuterRef("entry")).order_by("-pk").values("pk")[:1]
     return list(
         GradingRun.objects.filter(
-            entry__lab=lab, status=Status.SCORED, pk=Subquery(newest)
+            entry__in=entries, status=Status.SCORED, pk=Subquery(newest)
         ).select_related("entry")
     )
 
@@ -90,32 +90,35 @@ def run_chosen(
 
 
 def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:
-    runs_by_user: dict[int, list[GradingRun]] = {}
-    runs_by_entry = {}
-    for run in lab_scored_runs(lab):
-        runs_by_user.setdefault(run.entry.user_id, []).append(run)
-        runs_by_entry[run.entry_id] = run
-
     rows = []
-    participants = Participant.objects.filter(lab=lab, user__role=Role.STUDENT).select_related(
-        "user"
+    # Plain values, not model instances: this is the hot path of a leaderboard with
+    # thousands of students, and a run's logs, details and receipt can be large.
+    participants = Participant.objects.filter(lab=lab, user__role=Role.STUDENT).values_list(
+        "user_id",
+        "user__username",
+        "user__first_name",
+        "user__last_name",
+        "user__affiliation",
+        "standing_run__entry_id",
+        "standing_run__split_metrics",
     )
-    for participant in participants:
-        user = participant.user
-        run = run_chosen(
-            runs_by_user.get(user.pk, []), lab.selection, participant.final_entry_id, spec
-        )
+    for user_id, username, first, last, affiliation, entry_id, split_metrics in participants:
         rows.append(
             Row(
-                key=f"user:{user.pk}",
-                name=str(user),
-                metrics=(run.split_metrics or {}).get(split, {}) if run else {},
-                eligible=user.lab_prize_eligible,
-                entry_id=run.entry_id if run else None,
-                user_id=user.pk,
+                key=f"user:{user_id}",
+                name=User.display_name(first, last, username),
+                metrics=(split_metrics or {}).get(split, {}),
+                eligible=affiliation in LAB_PRIZE_AFFILIATIONS,
+                entry_id=entry_id,
+                user_id=user_id,
             )
         )
-    for baseline in LeaderboardBaseline.objects.filter(lab=lab):
+    baselines = list(LeaderboardBaseline.objects.filter(lab=lab))
+    runs_by_entry = {
+        run.entry_id: run
+        for run in scored_current_runs(Entry.objects.filter(pk__in=[b.entry_id for b in baselines]))
+    }
+    for baseline in baselines:
         run = runs_by_entry.get(baseline.entry_id)
         rows.append(
             Row(

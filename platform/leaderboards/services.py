@@ -4,9 +4,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Lab
-from submissions.models import Entry
+from grader.specs import load_spec
+from submissions.models import Entry, Participant
 
 from .models import LeaderboardBaseline
+from .selectors import run_chosen, scored_current_runs
 
 
 class LeaderboardRefused(Exception):
@@ -53,3 +55,19 @@ def baselines_mark_staff_entries(*, lab: Lab, label: str = "") -> int:
             baseline_mark(entry=entry, label=label or entry.note or "Baseline")
             marked += 1
     return marked
+
+
+def participant_standing_refresh(participant: Participant) -> None:
+    """Choose again the run that stands for a student (their runs changed, or the rule)."""
+    lab = participant.lab
+    runs = scored_current_runs(Entry.objects.filter(participant=participant))
+    chosen = run_chosen(runs, lab.selection, participant.final_entry_id, load_spec(lab.spec_id))
+    Participant.objects.filter(pk=participant.pk).update(standing_run=chosen)
+
+
+def lab_standings_refresh(*, lab: Lab) -> int:
+    """Every student's standing run in a lab, e.g. after staff change its selection rule."""
+    participants = list(Participant.objects.filter(lab=lab).select_related("lab"))
+    for participant in participants:
+        participant_standing_refresh(participant)
+    return len(participants)

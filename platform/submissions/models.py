@@ -63,6 +63,11 @@ class Participant(models.Model):
     final_entry = models.ForeignKey(
         "Entry", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The scored run that stands for the student on the leaderboard under the lab's selection
+    # rule, kept current as runs finish, so a leaderboard reads one row per student.
+    standing_run = models.ForeignKey(
+        "GradingRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lab", "user"], name="one_participant")]

@@ -25,6 +25,7 @@ from accounts.models import User
 from courses.models import Lab
 from grader.errors import EntryRejected, GradingCancelled, PlatformError
 from grader.specs import load_spec
+from leaderboards.services import participant_standing_refresh
 
 from .models import (
     ACTIVE,
@@ -228,11 +229,12 @@ def run_transition(
         RunEvent.objects.create(
             run_id=run_id, at=now, from_status=current, to_status=to, note=note[:300]
         )
-        run = GradingRun.objects.select_related("entry").get(pk=run_id)
+        run = GradingRun.objects.select_related("entry__participant__lab").get(pk=run_id)
         if run.entry.runs.order_by("-pk").values_list("pk", flat=True).first() == run_id:
             Entry.objects.filter(pk=run.entry_id).update(
                 status=to, counts_toward_quota=to in COUNTED
             )
+            participant_standing_refresh(run.entry.participant)
     return True
 
 
@@ -416,6 +418,7 @@ def entry_regrade(*, entry: Entry, by: User) -> GradingRun:
         )
         RunEvent.objects.create(run=run, to_status=Status.QUEUED, note=f"re-grade by {by.username}")
         Entry.objects.filter(pk=entry.pk).update(status=Status.QUEUED, counts_toward_quota=True)
+        participant_standing_refresh(entry.participant)
         run_enqueue(run)
     return run
 
@@ -480,3 +483,6 @@ def entry_mark_final(*, user: User, entry: Entry) -> None:
     if entry.user_id != user.pk:
         raise SubmissionRefused("You can only choose your own entry.")
     Participant.objects.filter(pk=entry.participant_id).update(final_entry=entry)
+    participant_standing_refresh(
+        Participant.objects.select_related("lab").get(pk=entry.participant_id)
+    )

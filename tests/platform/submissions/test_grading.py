@@ -48,6 +48,8 @@ def test_upload_flows_to_a_scored_result_with_receipt_and_email(
     assert run.started_at <= run.scoring_at <= run.finished_at
     assert [e.to_status for e in run.events.all()] == ["queued", "running", "scoring", "scored"]
     assert run.deliveries == 1 and run.worker == "w1"
+    entry.participant.refresh_from_db()
+    assert entry.participant.standing_run == run  # what the leaderboard shows for the student
     assert len(mailoutbox) == 1 and "scored" in mailoutbox[0].subject.lower()
     assert mailoutbox[0].to == [enrolled.email]
 
@@ -156,12 +158,16 @@ def test_reaper_leaves_a_healthy_run_alone_and_rerings_a_forgotten_queue(enrolle
 def test_regrade_makes_a_new_run_and_cancels_an_unfinished_one(enrolled, cartpole, staff):
     entry, first = _submit(enrolled, cartpole)
     second = services.entry_regrade(entry=entry, by=staff)
+    entry.participant.refresh_from_db()
+    assert entry.participant.standing_run is None
     first.refresh_from_db()
     assert first.status == Status.CANCELLED
     assert second.status == Status.QUEUED and second.requested_by == staff
     services.run_execute(run_id=second.pk, worker="w1")
     entry.refresh_from_db()
     assert entry.status == Status.SCORED
+    entry.participant.refresh_from_db()
+    assert entry.participant.standing_run == second
     assert services.lab_regrade_all(lab=cartpole, by=staff) == 1
     assert Entry.objects.get(pk=entry.pk).status == Status.QUEUED
 
