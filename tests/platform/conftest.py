@@ -8,9 +8,36 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Affiliation, Role
-from factories import UserFactory
+from factories import EditionFactory, LabFactory, UserFactory
 
 PERSONAS = ["anonymous", "student", "judge", "staff"]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    """Uploads go to a scratch folder, never the developer's var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Tests make many users; the default password hasher would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def edition(db):
+    return EditionFactory(is_current=True)
+
+
+@pytest.fixture
+def debias(edition):
+    return LabFactory(edition=edition, spec_id="lab2-debias", title="Lab 2: Debiasing")
+
+
+@pytest.fixture
+def cartpole(edition):
+    return LabFactory(edition=edition, spec_id="lab3-cartpole", title="Lab 3: CartPole")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from celery_helpers import use_broker
-from factories import EditionFactory, EnrollmentFactory, LabFactory
+from factories import EnrollmentFactory, LabFactory
 
 
 @pytest.fixture(autouse=True)
@@ -13,11 +13,6 @@ def _memory_broker():
     use_broker("memory://")
     yield
     use_broker("memory://")
-
-
-@pytest.fixture
-def edition(db):
-    return EditionFactory(is_current=True)
 
 
 @pytest.fixture

@@ -10,11 +10,6 @@ from uploads import LEFT, upload
 SECRET_LOG = "log line only the owner and staff may read"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def scored_entry(enrolled, cartpole):
     entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))

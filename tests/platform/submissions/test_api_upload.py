@@ -9,11 +9,6 @@ from submissions.models import Entry
 from uploads import LEFT
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _token_client(user) -> APIClient:
     _, key = token_create(user=user, name="notebook")
     client = APIClient()

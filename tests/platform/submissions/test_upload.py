@@ -27,11 +27,6 @@ def _nothing_queued():
     assert not (list(staging.iterdir()) if staging.exists() else [])
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def test_upload_is_stored_with_its_sha256_and_queued(enrolled, cartpole):
     entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT, "my_agent.py"))
     assert entry.sha256 == hashlib.sha256(LEFT).hexdigest()
