@@ -23,6 +23,7 @@ from django.utils.text import get_valid_filename
 
 from accounts.models import User
 from courses.models import Lab
+from grader.entry import inspect_entry
 from grader.errors import EntryRejected, GradingCancelled, PlatformError
 from grader.specs import load_spec
 from leaderboards.services import participant_standing_refresh
@@ -35,6 +36,7 @@ from .models import (
     Participant,
     RunEvent,
     Status,
+    entry_upload_path,
     sources_of,
 )
 
@@ -58,7 +60,7 @@ class SubmissionRefused(Exception):
 
 def _safe_name(original: str) -> str:
     name = Path(original.replace("\\", "/")).name
-    suffix = "".join(Path(name).suffixes[-1:]).lower()
+    suffix = Path(name).suffix.lower()
     stem = get_valid_filename(Path(name).stem)[:80] or "entry"
     return f"{stem}{suffix}"
 
@@ -124,7 +126,7 @@ def entry_submit(
     staged, sha256, size = _stage_upload(upload, lab.max_upload_mb * 2**20, staging)
     try:
         try:
-            info = inspect_upload(staged, spec)
+            info = inspect_entry(staged, spec)
         except EntryRejected as rejected:
             raise SubmissionRefused(rejected.reason) from None
         has_writeup = any(Path(f).name.lower() in WRITEUP_NAMES for f in info.files)
@@ -135,7 +137,7 @@ def entry_submit(
             )
         uid = uuid.uuid4()
         name = _safe_name(upload.name)
-        relative = f"entries/{lab.edition.slug}/{lab.spec_id}/{uid}/{name}"
+        relative = entry_upload_path(Entry(uid=uid, lab=lab), name)
         target = Path(settings.MEDIA_ROOT) / relative
         try:
             with transaction.atomic():
@@ -168,13 +170,6 @@ def entry_submit(
     finally:
         staged.unlink(missing_ok=True)
     return entry
-
-
-def inspect_upload(path: Path, spec):
-    """The grader's own intake check: size, members, paths, links, zip bombs, entry kind."""
-    from grader.entry import inspect_entry
-
-    return inspect_entry(path, spec)
 
 
 def _participant_lock_within_quota(*, user: User, lab: Lab, now: datetime) -> Participant:
