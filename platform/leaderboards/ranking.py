@@ -31,18 +31,18 @@ class RankedRow:
 
 def rank_rows(rows: list[Row], spec: LabSpec) -> list[RankedRow]:
     primary = spec.ranking.primary
-    scored = [r for r in rows if r.metrics.get(primary) is not None]
+    # Each row's sort key once: this runs over every student of a lab on each request.
+    keyed = [(spec.sort_key(r.metrics), r) for r in rows if r.metrics.get(primary) is not None]
     unscored = [r for r in rows if r.metrics.get(primary) is None]
     # At equal scores a student comes before a reference row; names keep the order stable.
-    scored.sort(key=lambda r: (spec.sort_key(r.metrics), r.is_reference, r.name, r.key))
-    competitors = [spec.sort_key(r.metrics) for r in scored if not r.is_reference]  # sorted
+    keyed.sort(key=lambda kr: (kr[0], kr[1].is_reference, kr[1].name, kr[1].key))
+    competitors = [key for key, r in keyed if not r.is_reference]  # sorted
 
     ranked = []
-    for row in scored:
+    for key, row in keyed:
         if row.is_reference:
             ranked.append(RankedRow(row, None))
             continue
-        key = spec.sort_key(row.metrics)
         first, after = bisect_left(competitors, key), bisect_right(competitors, key)
         ranked.append(RankedRow(row, first + 1, tied=after - first > 1))
     unscored.sort(key=lambda r: (r.is_reference, r.name, r.key))
