@@ -10,6 +10,7 @@ from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
 from leaderboards.selectors import PRIVATE, leaderboard_for
 from submissions.models import Entry
+from submissions.selectors import entry_find
 
 from .models import EntryScore, JudgeAssignment, LabJudging
 from .rubric import Ballot, Finalist, FinalistResult, combine
@@ -41,11 +42,7 @@ def access_entry_for_judging(user: User, entry_id: int) -> Entry:
     lab while the entry stands for a finalist. Anyone else gets a 404, as with access_entry."""
     if not user.is_authenticated:
         raise PermissionDenied("Log in to judge entries.")
-    entry = (
-        Entry.objects.select_related("lab__edition", "user", "participant")
-        .filter(pk=entry_id)
-        .first()
-    )
+    entry = entry_find(entry_id)
     if entry is None:
         raise Http404("No such entry.")
     if user.is_course_staff:

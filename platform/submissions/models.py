@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -156,6 +157,12 @@ class GradingRun(models.Model):
 
     def can_move_to(self, target: str) -> bool:
         return target in TRANSITIONS[self.status]
+
+    def is_silent(self, now: datetime, stale: timedelta) -> bool:
+        """Running or scoring, but its worker has not reported for `stale` (the reaper's cue)."""
+        return self.status in (Status.RUNNING, Status.SCORING) and (
+            self.heartbeat_at is None or now - self.heartbeat_at > stale
+        )
 
 
 class RunEvent(models.Model):

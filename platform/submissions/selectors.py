@@ -9,17 +9,22 @@ from grader.specs import load_spec
 from .models import ACTIVE, Entry, GradingRun, Status
 
 
+def entry_find(entry_id: int) -> Entry | None:
+    """An entry with what its pages show about it; the access gates build on this."""
+    return (
+        Entry.objects.select_related("lab__edition", "user", "participant")
+        .filter(pk=entry_id)
+        .first()
+    )
+
+
 def access_entry(user: User, entry_id: int) -> Entry:
     """The one gate for reading an entry, its file, logs and scores: its owner and staff.
 
     Anyone else gets a 404, so entry ids reveal nothing about other students."""
     if not user.is_authenticated:
         raise PermissionDenied("Log in to see entries.")
-    entry = (
-        Entry.objects.select_related("lab__edition", "user", "participant")
-        .filter(pk=entry_id)
-        .first()
-    )
+    entry = entry_find(entry_id)
     if entry is None or not (entry.user_id == user.pk or user.is_course_staff):
         raise Http404("No such entry.")
     return entry

@@ -43,8 +43,8 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3  # a run whose worker vanished this often is a platform fault
-HEARTBEAT_STALE = timedelta(seconds=90)
 REDELIVER_QUEUED_AFTER = timedelta(minutes=5)
+HEARTBEAT_STALE = timedelta(seconds=90)
 RUN_GRACE = timedelta(minutes=5)  # beyond the lab's wall-time limit
 LOG_CAP_BYTES = 64 * 1024
 ALLOWED_SUFFIXES = (".zip", ".keras", ".h5", ".pt2", ".pt", ".py")
@@ -439,7 +439,7 @@ def runs_reap(now: datetime | None = None) -> dict[str, int]:
         status__in=[Status.RUNNING, Status.SCORING]
     ):
         limit = timedelta(seconds=load_spec(run.entry.lab.spec_id).limits.wall_time_s) + RUN_GRACE
-        silent = run.heartbeat_at is None or now - run.heartbeat_at > HEARTBEAT_STALE
+        silent = run.is_silent(now, HEARTBEAT_STALE)
         overdue = run.started_at is not None and now - run.started_at > limit
         if not (silent or overdue):
             continue

@@ -135,8 +135,6 @@ def staff_queue(request):
     now = timezone.now()
     runs = list(runs_in_flight())
     for run in runs:
-        run.stuck = run.status != "queued" and (
-            run.heartbeat_at is None or now - run.heartbeat_at > services.HEARTBEAT_STALE
-        )
+        run.silent = run.is_silent(now, services.HEARTBEAT_STALE)
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
     return render(request, "submissions/staff_queue.html", {"runs": runs, "labs": labs, "now": now})
