@@ -94,7 +94,8 @@ class _Plan:
     limits: SandboxLimits
     features: _Features
     deny: tuple[str, ...]
-    expose: tuple[tuple[str, str, str], ...]  # (blocked ancestor, needed path, staging dir)
+    # (blocked ancestor, ((needed path, staging dir), ...)): paths kept reachable under it
+    expose: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
     def __call__(self) -> None:
         # Runs in the child after fork, before exec: only simple system calls here.
@@ -120,12 +121,15 @@ class _Plan:
                     _do_mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")
                 elif os.path.exists(path):
                     _do_mount("/dev/null", path, None, MS_BIND, None)
-            for blocked, needed, stage in self.expose:
-                # Keep `needed` (the Python install) reachable while hiding its ancestor.
-                _do_mount(needed, stage, None, MS_BIND | MS_REC, None)
+            for blocked, kept in self.expose:
+                # Keep what the sandbox needs (the Python install, the harness) reachable
+                # while hiding everything else under their untraversable ancestor.
+                for needed, stage in kept:
+                    _do_mount(needed, stage, None, MS_BIND | MS_REC, None)
                 _do_mount("tmpfs", blocked, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-                os.makedirs(needed, mode=0o755, exist_ok=True)
-                _do_mount(stage, needed, None, MS_MOVE, None)
+                for needed, stage in kept:
+                    os.makedirs(needed, mode=0o755, exist_ok=True)
+                    _do_mount(stage, needed, None, MS_MOVE, None)
         if feats.user is not None:
             pw = pwd.getpwnam(feats.user)
             resource.setrlimit(resource.RLIMIT_NPROC, (lim.max_processes, lim.max_processes))
@@ -204,16 +208,24 @@ def _trial(feats: _Features) -> bool:
 def _make_plan(
     limits: SandboxLimits, feats: _Features, deny: tuple[Path, ...], work: Path
 ) -> _Plan:
-    expose: list[tuple[str, str, str]] = []
+    kept: dict[str, list[tuple[str, str]]] = {}
     if feats.mount and feats.user is not None:
-        needed = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+        needed = {
+            os.path.realpath(sys.base_prefix),
+            os.path.realpath(sys.prefix),
+            os.path.realpath(SANDBOXES_DIR),
+        }
         for i, path in enumerate(sorted(needed)):
             blocked = _blocked_ancestor(path)
-            if blocked is not None and blocked not in {b for b, _, _ in expose}:
-                stage = work / f".stage{i}"
-                stage.mkdir(mode=0o755)
-                expose.append((blocked, path, str(stage)))
-    return _Plan(limits, feats, tuple(str(p) for p in deny if p.exists()), tuple(expose))
+            if blocked is None or any(
+                path.startswith(n + os.sep) for n, _ in kept.get(blocked, [])
+            ):
+                continue
+            stage = work / f".stage{i}"
+            stage.mkdir(mode=0o755)
+            kept.setdefault(blocked, []).append((path, str(stage)))
+    expose = tuple((blocked, tuple(items)) for blocked, items in kept.items())
+    return _Plan(limits, feats, tuple(str(p) for p in deny if p.exists()), expose)
 
 
 def _tree_pids(leader: int) -> list[int]:

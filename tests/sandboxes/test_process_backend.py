@@ -133,3 +133,29 @@ def test_session_round_trip_and_step_timeout(backend, tmp_path):
         session.recv(0.3)
     result = session.close()
     assert result.exit_code is not None and result.wall_time_s < 10
+
+
+def test_harness_stays_reachable_in_a_checkout_others_cannot_enter(backend, tmp_path, monkeypatch):
+    # `git clone . "$(mktemp -d)/fresh"` puts the checkout under a 0700 folder: the sandbox
+    # user must still reach the harness (and the interpreter), and nothing else there.
+    import shutil
+
+    from grader.sandbox import process
+
+    if backend.describe()["user"].startswith("unchanged"):
+        pytest.skip("the process sandbox keeps this user here (not root)")
+    locked = tmp_path / "locked"
+    sandboxes = locked / "checkout" / "sandboxes"
+    shutil.copytree(process.SANDBOXES_DIR / "harness", sandboxes / "harness")
+    (locked / "checkout" / "secret.txt").write_text("private")
+    os.chmod(locked, 0o700)
+    monkeypatch.setattr(process, "SANDBOXES_DIR", sandboxes)
+    code = (
+        "import harness, os\n"
+        f"print('HARNESS', os.path.dirname(harness.__file__))\n"
+        f"print('SECRET', os.path.exists({str(locked / 'checkout' / 'secret.txt')!r}))\n"
+    )
+    result = backend.run(job(tmp_path, code))
+    assert result.exit_code == 0, result.log
+    assert f"HARNESS {sandboxes / 'harness'}" in result.log
+    assert "SECRET False" in result.log
