@@ -24,17 +24,20 @@ BUILD_DIR="${SANDBOX_BUILD_DIR:-$ROOT/var/sandbox-build}"
 TORCH_WHEEL_DIR="${TORCH_WHEEL_DIR:-/opt/wheels}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
-PY="${PYTHON:-$ROOT/.venv/bin/python}"
+PY="${PYTHON:-}"  # default: a pip-only venv of its own (see build_python)
 IMAGES_DIR="$ROOT/sandboxes/images"
 SITE=usr/local/lib/python3.11/dist-packages
 
 log() { echo "==> $*" >&2; }
 
+# SANDBOX_IMAGE_REPO lets parallel checkouts with different harnesses keep their own images
+# (point GRADER_DOCKER_IMAGE at the matching tag).
+REPO="${SANDBOX_IMAGE_REPO:-labgrader-sandbox}"
 tag_of() {
   case "$1" in
-    tf) echo "labgrader-sandbox:tf-cpu" ;;
-    torch) echo "labgrader-sandbox:torch-cpu" ;;
-    full) echo "labgrader-sandbox:cpu" ;;
+    tf) echo "$REPO:tf-cpu" ;;
+    torch) echo "$REPO:torch-cpu" ;;
+    full) echo "$REPO:cpu" ;;
     *) echo "unknown flavour $1 (tf, torch, full)" >&2; exit 2 ;;
   esac
 }
@@ -56,6 +59,23 @@ inputs_hash() {
     sha256sum $(reqs_of "$flavour")
     find sandboxes/harness -name '*.py' -print0 | sort -z | xargs -0 sha256sum
   } | sed "s#$ROOT/##" | sha256sum | cut -d' ' -f1
+}
+
+# The build needs only pip on a CPython 3.11 (the image's interpreter). It makes its own small
+# venv under $BUILD_DIR rather than using the project's .venv: CI builds the image before
+# `make test` creates .venv, and a fresh machine has none.
+build_python() {
+  [ -n "$PY" ] && return
+  local venv="$BUILD_DIR/build-venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    local host
+    host="$(command -v python3.11 || command -v python3)"
+    log "creating the build venv $venv with $host"
+    "$host" -m venv "$venv"
+  fi
+  PY="$venv/bin/python"
+  "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+    || { echo "the sandbox images need CPython 3.11 on the host (set PYTHON)" >&2; exit 1; }
 }
 
 ensure_tools() {
@@ -149,6 +169,7 @@ build() {
 
 ensure_tools
 mkdir -p "$BUILD_DIR"
+build_python
 flavours=("$@")
 [ ${#flavours[@]} -eq 0 ] && flavours=(full)
 for f in "${flavours[@]}"; do

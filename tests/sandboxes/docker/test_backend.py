@@ -11,6 +11,7 @@ import pytest
 
 from grader.errors import GradingCancelled
 from tests.grader import synth
+from tests.sandboxes.docker.conftest import IMAGE
 
 pytestmark = [pytest.mark.docker]
 LABEL = "labgrader.sandbox"
@@ -56,7 +57,7 @@ def test_reap_orphans_removes_a_dead_workers_containers(
     from grader.sandbox import Job, SandboxLimits
     from grader.sandbox.docker import OWNER_LABEL, create_sandbox, reap_orphans, sandbox_config
 
-    image = docker_client.images.get("labgrader-sandbox:cpu").id
+    image = docker_client.images.get(IMAGE).id
     job = Job(
         command=("python", "-c", "import time; time.sleep(600)"),
         mounts={},
@@ -85,7 +86,7 @@ def test_reap_orphans_spares_a_live_workers_container(docker_client, tmp_path: P
     from grader.sandbox import Job, SandboxLimits
     from grader.sandbox.docker import create_sandbox, reap_orphans, sandbox_config
 
-    image = docker_client.images.get("labgrader-sandbox:cpu").id
+    image = docker_client.images.get(IMAGE).id
     job = Job(
         command=("python", "-c", "pass"),
         mounts={},
