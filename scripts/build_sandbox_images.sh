@@ -6,6 +6,7 @@
 #   -> `docker import` with CMD/ENV/USER/WORKDIR/LABEL set through --change.
 #
 # Usage: scripts/build_sandbox_images.sh [FLAVOUR...]   (default: full)
+#        scripts/build_sandbox_images.sh --python      (set up and print the build's python)
 #   tf     labgrader-sandbox:tf-cpu     numpy + tensorflow-cpu
 #   torch  labgrader-sandbox:torch-cpu  numpy + torch (+cpu wheel from $TORCH_WHEEL_DIR)
 #   full   labgrader-sandbox:cpu        numpy + tensorflow-cpu + torch (what the backend uses
@@ -167,9 +168,15 @@ build() {
   echo "IMAGE $tag $(docker image inspect -f '{{.Id}}' "$tag")"
 }
 
-ensure_tools
 mkdir -p "$BUILD_DIR"
 build_python
+if [ "${1:-}" = "--python" ]; then
+  # Only set up (and print) the interpreter the build uses: tests check it needs nothing
+  # that `make test` or `make demo` creates.
+  echo "$PY"
+  exit 0
+fi
+ensure_tools
 flavours=("$@")
 [ ${#flavours[@]} -eq 0 ] && flavours=(full)
 for f in "${flavours[@]}"; do
