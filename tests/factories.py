@@ -166,7 +166,7 @@ def scored_entry(user, lab, public=None, private=None, created_at=None, details=
         details=details or {},
     )
     # As the grading services do when a run finishes: the student's standing is chosen again.
-    from leaderboards.services import participant_standing_refresh
+    from submissions.standing import participant_standing_refresh
 
     participant_standing_refresh(e.participant)
     return e

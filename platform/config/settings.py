@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "projects",
     "leaderboards",
     "judging",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -8,9 +8,10 @@ from accounts.models import Role, User
 from courses.models import Lab
 from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
-from leaderboards.selectors import PRIVATE, leaderboard_for
+from leaderboards.selectors import leaderboard_for
 from submissions.models import Entry
 from submissions.selectors import entry_find
+from submissions.splits import PRIVATE
 
 from .models import EntryScore, JudgeAssignment, LabJudging
 from .rubric import Ballot, Finalist, FinalistResult, combine

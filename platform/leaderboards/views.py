@@ -9,9 +9,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from courses.models import Lab
+from submissions.splits import PRIVATE, PUBLIC
 
 from . import services
-from .selectors import PRIVATE, PUBLIC, access_leaderboard, leaderboard_for
+from .selectors import access_leaderboard, leaderboard_for
 
 
 def _lab(lab_id: int) -> Lab:

@@ -1,8 +1,7 @@
 """Final-project use cases: one function per action, each in one transaction."""
 
 import re
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
@@ -429,51 +428,3 @@ def ballot_save(
         ballot.updated_at = now or timezone.now()
         ballot.save()
     return ballot
-
-
-# --- demo data --------------------------------------------------------------------------
-
-
-def seed_final_projects(edition: Edition) -> list[ProjectGroup]:
-    """Demo final projects from seed_demo's people; safe to run again."""
-    zone = ZoneInfo(edition.time_zone)
-    signup = datetime(2027, 1, 29, 23, 59, tzinfo=zone)
-    ProjectSettings.objects.update_or_create(
-        edition=edition,
-        defaults={
-            "signup_deadline": signup,
-            "slides_deadline": signup + timedelta(days=1, hours=12),
-            "review_deadline": signup + timedelta(days=1, hours=12),
-            "min_judges_per_group": 2,
-            "pitch_minutes": 3,
-            "pitches_start_at": datetime(2027, 1, 31, 13, 0, tzinfo=zone),
-        },
-    )
-    people = {u.username: u for u in User.objects.filter(username__startswith="demo-")}
-    plans = [
-        ("Neural Tunes", "Folk music you can dance to", ["demo-student1", "demo-student2"]),
-        ("Fair Faces", "Debiasing face detection at scale", ["demo-student3", "demo-student4"]),
-    ]
-    groups = []
-    for name, title, usernames in plans:
-        members = [people[u] for u in usernames if u in people]
-        if not members:
-            continue
-        group, _ = ProjectGroup.objects.update_or_create(
-            edition=edition,
-            name=name,
-            defaults={
-                "title": title,
-                "created_by": members[0],
-                "signed_up_at": signup - timedelta(days=2),
-                "slides_url": "https://example.edu/slides/" + name.lower().replace(" ", "-"),
-            },
-        )
-        for user in members:
-            Membership.objects.get_or_create(edition=edition, user=user, defaults={"group": group})
-        groups.append(group)
-    ProjectGroup.objects.filter(edition=edition).update(slot=None)
-    for position, group in enumerate(groups, start=1):
-        group.slot = position
-        group.save(update_fields=["slot"])
-    return groups

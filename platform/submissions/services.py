@@ -26,7 +26,6 @@ from courses.models import Lab
 from grader.entry import inspect_entry
 from grader.errors import EntryRejected, GradingCancelled, PlatformError
 from grader.specs import load_spec
-from leaderboards.services import participant_standing_refresh
 
 from .models import (
     ACTIVE,
@@ -39,6 +38,7 @@ from .models import (
     entry_upload_path,
     sources_of,
 )
+from .standing import participant_standing_refresh
 
 logger = logging.getLogger(__name__)
 

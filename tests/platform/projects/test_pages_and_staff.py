@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from accounts.models import Affiliation, Role, User
-from courses.models import Edition
+from accounts.models import Affiliation, Role
 from factories import BallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
-from projects import services
-from projects.models import Ballot, Membership, PaperReview, ProjectGroup, ReviewStatus
+from projects.models import Ballot, PaperReview, ProjectGroup, ReviewStatus
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n%%EOF\n"
 
@@ -215,23 +213,6 @@ def test_staff_add_a_conflict_from_the_dashboard(client_as, edition, judge):
     assert group.conflicts.get().reason == "advisor"
     assert not Ballot.objects.filter(judge=judge).exists()
     assert client_as("judge").get(f"/projects/groups/{group.pk}/score/").status_code == 403
-
-
-@pytest.mark.django_db
-def test_seed_final_projects_builds_demo_groups_idempotently():
-    from django.core.management import call_command
-
-    call_command("seed_demo")
-    edition = Edition.objects.get(slug="iap-2027")
-    services.seed_final_projects(edition)
-    groups = services.seed_final_projects(edition)
-    assert [g.name for g in groups] == ["Neural Tunes", "Fair Faces"]
-    assert Membership.objects.filter(edition=edition).count() == 4
-    assert ProjectGroup.objects.get(name="Neural Tunes").is_prize_eligible  # demo-student1 is MIT
-    assert not ProjectGroup.objects.get(name="Fair Faces").is_prize_eligible
-    deadline = edition.project_settings.signup_deadline
-    assert edition.format_time(deadline) == "January 29, 2027, 11:59 pm EST"
-    assert User.objects.get(username="demo-judge1").is_judge
 
 
 @pytest.mark.django_db

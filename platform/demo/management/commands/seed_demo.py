@@ -14,9 +14,8 @@ from django.db import transaction
 from accounts.models import Affiliation, Role, User
 from awards.models import Category, Prize
 from courses.models import EASTERN, Edition, Enrollment, Lab
+from demo.seeding import baselines_mark_staff_entries, seed_final_projects
 from grader.specs import load_all_specs
-from leaderboards.services import baselines_mark_staff_entries
-from projects.services import seed_final_projects
 from submissions.models import Entry
 from submissions.services import SubmissionRefused, entry_submit
 
