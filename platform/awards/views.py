@@ -1,12 +1,10 @@
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.csv_export import csv_response
 from courses.selectors import edition_current
 
 from . import services
@@ -21,12 +19,6 @@ def _staff_edition(request):
     if edition is None:
         raise PermissionDenied("No course edition yet.")
     return edition
-
-
-def csv_safe(value) -> str:
-    """Cells a spreadsheet would run as a formula get a leading quote (CSV injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @login_required
@@ -98,25 +90,22 @@ def awards_announce(request, snapshot_id: int):
 def awards_csv(request, snapshot_id: int):
     edition = _staff_edition(request)
     snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = (
-        f'attachment; filename="awards-{edition.slug}-v{snapshot.version}.csv"'
+    return csv_response(
+        f"awards-{edition.slug}-v{snapshot.version}.csv",
+        ["category", "prize", "rank", "winner", "score", "eligible"],
+        (
+            [
+                category["title"],
+                award["prize"],
+                award["rank"],
+                award["name"],
+                award["score"],
+                award["eligible"],
+            ]
+            for category in snapshot.data["categories"]
+            for award in category["awards"]
+        ),
     )
-    writer = csv.writer(response)
-    writer.writerow(["category", "prize", "rank", "winner", "score", "eligible"])
-    for category in snapshot.data["categories"]:
-        for award in category["awards"]:
-            writer.writerow(
-                [
-                    csv_safe(category["title"]),
-                    csv_safe(award["prize"]),
-                    award["rank"],
-                    csv_safe(award["name"]),
-                    csv_safe(award["score"]),
-                    award["eligible"],
-                ]
-            )
-    return response
 
 
 def winners(request):
@@ -130,10 +119,8 @@ def pass_report_page(request):
     edition = _staff_edition(request)
     labs, rows = pass_report(edition)
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="pass-{edition.slug}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(
+        return csv_response(
+            f"pass-{edition.slug}.csv",
             [
                 "username",
                 "name",
@@ -142,21 +129,20 @@ def pass_report_page(request):
                 "final project",
                 "attended",
                 "result",
-            ]
-        )
-        for row in rows:
-            writer.writerow(
+            ],
+            (
                 [
-                    csv_safe(row.username),
-                    csv_safe(row.name),
+                    row.username,
+                    row.name,
                     row.affiliation,
                     *["yes" if row.labs[lab.spec_id] else "no" for lab in labs],
                     row.project or "no",
                     "yes" if row.attended else "no",
                     "pass" if row.passed else "not yet",
                 ]
-            )
-        return response
+                for row in rows
+            ),
+        )
     return render(
         request, "awards/pass_report.html", {"edition": edition, "labs": labs, "rows": rows}
     )

@@ -1,15 +1,14 @@
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
+from core.csv_export import csv_response
 from courses.models import Edition
 from courses.selectors import edition_current
 
@@ -350,14 +349,10 @@ def dashboard(request, edition_slug: str):
 @login_required
 def ballots_csv(request, edition_slug: str):
     edition = selectors.access_standings(request.user, _edition(edition_slug))
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{edition.slug}-pitch-ballots.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        ["group", "slot", "judge", *CRITERIA, "complete", "judge_score", "comment", "updated_at"]
-    )
-    for ballot in selectors.ballots_for_edition(edition):
-        writer.writerow(
+    return csv_response(
+        f"{edition.slug}-pitch-ballots.csv",
+        ["group", "slot", "judge", *CRITERIA, "complete", "judge_score", "comment", "updated_at"],
+        (
             [
                 ballot.group.name,
                 ballot.group.slot or "",
@@ -368,8 +363,9 @@ def ballots_csv(request, edition_slug: str):
                 ballot.comment,
                 ballot.updated_at.isoformat(),
             ]
-        )
-    return response
+            for ballot in selectors.ballots_for_edition(edition)
+        ),
+    )
 
 
 @login_required

@@ -1,6 +1,9 @@
 """Confirming and announcing prizes: ties block, snapshots freeze, announcing is idempotent,
 only staff act, and the public winners page shows what was announced."""
 
+import csv
+import io
+
 import pytest
 from django.urls import reverse
 
@@ -168,12 +171,17 @@ def test_staff_pages_and_csv(edition, pitches, client_as, staff):
     assert "GPU" in csv_text and "Delta" in csv_text
 
 
-def test_csv_cells_cannot_become_formulas():
-    from awards.views import csv_safe
-
-    assert csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert csv_safe("@SUM") == "'@SUM" and csv_safe("-1") == "'-1"
-    assert csv_safe("Alpha") == "Alpha"
+def test_awards_csv_defuses_a_formula_group_name(edition, pitches, staff, client_as):
+    evil = ' =HYPERLINK("https://evil.example","x")'  # white space first: still a formula
+    pitches["alpha"].name = evil
+    pitches["alpha"].save()
+    keys = [f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"]
+    services.tie_resolve(edition=edition, scope="project", keys=keys, by=staff)
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    response = client_as("staff").get(reverse("awards-csv", args=[snapshot.pk]))
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[1][:3] == ["Final project", "GPU", "1"]
+    assert rows[1][3].startswith("'" + evil)  # the group's name, then its members
 
 
 def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, staff):

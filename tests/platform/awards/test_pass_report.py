@@ -86,6 +86,16 @@ def test_a_pitch_without_a_complete_ballot_is_not_presented(course):
     assert rows[0].project == ""
 
 
+def test_pass_report_csv_defuses_a_formula_name(course, client_as):
+    edition, _, _ = course
+    user = UserFactory(
+        username="eve2", first_name=' =HYPERLINK("https://evil.example")', last_name=""
+    )
+    EnrollmentFactory(edition=edition, user=user)
+    csv_text = client_as("staff").get(reverse("pass-report"), {"format": "csv"}).content.decode()
+    assert 'eve2,"\'=HYPERLINK(""https://evil.example"")",' in csv_text
+
+
 def test_pass_report_page_and_csv_for_staff(course, client_as):
     edition, scored_lab, _ = course
     user = UserFactory(username="=cmd|calc", first_name="Eve", last_name="E")

@@ -156,7 +156,7 @@ def test_csv_export_has_every_ballot(client_as, edition):
     BallotFactory(group=group, judge__username="kk", novelty=2, soundness=None, clarity=None)
     response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert [
         (r["group"], r["judge"], r["novelty"], r["complete"], r["judge_score"], r["comment"])
         for r in rows
@@ -164,6 +164,16 @@ def test_csv_export_has_every_ballot(client_as, edition):
         ("Alpha", "jj", "5", "yes", "13/3", "a, b"),
         ("Alpha", "kk", "2", "no", "", ""),
     ]
+
+
+@pytest.mark.django_db
+def test_ballots_csv_defuses_a_formula_group_name_and_comment(client_as, edition):
+    evil = '=HYPERLINK("https://evil.example","x")'
+    group = ProjectGroupFactory(edition=edition, name=evil, slot=1)
+    BallotFactory(group=group, judge__username="jj", novelty=5, comment="@" + evil)
+    response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
+    (row,) = csv.DictReader(io.StringIO(response.content.decode()))
+    assert (row["group"], row["comment"]) == ("'" + evil, "'@" + evil)
 
 
 @pytest.mark.django_db
