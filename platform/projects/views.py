@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
 from core.csv_export import csv_response
+from core.redirects import redirect_next
 from courses.models import Edition
 from courses.selectors import edition_current
 
@@ -258,8 +259,8 @@ def score_sheet(request, group_id: int):
             lambda: services.ballot_save(judge=request.user, group=group, changes=changes),
             f"Scores for {group.name} saved.",
         )
-        if saved and request.POST.get("next"):
-            return redirect(request.POST["next"])
+        if saved:
+            return redirect_next(request, "projects-score", group.pk)
         return redirect("projects-score", group.pk)
     items = selectors.groups_to_score(request.user, group.edition)
     ids = [item.group.pk for item in items]

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.redirects import redirect_next
 from courses.models import Lab
 
 from . import services
@@ -116,7 +117,7 @@ def run_cancel(request, run_id: int):
         messages.success(request, f"Run {run.pk} of entry #{run.entry_id} cancelled.")
     else:
         messages.error(request, f"Run {run.pk} had already finished.")
-    return redirect(request.POST.get("next") or "staff-queue")
+    return redirect_next(request, "staff-queue")
 
 
 @login_required

@@ -85,6 +85,19 @@ def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_a
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, judge, target):
+    group = ProjectGroupFactory(edition=edition, name="First", slot=1)
+    response = client_as("judge").post(
+        f"/projects/groups/{group.pk}/score/", {"novelty": "4", "next": target}
+    )
+    assert response.status_code == 302 and response.url == f"/projects/groups/{group.pk}/score/"
+    assert Ballot.objects.get(judge=judge, group=group).novelty == 4
+
+
+@pytest.mark.django_db
 def test_the_ballot_api_saves_as_you_go(api_as, edition, judge):
     group = ProjectGroupFactory(edition=edition)
     api = api_as("judge")

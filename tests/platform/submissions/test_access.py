@@ -121,6 +121,22 @@ def test_only_staff_cancel_and_regrade(client_as, scored_entry):
     assert scored_entry.runs.count() == 2
 
 
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+def test_cancel_does_not_follow_an_off_site_next(client_as, scored_entry, target):
+    run = scored_entry.runs.get()
+    response = client_as("staff").post(reverse("run-cancel", args=[run.pk]), {"next": target})
+    assert response.status_code == 302 and response.url == reverse("staff-queue")
+
+
+def test_cancel_goes_back_to_the_entry_page(client_as, scored_entry):
+    run = scored_entry.runs.get()
+    page = reverse("entry-detail", args=[scored_entry.pk])
+    response = client_as("staff").post(reverse("run-cancel", args=[run.pk]), {"next": page})
+    assert response.url == page
+
+
 def test_student_marks_own_entry_final_only(client_as, scored_entry):
     client_as("other_student").post(reverse("entry-final", args=[scored_entry.pk]))
     scored_entry.participant.refresh_from_db()
