@@ -2,7 +2,6 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils import timezone
 
 from accounts.models import Role, User
 from courses.models import Lab
@@ -55,11 +54,6 @@ def access_entry_for_judging(user: User, entry_id: int) -> Entry:
     ):
         return entry
     raise Http404("No such entry.")
-
-
-def judge_sees_private(user: User, lab: Lab) -> bool:
-    """Judges read the private-split report once the deadline has passed; staff always."""
-    return user.is_course_staff or lab.private_revealed or timezone.now() >= lab.closes_at
 
 
 def scores_visible(user: User, lab: Lab) -> bool:

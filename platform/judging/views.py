@@ -10,7 +10,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from courses.models import Lab
 from grader.specs import load_spec
-from submissions.selectors import entry_latest_run, metric_rows
+from submissions.selectors import entry_latest_run, metric_rows, visible_metrics
+from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import charts, services
 from .materials import entry_figure, entry_materials, entry_writeup_pdf
@@ -23,7 +24,6 @@ from .selectors import (
     is_assigned,
     judge_list,
     judge_queue,
-    judge_sees_private,
     judging_settings,
     lab_judges,
     prize_standings,
@@ -122,15 +122,11 @@ def judging_entry(request, entry_id: int):
             messages.error(request, str(refused))
 
     run = entry_latest_run(entry)
-    split = run.split_metrics if run and run.status == "scored" else {}
-    shown = {"public": split.get("public", {})}
-    private_ok = judge_sees_private(request.user, lab)
-    if private_ok:
-        shown["private"] = split.get("private", {})
+    shown = visible_metrics(entry, run, request.user)
     details = run.details if run else {}
     returns = details.get("returns") if isinstance(details.get("returns"), dict) else {}
     spec = load_spec(lab.spec_id)
-    results_split = "private" if private_ok else "public"
+    results_split = PRIVATE if sees_private(request.user, lab) else PUBLIC
     return render(
         request,
         "judging/entry.html",
@@ -138,7 +134,7 @@ def judging_entry(request, entry_id: int):
             "entry": entry,
             "lab": lab,
             "run": run,
-            "metrics": metric_rows(entry, shown) if run and run.status == "scored" else {},
+            "metrics": metric_rows(entry, shown),
             "materials": entry_materials(
                 entry, lambda i: reverse("judging-figure", args=[entry.pk, i])
             ),

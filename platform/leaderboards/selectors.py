@@ -7,7 +7,7 @@ from accounts.models import LAB_PRIZE_AFFILIATIONS, Role, User
 from courses.models import Lab
 from grader.specs import LabSpec, MetricSpec, load_spec
 from submissions.models import Entry, Participant
-from submissions.splits import PRIVATE, PUBLIC, SPLITS
+from submissions.splits import PRIVATE, PUBLIC, SPLITS, sees_private
 from submissions.standing import scored_current_runs
 
 from .models import LeaderboardBaseline
@@ -47,7 +47,7 @@ def access_leaderboard(user: User, lab: Lab, split: str | None = None) -> str:
     split = split or (PRIVATE if lab.private_revealed else PUBLIC)
     if split not in SPLITS:
         raise Http404("No such split.")
-    if split == PRIVATE and not (lab.private_revealed or user.is_course_staff):
+    if split == PRIVATE and not sees_private(user, lab):
         raise PermissionDenied("The private-split standings are shown after the deadline.")
     return split
 

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
 from courses.models import Lab
-from submissions.splits import PRIVATE, PUBLIC
+from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import services
 from .selectors import access_leaderboard, leaderboard_for
@@ -30,7 +30,7 @@ def leaderboard(request, lab_id: int):
             "board": board,
             "table": board.table(),
             "other_split": (PUBLIC if split == PRIVATE else PRIVATE)
-            if (lab.private_revealed or request.user.is_course_staff)
+            if sees_private(request.user, lab)
             else None,
             "after_deadline": timezone.now() >= lab.closes_at,
         },
