@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
+from core.permissions import require_staff
 from courses.selectors import edition_current
 
 from . import services
@@ -13,8 +14,8 @@ from .pass_report import pass_report
 
 
 def _staff_edition(request):
-    if not request.user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+    """Staff pages act on the current edition."""
+    require_staff(request.user)
     edition = edition_current()
     if edition is None:
         raise PermissionDenied("No course edition yet.")

@@ -8,6 +8,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from core.permissions import require_staff
 from courses.models import Lab
 from grader.specs import load_spec
 from submissions.selectors import entry_latest_run, metric_rows, visible_metrics
@@ -33,9 +34,7 @@ from .selectors import (
 )
 
 
-def _staff_lab(request, lab_id: int) -> Lab:
-    if not request.user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+def _lab(lab_id: int) -> Lab:
     return get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
 
 
@@ -53,7 +52,8 @@ def judging_home(request):
 
 @login_required
 def judging_lab(request, lab_id: int):
-    lab = _staff_lab(request, lab_id)
+    require_staff(request.user)
+    lab = _lab(lab_id)
     finalists = finalists_of(lab)
     assigned = {a.judge_id for a in lab_judges(lab)}
     return render(
@@ -72,7 +72,8 @@ def judging_lab(request, lab_id: int):
 @login_required
 @require_POST
 def judging_lab_update(request, lab_id: int):
-    lab = _staff_lab(request, lab_id)
+    require_staff(request.user)
+    lab = _lab(lab_id)
     action = request.POST.get("action")
     try:
         if action == "finalists":
@@ -184,7 +185,7 @@ def judging_writeup_pdf(request, entry_id: int):
 
 @login_required
 def judging_standings(request, lab_id: int):
-    lab = get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+    lab = _lab(lab_id)
     access_prize_standings(request.user, lab)
     return render(
         request,

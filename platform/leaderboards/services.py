@@ -3,6 +3,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import User
+from core.permissions import require_staff
 from courses.models import Lab
 from submissions.models import Entry
 
@@ -15,8 +16,7 @@ class LeaderboardRefused(Exception):
 
 def lab_private_reveal(*, lab: Lab, by: User, now: datetime | None = None) -> None:
     now = now or timezone.now()
-    if not by.is_course_staff:
-        raise LeaderboardRefused("Only staff can reveal the private standings.")
+    require_staff(by, "Only staff can reveal the private standings.", LeaderboardRefused)
     if now < lab.closes_at:
         raise LeaderboardRefused(
             f"The private standings of {lab.title} can be revealed only after the deadline "
@@ -27,8 +27,7 @@ def lab_private_reveal(*, lab: Lab, by: User, now: datetime | None = None) -> No
 
 
 def lab_private_hide(*, lab: Lab, by: User) -> None:
-    if not by.is_course_staff:
-        raise LeaderboardRefused("Only staff can hide the private standings.")
+    require_staff(by, "Only staff can hide the private standings.", LeaderboardRefused)
     Lab.objects.filter(pk=lab.pk).update(private_revealed=False)
     lab.private_revealed = False
 

@@ -1,11 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
+from core.permissions import require_staff
 from courses.models import Lab
 from submissions.splits import PRIVATE, PUBLIC, sees_private
 
@@ -39,8 +39,7 @@ def leaderboard(request, lab_id: int):
 
 @login_required
 def leaderboard_csv(request, lab_id: int):
-    if not request.user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+    require_staff(request.user)
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
     board = leaderboard_for(lab, split)

@@ -7,6 +7,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from accounts.models import Role, User
+from core.permissions import require_staff
 from courses.models import Edition
 
 from .models import (
@@ -119,14 +120,12 @@ def access_group_scoring(user: User, group: ProjectGroup) -> ProjectGroup:
 
 def access_group_scores(user: User, group: ProjectGroup) -> ProjectGroup:
     """Every judge's scores for a group: staff only (judges never see each other's)."""
-    if not user.is_authenticated or not user.is_course_staff:
-        raise PermissionDenied("Only course staff see judges' scores.")
+    require_staff(user, "Only course staff see judges' scores.")
     return group
 
 
 def access_standings(user: User, edition: Edition) -> Edition:
-    if not user.is_authenticated or not user.is_course_staff:
-        raise PermissionDenied("Only course staff see the pitch standings.")
+    require_staff(user, "Only course staff see the pitch standings.")
     return edition
 
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.permissions import require_staff
 from courses.models import Edition
 
 from .models import (
@@ -59,11 +60,6 @@ def _lock_user(user: User) -> None:
 def _require_member(group: ProjectGroup, user: User) -> None:
     if not Membership.objects.filter(group=group, user=user).exists():
         raise PermissionDenied("You are not a member of this group.")
-
-
-def _require_staff(user: User) -> None:
-    if not user.is_course_staff:
-        raise PermissionDenied("Only course staff can do this.")
 
 
 def _require_no_review(edition: Edition, user: User) -> None:
@@ -275,7 +271,7 @@ def slides_submit(
 
 def schedule_generate(*, edition: Edition, user: User) -> list[ProjectGroup]:
     """Number the signed-up groups 1..n, keeping any order staff already set."""
-    _require_staff(user)
+    require_staff(user)
     with transaction.atomic():
         groups = list(
             ProjectGroup.objects.select_for_update().filter(
@@ -292,7 +288,7 @@ def schedule_generate(*, edition: Edition, user: User) -> list[ProjectGroup]:
 
 def schedule_move(*, group: ProjectGroup, user: User, offset: int) -> None:
     """Swap a pitch with its neighbour (offset -1: earlier, +1: later)."""
-    _require_staff(user)
+    require_staff(user)
     with transaction.atomic():
         group = ProjectGroup.objects.select_for_update().get(pk=group.pk)
         if group.slot is None:
@@ -353,7 +349,7 @@ def review_submit(
 
 
 def review_mark(*, review: PaperReview, user: User, status: str) -> PaperReview:
-    _require_staff(user)
+    require_staff(user)
     if status not in (ReviewStatus.PASS, ReviewStatus.FAIL):
         raise ProjectError("Mark a review pass or fail.")
     review.status = status
@@ -389,7 +385,7 @@ def conflict_declare(*, judge: User, group: ProjectGroup, reason: str = "") -> C
 
 
 def conflict_add(*, user: User, judge: User, group: ProjectGroup, reason: str = "") -> Conflict:
-    _require_staff(user)
+    require_staff(user)
     return _conflict_create(
         judge=judge, group=group, source=ConflictSource.STAFF, reason=reason, by=user
     )

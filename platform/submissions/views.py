@@ -1,11 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses.models import Lab
 
@@ -21,11 +21,6 @@ from .selectors import (
     runs_in_flight,
     visible_metrics,
 )
-
-
-def _staff_only(user) -> None:
-    if not user.is_course_staff:
-        raise PermissionDenied("Staff only.")
 
 
 @login_required
@@ -101,7 +96,7 @@ def entry_mark_final(request, entry_id: int):
 @login_required
 @require_POST
 def entry_regrade(request, entry_id: int):
-    _staff_only(request.user)
+    require_staff(request.user)
     entry = access_entry(request.user, entry_id)
     services.entry_regrade(entry=entry, by=request.user)
     messages.success(request, f"Entry #{entry.pk} is queued for a re-grade.")
@@ -111,7 +106,7 @@ def entry_regrade(request, entry_id: int):
 @login_required
 @require_POST
 def run_cancel(request, run_id: int):
-    _staff_only(request.user)
+    require_staff(request.user)
     run = get_object_or_404(GradingRun, pk=run_id)
     if services.run_cancel(run=run, by=request.user):
         messages.success(request, f"Run {run.pk} of entry #{run.entry_id} cancelled.")
@@ -123,7 +118,7 @@ def run_cancel(request, run_id: int):
 @login_required
 @require_POST
 def lab_regrade_all(request, lab_id: int):
-    _staff_only(request.user)
+    require_staff(request.user)
     lab = get_object_or_404(Lab, pk=lab_id)
     count = services.lab_regrade_all(lab=lab, by=request.user)
     messages.success(request, f"{count} entries of {lab.title} queued for a re-grade.")
@@ -132,7 +127,7 @@ def lab_regrade_all(request, lab_id: int):
 
 @login_required
 def staff_queue(request):
-    _staff_only(request.user)
+    require_staff(request.user)
     now = timezone.now()
     runs = list(runs_in_flight())
     for run in runs:
