@@ -10,6 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
 from core.permissions import require_staff
 from courses.models import Edition, Lab
 
@@ -20,7 +21,7 @@ from .standings import lab_entrants, project_entrants
 logger = logging.getLogger(__name__)
 
 
-class AwardsError(Exception):
+class AwardsError(Refused):
     """A refused staff action, with what to do about it."""
 
 

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
+from core.errors import attempt
 from core.permissions import require_staff
 from courses.selectors import edition_current
 
@@ -49,12 +50,14 @@ def tie_resolve(request):
     }
     try:
         order = sorted(positions, key=lambda key: int(positions[key]))
-        services.tie_resolve(edition=edition, scope=scope, keys=order, by=request.user)
-        messages.success(request, "Tie resolved.")
     except ValueError:
         messages.error(request, "Give every tied entrant a position number.")
-    except services.AwardsError as error:
-        messages.error(request, str(error))
+    else:
+        attempt(
+            request,
+            lambda: services.tie_resolve(edition=edition, scope=scope, keys=order, by=request.user),
+            "Tie resolved.",
+        )
     return redirect("awards-staff")
 
 
@@ -62,13 +65,14 @@ def tie_resolve(request):
 @require_POST
 def awards_confirm(request):
     edition = _staff_edition(request)
-    try:
-        snapshot = services.awards_confirm(
+    ok, snapshot = attempt(
+        request,
+        lambda: services.awards_confirm(
             edition=edition, by=request.user, reason=request.POST.get("reason", "")
-        )
+        ),
+    )
+    if ok:
         messages.success(request, f"Version {snapshot.version} confirmed and frozen.")
-    except services.AwardsError as error:
-        messages.error(request, str(error))
     return redirect("awards-staff")
 
 
@@ -77,13 +81,13 @@ def awards_confirm(request):
 def awards_announce(request, snapshot_id: int):
     edition = _staff_edition(request)
     snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
-    try:
-        if services.awards_announce(snapshot=snapshot, by=request.user):
-            messages.success(request, f"Version {snapshot.version} announced; winners emailed.")
-        else:
-            messages.info(request, f"Version {snapshot.version} was already announced.")
-    except services.AwardsError as error:
-        messages.error(request, str(error))
+    ok, announced = attempt(
+        request, lambda: services.awards_announce(snapshot=snapshot, by=request.user)
+    )
+    if ok and announced:
+        messages.success(request, f"Version {snapshot.version} announced; winners emailed.")
+    elif ok:
+        messages.info(request, f"Version {snapshot.version} was already announced.")
     return redirect("awards-staff")
 
 

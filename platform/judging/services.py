@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
 from core.permissions import require_staff
 from courses.models import Lab
 from submissions.models import Entry
@@ -15,7 +16,7 @@ MAX_FINALISTS = 100
 STAFF_ONLY = "Only staff can change how a lab is judged."
 
 
-class JudgingRefused(Exception):
+class JudgingRefused(Refused):
     """A judging action the rules do not allow, with the reason to show."""
 
 

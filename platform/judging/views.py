@@ -8,6 +8,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from core.errors import attempt
 from core.permissions import require_staff
 from courses.models import Lab
 from grader.specs import load_spec
@@ -75,33 +76,35 @@ def judging_lab_update(request, lab_id: int):
     require_staff(request.user)
     lab = _lab(lab_id)
     action = request.POST.get("action")
-    try:
-        if action == "finalists":
-            try:
-                count = int(request.POST.get("finalists", ""))
-            except ValueError:
-                raise services.JudgingRefused("Finalists must be a whole number.") from None
-            services.lab_judging_configure(lab=lab, finalists=count, by=request.user)
-            messages.success(request, f"Judges now score the top {count}.")
-        elif action in ("assign", "unassign"):
-            judge = get_object_or_404(User, pk=request.POST.get("judge"))
-            if action == "assign":
-                services.judge_assign(lab=lab, judge=judge, by=request.user)
-                messages.success(request, f"{judge} judges {lab.title}.")
-            else:
-                services.judge_unassign(lab=lab, judge=judge, by=request.user)
-                messages.success(request, f"{judge} no longer judges {lab.title}.")
-        elif action == "close":
-            services.lab_judging_close(lab=lab, by=request.user)
-            messages.success(request, "Scoring is closed; judges can now see all scores.")
-        elif action == "reopen":
-            services.lab_judging_reopen(lab=lab, by=request.user)
-            messages.success(request, "Scoring is open again.")
-        else:
-            messages.error(request, "Unknown action.")
-    except services.JudgingRefused as refused:
-        messages.error(request, str(refused))
+    attempt(request, lambda: _lab_update(request, lab, action))
     return redirect("judging-lab", lab_id=lab.pk)
+
+
+def _lab_update(request, lab: Lab, action: str | None) -> None:
+    by = request.user
+    if action == "finalists":
+        try:
+            count = int(request.POST.get("finalists", ""))
+        except ValueError:
+            raise services.JudgingRefused("Finalists must be a whole number.") from None
+        services.lab_judging_configure(lab=lab, finalists=count, by=by)
+        messages.success(request, f"Judges now score the top {count}.")
+    elif action in ("assign", "unassign"):
+        judge = get_object_or_404(User, pk=request.POST.get("judge"))
+        if action == "assign":
+            services.judge_assign(lab=lab, judge=judge, by=by)
+            messages.success(request, f"{judge} judges {lab.title}.")
+        else:
+            services.judge_unassign(lab=lab, judge=judge, by=by)
+            messages.success(request, f"{judge} no longer judges {lab.title}.")
+    elif action == "close":
+        services.lab_judging_close(lab=lab, by=by)
+        messages.success(request, "Scoring is closed; judges can now see all scores.")
+    elif action == "reopen":
+        services.lab_judging_reopen(lab=lab, by=by)
+        messages.success(request, "Scoring is open again.")
+    else:
+        messages.error(request, "Unknown action.")
 
 
 @login_required
@@ -109,18 +112,19 @@ def judging_entry(request, entry_id: int):
     entry = access_entry_for_judging(request.user, entry_id)
     lab = entry.lab
     if request.method == "POST":
-        try:
-            services.entry_score_submit(
+        ok, _ = attempt(
+            request,
+            lambda: services.entry_score_submit(
                 judge=request.user,
                 entry=entry,
                 soundness=request.POST.get("soundness"),
                 descriptions=request.POST.get("descriptions"),
                 comment=request.POST.get("comment", ""),
-            )
-            messages.success(request, f"Your scores for entry #{entry.pk} are saved.")
+            ),
+            f"Your scores for entry #{entry.pk} are saved.",
+        )
+        if ok:
             return redirect("judging-entry", entry_id=entry.pk)
-        except services.JudgingRefused as refused:
-            messages.error(request, str(refused))
 
     run = entry_latest_run(entry)
     shown = visible_metrics(entry, run, request.user)

@@ -3,6 +3,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
 from core.permissions import require_staff
 from courses.models import Lab
 from submissions.models import Entry
@@ -10,7 +11,7 @@ from submissions.models import Entry
 from .models import LeaderboardBaseline
 
 
-class LeaderboardRefused(Exception):
+class LeaderboardRefused(Refused):
     """A staff action on a leaderboard that the rules do not allow, with the reason."""
 
 

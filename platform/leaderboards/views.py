@@ -1,10 +1,10 @@
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
+from core.errors import attempt
 from core.permissions import require_staff
 from courses.models import Lab
 from submissions.splits import PRIVATE, PUBLIC, sees_private
@@ -67,13 +67,16 @@ def leaderboard_csv(request, lab_id: int):
 @require_POST
 def leaderboard_reveal(request, lab_id: int):
     lab = _lab(lab_id)
-    try:
-        if request.POST.get("action") == "hide":
-            services.lab_private_hide(lab=lab, by=request.user)
-            messages.success(request, f"The private standings of {lab.title} are hidden again.")
-        else:
-            services.lab_private_reveal(lab=lab, by=request.user)
-            messages.success(request, f"The private standings of {lab.title} are revealed.")
-    except services.LeaderboardRefused as refused:
-        messages.error(request, str(refused))
+    if request.POST.get("action") == "hide":
+        attempt(
+            request,
+            lambda: services.lab_private_hide(lab=lab, by=request.user),
+            f"The private standings of {lab.title} are hidden again.",
+        )
+    else:
+        attempt(
+            request,
+            lambda: services.lab_private_reveal(lab=lab, by=request.user),
+            f"The private standings of {lab.title} are revealed.",
+        )
     return redirect("leaderboard", lab_id=lab.pk)

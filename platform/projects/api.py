@@ -60,10 +60,7 @@ class BallotApi(APIView):
         group = selectors.access_group_scoring(request.user, _group(group_id))
         if not isinstance(request.data, dict):
             return Response({"detail": "Send a JSON object."}, status=400)
-        try:
-            ballot = services.ballot_save(judge=request.user, group=group, changes=request.data)
-        except services.ProjectError as error:
-            return Response({"detail": str(error)}, status=400)
+        ballot = services.ballot_save(judge=request.user, group=group, changes=request.data)
         return Response(_ballot_data(ballot))
 
     put = post

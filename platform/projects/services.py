@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
 from core.permissions import require_staff
 from courses.models import Edition
 
@@ -32,7 +33,7 @@ MAX_SLIDES_BYTES = 20 * 1024 * 1024
 MAX_REVIEW_BYTES = 5 * 1024 * 1024
 
 
-class ProjectError(Exception):
+class ProjectError(Refused):
     """A refused action, with a message the student, judge or staff member can act on."""
 
 

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
 from core.csv_export import csv_response
+from core.errors import attempt
 from core.redirects import redirect_next
 from courses.models import Edition
 from courses.selectors import edition_current
@@ -24,18 +25,6 @@ def _edition(slug: str) -> Edition:
 
 def _group(group_id: int) -> ProjectGroup:
     return get_object_or_404(ProjectGroup.objects.select_related("edition"), pk=group_id)
-
-
-def _run(request, action, success: str | None = None) -> bool:
-    """Run a service call, turning refusals into a message on the next page."""
-    try:
-        action()
-    except services.ProjectError as error:
-        messages.error(request, str(error))
-        return False
-    if success:
-        messages.success(request, success)
-    return True
 
 
 def _home_url(edition: Edition) -> str:
@@ -78,7 +67,7 @@ def projects_home(request, edition_slug: str):
 @require_POST
 def group_create(request, edition_slug: str):
     edition = _edition(edition_slug)
-    _run(
+    attempt(
         request,
         lambda: services.group_create(
             edition=edition, user=request.user, name=request.POST.get("name", "")
@@ -120,7 +109,7 @@ def group_slides(request, group_id: int):
 def invitation_create(request, group_id: int):
     group = _group(group_id)
     username = request.POST.get("username", "")
-    _run(
+    attempt(
         request,
         lambda: services.invitation_create(group=group, inviter=request.user, username=username),
         f"Invitation sent to {username.strip()}.",
@@ -142,7 +131,7 @@ def invitation_respond(request, invitation_id: int, action: str):
     if action not in actions:
         raise Http404
     service, text = actions[action]
-    _run(
+    attempt(
         request,
         lambda: service(invitation=invitation, user=request.user),
         text.format(group=invitation.group.name),
@@ -154,7 +143,7 @@ def invitation_respond(request, invitation_id: int, action: str):
 @require_POST
 def group_leave(request, group_id: int):
     group = _group(group_id)
-    _run(
+    attempt(
         request,
         lambda: services.membership_leave(group=group, user=request.user),
         f"You left {group.name}.",
@@ -167,13 +156,13 @@ def group_leave(request, group_id: int):
 def pitch_signup(request, group_id: int):
     group = _group(group_id)
     if request.POST.get("withdraw"):
-        _run(
+        attempt(
             request,
             lambda: services.pitch_withdraw(group=group, user=request.user),
             "Your group withdrew from the pitches.",
         )
     else:
-        _run(
+        attempt(
             request,
             lambda: services.pitch_signup(
                 group=group, user=request.user, title=request.POST.get("title", "")
@@ -187,7 +176,7 @@ def pitch_signup(request, group_id: int):
 @require_POST
 def slides_submit(request, group_id: int):
     group = _group(group_id)
-    _run(
+    attempt(
         request,
         lambda: services.slides_submit(
             group=group,
@@ -208,7 +197,7 @@ def review_submit(request, edition_slug: str):
     if upload is None:
         messages.error(request, "Choose your 1-page review as a PDF.")
     else:
-        _run(
+        attempt(
             request,
             lambda: services.review_submit(
                 edition=edition,
@@ -254,7 +243,7 @@ def score_sheet(request, group_id: int):
     if request.method == "POST":
         changes = {c: request.POST.get(c, "") for c in CRITERIA}
         changes["comment"] = request.POST.get("comment", "")
-        saved = _run(
+        saved, _ = attempt(
             request,
             lambda: services.ballot_save(judge=request.user, group=group, changes=changes),
             f"Scores for {group.name} saved.",
@@ -384,7 +373,7 @@ def schedule_move(request, group_id: int):
     group = _group(group_id)
     selectors.access_standings(request.user, group.edition)
     offset = -1 if request.POST.get("direction") == "up" else 1
-    _run(request, lambda: services.schedule_move(group=group, user=request.user, offset=offset))
+    attempt(request, lambda: services.schedule_move(group=group, user=request.user, offset=offset))
     return redirect(reverse("projects-dashboard", args=[group.edition.slug]) + "#schedule")
 
 
@@ -408,7 +397,7 @@ def conflict_add(request, edition_slug: str):
 @require_POST
 def review_mark(request, review_id: int):
     review = get_object_or_404(PaperReview.objects.select_related("edition"), pk=review_id)
-    _run(
+    attempt(
         request,
         lambda: services.review_mark(
             review=review, user=request.user, status=request.POST.get("status", "")

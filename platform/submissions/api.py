@@ -63,10 +63,7 @@ class LabEntriesApi(APIView):
         note = request.data.get("note", "")
         if not isinstance(note, str):
             return Response({"detail": "note must be text."}, status=400)
-        try:
-            entry = services.entry_submit(user=request.user, lab=lab, upload=upload, note=note)
-        except services.SubmissionRefused as refused:
-            return Response({"detail": str(refused)}, status=400)
+        entry = services.entry_submit(user=request.user, lab=lab, upload=upload, note=note)
         return Response(entry_data(entry, request.user), status=status.HTTP_201_CREATED)
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from accounts.models import User
+from core.errors import Refused
 from courses.models import Lab
 from grader.entry import inspect_entry
 from grader.errors import EntryRejected, GradingCancelled, PlatformError
@@ -51,7 +52,7 @@ ALLOWED_SUFFIXES = (".zip", ".keras", ".h5", ".pt2", ".pt", ".py")
 WRITEUP_NAMES = {"writeup.md", "writeup.pdf"}
 
 
-class SubmissionRefused(Exception):
+class SubmissionRefused(Refused):
     """An upload refused before anything was queued; the message is for the student."""
 
 

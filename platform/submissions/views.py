@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses.models import Lab
@@ -30,16 +31,16 @@ def lab_detail(request, lab_id: int):
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
-                entry = services.entry_submit(
+            ok, entry = attempt(
+                request,
+                lambda: services.entry_submit(
                     user=request.user,
                     lab=lab,
                     upload=form.cleaned_data["file"],
                     note=form.cleaned_data["note"],
-                )
-            except services.SubmissionRefused as refused:
-                messages.error(request, str(refused))
-            else:
+                ),
+            )
+            if ok:
                 messages.success(request, f"Entry #{entry.pk} is queued for grading.")
                 return redirect("entry-detail", entry_id=entry.pk)
     entries = list(entries_of(request.user, lab).prefetch_related("runs"))
@@ -83,13 +84,11 @@ def entry_download(request, entry_id: int):
 @require_POST
 def entry_mark_final(request, entry_id: int):
     entry = access_entry(request.user, entry_id)
-    try:
-        services.entry_mark_final(user=request.user, entry=entry)
-        messages.success(
-            request, f"Entry #{entry.pk} is now your final entry for {entry.lab.title}."
-        )
-    except services.SubmissionRefused as refused:
-        messages.error(request, str(refused))
+    attempt(
+        request,
+        lambda: services.entry_mark_final(user=request.user, entry=entry),
+        f"Entry #{entry.pk} is now your final entry for {entry.lab.title}.",
+    )
     return redirect("entry-detail", entry_id=entry.pk)
 
 
