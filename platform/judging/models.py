@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.scoring import COMPLETE, ballot_state
 from courses.models import Lab
 from submissions.models import Entry
 
@@ -81,5 +82,9 @@ class EntryScore(models.Model):
         return f"{self.judge} on entry {self.entry_id}"
 
     @property
+    def state(self) -> str:
+        return ballot_state([self.soundness, self.descriptions])
+
+    @property
     def is_complete(self) -> bool:
-        return self.soundness is not None and self.descriptions is not None
+        return self.state == COMPLETE

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import Role, User
+from core.scoring import COMPLETE, TO_SCORE
 from courses.models import Lab
 from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
@@ -80,9 +81,7 @@ class QueueItem:
 
     @property
     def state(self) -> str:
-        if self.score is None:
-            return "to score"
-        return "scored" if self.score.is_complete else "partial"
+        return self.score.state if self.score else TO_SCORE
 
 
 @dataclass
@@ -93,7 +92,7 @@ class LabQueue:
 
     @property
     def done(self) -> int:
-        return sum(1 for item in self.items if item.state == "scored")
+        return sum(1 for item in self.items if item.state == COMPLETE)
 
 
 def judge_queue(judge: User) -> list[LabQueue]:
@@ -167,8 +166,6 @@ def scoring_progress(lab: Lab, finalists: list[RankedRow]) -> list[dict]:
         cells = []
         for r in finalists:
             score = scores.get((assignment.judge_id, r.row.entry_id))
-            cells.append(
-                "scored" if score and score.is_complete else "partial" if score else "missing"
-            )
+            cells.append(score.state if score else TO_SCORE)
         rows.append({"assignment": assignment, "cells": cells})
     return rows

@@ -6,6 +6,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
+from core.scoring import ScoreInvalid, parse_score
 from courses.models import Lab
 from submissions.models import Entry
 
@@ -64,15 +65,10 @@ def judge_unassign(*, lab: Lab, judge: User, by: User) -> None:
 
 
 def _criterion(value, name: str) -> int | None:
-    if value in (None, ""):
-        return None
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise JudgingRefused(f"{name} must be a whole number from 1 to 5.") from None
-    if not 1 <= number <= 5:
-        raise JudgingRefused(f"{name} must be from 1 to 5.")
-    return number
+        return parse_score(value)
+    except ScoreInvalid as invalid:
+        raise JudgingRefused(f"{name}: {invalid}") from None
 
 
 def entry_score_submit(

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from core.errors import attempt
 from core.permissions import require_staff
+from core.scoring import fraction_text
 from courses.models import Lab
 from grader.specs import load_spec
 from submissions.selectors import entry_latest_run, metric_rows, visible_metrics
@@ -17,7 +18,7 @@ from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import charts, services
 from .materials import entry_figure, entry_materials, entry_writeup_pdf
-from .rubric import COMBINATION, fraction_text
+from .rubric import COMBINATION
 from .selectors import (
     access_entry_for_judging,
     access_prize_standings,

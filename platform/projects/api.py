@@ -2,11 +2,11 @@ from django.shortcuts import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.scoring import fraction_exact
 from courses.models import Edition
 
 from . import selectors, services
 from .models import CRITERIA, Ballot, ProjectGroup
-from .scoring import fraction_text
 
 
 def _group(group_id: int) -> ProjectGroup:
@@ -19,7 +19,7 @@ def _ballot_data(ballot: Ballot | None) -> dict:
         **scores,
         "comment": ballot.comment if ballot else "",
         "complete": bool(ballot and ballot.is_complete),
-        "score": fraction_text(ballot.score) if ballot else "",
+        "score": fraction_exact(ballot.score) if ballot else "",
         "updated_at": ballot.updated_at.isoformat() if ballot else None,
     }
 
@@ -100,11 +100,11 @@ class StandingsApi(APIView):
                         "tied": r.tied,
                         "insufficient": r.insufficient,
                         "prize_eligible": r.eligible,
-                        "final": fraction_text(r.final),
+                        "final": fraction_exact(r.final),
                         "final_decimal": float(r.final) if r.final is not None else None,
                         "judges_counted": r.judges_counted,
                         "incomplete_ballots": r.incomplete_ballots,
-                        "disagreement": fraction_text(r.disagreement),
+                        "disagreement": fraction_exact(r.disagreement),
                         "mean_z": r.mean_z,
                         "z_rank": r.z_rank,
                     }

@@ -7,10 +7,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.scoring import COMPLETE, SCORE_CHOICES, ballot_state, exact_mean
 from courses.models import Edition
 
 MAX_GROUP_SIZE = 5
-SCORE_CHOICES = [(n, str(n)) for n in range(1, 6)]
 
 
 class ProjectSettings(models.Model):
@@ -275,13 +275,15 @@ class Ballot(models.Model):
         return {c: getattr(self, c) for c in CRITERIA}
 
     @property
+    def state(self) -> str:
+        return ballot_state(list(self.scores().values()))
+
+    @property
     def is_complete(self) -> bool:
         """Only a ballot with all three criteria counts (course rule)."""
-        return all(value is not None for value in self.scores().values())
+        return self.state == COMPLETE
 
     @property
     def score(self) -> Fraction | None:
         """The judge's score for the group: the mean of the three criteria, exactly."""
-        if not self.is_complete:
-            return None
-        return Fraction(sum(self.scores().values()), len(CRITERIA))
+        return exact_mean(self.scores().values()) if self.is_complete else None

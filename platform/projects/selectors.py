@@ -8,6 +8,7 @@ from django.http import Http404
 
 from accounts.models import Role, User
 from core.permissions import require_staff
+from core.scoring import COMPLETE, PARTIAL, TO_SCORE
 from courses.models import Edition
 
 from .models import (
@@ -23,6 +24,7 @@ from .models import (
 from .scoring import BallotInput, GroupInput, Standings, compute_standings
 
 CONFLICT_MESSAGE = "You have a conflict of interest with this group."
+CONFLICT = "conflict"  # a progress-grid cell: this judge must not score this group
 
 
 def project_settings_for(edition: Edition) -> ProjectSettings | None:
@@ -145,9 +147,7 @@ class ScoringItem:
 
     @property
     def state(self) -> str:
-        if self.ballot is None:
-            return "to score"
-        return "complete" if self.ballot.is_complete else "partial"
+        return self.ballot.state if self.ballot else TO_SCORE
 
 
 def groups_to_score(judge: User, edition: Edition) -> list[ScoringItem]:
@@ -192,7 +192,7 @@ def standings_for(edition: Edition) -> Standings:
 @dataclass
 class ProgressCell:
     group: ProjectGroup
-    state: str  # "complete", "partial", "missing" or "conflict"
+    state: str  # the ballot's state (core.scoring), or CONFLICT
 
 
 @dataclass
@@ -202,15 +202,15 @@ class JudgeProgress:
 
     @property
     def remaining(self) -> list[ProjectGroup]:
-        return [c.group for c in self.cells if c.state in ("missing", "partial")]
+        return [c.group for c in self.cells if c.state in (TO_SCORE, PARTIAL)]
 
     @property
     def done(self) -> int:
-        return sum(1 for c in self.cells if c.state == "complete")
+        return sum(1 for c in self.cells if c.state == COMPLETE)
 
     @property
     def to_do(self) -> int:
-        return sum(1 for c in self.cells if c.state != "conflict")
+        return sum(1 for c in self.cells if c.state != CONFLICT)
 
 
 def scoring_progress(edition: Edition) -> tuple[list[ProjectGroup], list[JudgeProgress]]:
@@ -227,11 +227,9 @@ def scoring_progress(edition: Edition) -> tuple[list[ProjectGroup], list[JudgePr
         for group in groups:
             key = (judge.pk, group.pk)
             if key in conflicts or key in members:
-                state = "conflict"
-            elif key not in ballots:
-                state = "missing"
+                state = CONFLICT
             else:
-                state = "complete" if ballots[key].is_complete else "partial"
+                state = ballots[key].state if key in ballots else TO_SCORE
             cells.append(ProgressCell(group, state))
         rows.append(JudgeProgress(judge, cells))
     return groups, rows

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
+from core.scoring import ScoreInvalid, parse_score
 from courses.models import Edition
 
 from .models import (
@@ -392,19 +393,11 @@ def conflict_add(*, user: User, judge: User, group: ProjectGroup, reason: str = 
     )
 
 
-def parse_score(value) -> int | None:
-    """A criterion score from a form or JSON: 1-5, or empty to clear it."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ProjectError("Scores are whole numbers from 1 to 5.")
+def _score(value) -> int | None:
     try:
-        number = int(value)
-    except (TypeError, ValueError) as error:
-        raise ProjectError("Scores are whole numbers from 1 to 5.") from error
-    if str(number) != str(value).strip() or not 1 <= number <= 5:
-        raise ProjectError("Scores are whole numbers from 1 to 5.")
-    return number
+        return parse_score(value)
+    except ScoreInvalid as invalid:
+        raise ProjectError(str(invalid)) from None
 
 
 def ballot_save(
@@ -412,7 +405,7 @@ def ballot_save(
 ) -> Ballot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
-    values = {c: parse_score(changes[c]) for c in CRITERIA if c in changes}
+    values = {c: _score(changes[c]) for c in CRITERIA if c in changes}
     if "comment" in changes:
         comment = changes["comment"]
         if not isinstance(comment, str):

@@ -11,12 +11,12 @@ from accounts.models import Role, User
 from core.csv_export import csv_response
 from core.errors import attempt
 from core.redirects import redirect_next
+from core.scoring import fraction_text
 from courses.models import Edition
 from courses.selectors import edition_current
 
 from . import selectors, services
 from .models import CRITERIA, Criterion, Invitation, PaperReview, ProjectGroup
-from .scoring import fraction_text
 
 
 def _edition(slug: str) -> Edition:
@@ -303,17 +303,14 @@ def dashboard(request, edition_slug: str):
     for group in groups:
         group.starts_at = config.slot_starts_at(group.slot) if config and group.slot else None
     names = {j.judge.pk: j.judge for j in progress}
-    rows = [
-        {"result": r, "final_text": fraction_text(r.final), "final_float": float(r.final)}
-        if r.final is not None
-        else {"result": r, "final_text": "", "final_float": None}
-        for r in standings.groups
-    ]
+    rows = [{"result": r, "final_text": fraction_text(r.final)} for r in standings.groups]
     judge_stats = [
         {
             "judge": names.get(s.judge_id) or User.objects.get(pk=s.judge_id),
             "stats": s,
-            "mean": float(s.mean),
+            "mean": fraction_text(s.mean),
+            "lowest": fraction_text(s.lowest),
+            "highest": fraction_text(s.highest),
         }
         for s in standings.judges.values()
     ]

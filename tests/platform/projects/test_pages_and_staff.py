@@ -141,7 +141,7 @@ def test_staff_dashboard_shows_progress_and_standings(client_as, edition, staff)
 
     page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
 
-    assert "3.833" in page and "23/6" in page  # Alpha: (13/3 + 10/3) / 2
+    assert "3.833 (23/6)" in page  # Alpha: (13/3 + 10/3) / 2, as the awards show it
     assert "insufficient judges" in page  # Beta: no complete ballot
     assert "(+1 incomplete)" in page
     assert "eligible" in page and "not eligible" in page
@@ -174,7 +174,7 @@ def test_csv_export_has_every_ballot(client_as, edition):
         (r["group"], r["judge"], r["novelty"], r["complete"], r["judge_score"], r["comment"])
         for r in rows
     ] == [
-        ("Alpha", "jj", "5", "yes", "13/3", "a, b"),
+        ("Alpha", "jj", "5", "yes", "4.333 (13/3)", "a, b"),  # as on every page
         ("Alpha", "kk", "2", "no", "", ""),
     ]
 
