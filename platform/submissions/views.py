@@ -10,7 +10,6 @@ from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses.models import Lab
 
-from . import services
 from .forms import UploadForm
 from .models import GradingRun
 from .selectors import (
@@ -22,6 +21,7 @@ from .selectors import (
     runs_in_flight,
     visible_metrics,
 )
+from .services import intake, reaper, runs
 
 
 @login_required
@@ -33,7 +33,7 @@ def lab_detail(request, lab_id: int):
         if form.is_valid():
             ok, entry = attempt(
                 request,
-                lambda: services.entry_submit(
+                lambda: intake.entry_submit(
                     user=request.user,
                     lab=lab,
                     upload=form.cleaned_data["file"],
@@ -86,7 +86,7 @@ def entry_mark_final(request, entry_id: int):
     entry = access_entry(request.user, entry_id)
     attempt(
         request,
-        lambda: services.entry_mark_final(user=request.user, entry=entry),
+        lambda: intake.entry_mark_final(user=request.user, entry=entry),
         f"Entry #{entry.pk} is now your final entry for {entry.lab.title}.",
     )
     return redirect("entry-detail", entry_id=entry.pk)
@@ -97,7 +97,7 @@ def entry_mark_final(request, entry_id: int):
 def entry_regrade(request, entry_id: int):
     require_staff(request.user)
     entry = access_entry(request.user, entry_id)
-    services.entry_regrade(entry=entry, by=request.user)
+    runs.entry_regrade(entry=entry, by=request.user)
     messages.success(request, f"Entry #{entry.pk} is queued for a re-grade.")
     return redirect("entry-detail", entry_id=entry.pk)
 
@@ -107,7 +107,7 @@ def entry_regrade(request, entry_id: int):
 def run_cancel(request, run_id: int):
     require_staff(request.user)
     run = get_object_or_404(GradingRun, pk=run_id)
-    if services.run_cancel(run=run, by=request.user):
+    if runs.run_cancel(run=run, by=request.user):
         messages.success(request, f"Run {run.pk} of entry #{run.entry_id} cancelled.")
     else:
         messages.error(request, f"Run {run.pk} had already finished.")
@@ -119,7 +119,7 @@ def run_cancel(request, run_id: int):
 def lab_regrade_all(request, lab_id: int):
     require_staff(request.user)
     lab = get_object_or_404(Lab, pk=lab_id)
-    count = services.lab_regrade_all(lab=lab, by=request.user)
+    count = runs.lab_regrade_all(lab=lab, by=request.user)
     messages.success(request, f"{count} entries of {lab.title} queued for a re-grade.")
     return redirect("staff-queue")
 
@@ -128,8 +128,10 @@ def lab_regrade_all(request, lab_id: int):
 def staff_queue(request):
     require_staff(request.user)
     now = timezone.now()
-    runs = list(runs_in_flight())
-    for run in runs:
-        run.silent = run.is_silent(now, services.HEARTBEAT_STALE)
+    in_flight = list(runs_in_flight())
+    for run in in_flight:
+        run.silent = run.is_silent(now, reaper.HEARTBEAT_STALE)
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
-    return render(request, "submissions/staff_queue.html", {"runs": runs, "labs": labs, "now": now})
+    return render(
+        request, "submissions/staff_queue.html", {"runs": in_flight, "labs": labs, "now": now}
+    )

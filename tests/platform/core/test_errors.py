@@ -13,7 +13,7 @@ from core.errors import RefusalMiddleware, Refused, api_exception_handler, attem
 from judging.services import JudgingRefused
 from leaderboards.services import LeaderboardRefused
 from projects.services import ProjectError
-from submissions.services import SubmissionRefused
+from submissions.services.intake import SubmissionRefused
 
 
 @pytest.mark.parametrize(

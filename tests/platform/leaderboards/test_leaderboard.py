@@ -26,7 +26,7 @@ from factories import (
 from leaderboards import services
 from leaderboards.selectors import leaderboard_for
 from submissions.models import Participant
-from submissions.services import entry_mark_final
+from submissions.services.intake import entry_mark_final
 from submissions.splits import PRIVATE, PUBLIC
 from submissions.standing import lab_standings_refresh, participant_standing_refresh
 

@@ -17,7 +17,7 @@ from courses.models import EASTERN, Edition, Enrollment, Lab
 from demo.seeding import baselines_mark_staff_entries, seed_final_projects
 from grader.specs import load_all_specs
 from submissions.models import Entry
-from submissions.services import SubmissionRefused, entry_submit
+from submissions.services.intake import SubmissionRefused, entry_submit
 
 ENTRIES_DIR = settings.REPO_DIR / "var" / "entries"
 # (username, lab, reference entry) uploaded by the seed, so the demo has results to look at.
