@@ -4,17 +4,18 @@ from rest_framework.views import APIView
 
 from core.scoring import fraction_exact
 from courses.models import Edition
+from judging.models import PITCH_CRITERIA, PitchBallot
 
 from . import selectors, services
-from .models import CRITERIA, Ballot, ProjectGroup
+from .models import ProjectGroup
 
 
 def _group(group_id: int) -> ProjectGroup:
     return get_object_or_404(ProjectGroup.objects.select_related("edition"), pk=group_id)
 
 
-def _ballot_data(ballot: Ballot | None) -> dict:
-    scores = ballot.scores() if ballot else dict.fromkeys(CRITERIA)
+def _ballot_data(ballot: PitchBallot | None) -> dict:
+    scores = ballot.scores() if ballot else dict.fromkeys(PITCH_CRITERIA)
     return {
         **scores,
         "comment": ballot.comment if ballot else "",

@@ -1,13 +1,12 @@
-"""Final projects: pitch groups, sign-up and slides, paper reviews, judges' pitch ballots."""
+"""Final projects: pitch groups, sign-up and slides, paper reviews, conflicts of interest.
+The judges' pitch ballots live in judging (judging.models.PitchBallot)."""
 
 from datetime import datetime, timedelta
-from fractions import Fraction
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from core.scoring import COMPLETE, SCORE_CHOICES, ballot_state, exact_mean
 from courses.models import Edition
 
 MAX_GROUP_SIZE = 5
@@ -226,64 +225,3 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge} ↔ {self.group}"
-
-
-class Criterion(models.TextChoices):
-    NOVELTY = "novelty", "Novelty and impact"
-    SOUNDNESS = "soundness", "Technical soundness, feasibility and organization"
-    CLARITY = "clarity", "Clarity and presentation"
-
-
-CRITERIA = [c.value for c in Criterion]
-
-
-def _score_field():
-    return models.PositiveSmallIntegerField(null=True, blank=True, choices=SCORE_CHOICES)
-
-
-class Ballot(models.Model):
-    """One judge's scores for one pitch; it is saved as the judge goes, so it may be partial."""
-
-    group = models.ForeignKey(ProjectGroup, on_delete=models.CASCADE, related_name="ballots")
-    judge = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pitch_ballots"
-    )
-    novelty = _score_field()
-    soundness = _score_field()
-    clarity = _score_field()
-    comment = models.TextField(blank=True, max_length=4000)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["group", "judge"]
-        constraints = [
-            models.UniqueConstraint(fields=["group", "judge"], name="one_ballot_per_judge"),
-            *[
-                models.CheckConstraint(
-                    condition=models.Q(**{f"{c}__isnull": True})
-                    | models.Q(**{f"{c}__gte": 1, f"{c}__lte": 5}),
-                    name=f"ballot_{c}_1_to_5",
-                )
-                for c in CRITERIA
-            ],
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.judge} on {self.group}"
-
-    def scores(self) -> dict[str, int | None]:
-        return {c: getattr(self, c) for c in CRITERIA}
-
-    @property
-    def state(self) -> str:
-        return ballot_state(list(self.scores().values()))
-
-    @property
-    def is_complete(self) -> bool:
-        """Only a ballot with all three criteria counts (course rule)."""
-        return self.state == COMPLETE
-
-    @property
-    def score(self) -> Fraction | None:
-        """The judge's score for the group: the mean of the three criteria, exactly."""
-        return exact_mean(self.scores().values()) if self.is_complete else None

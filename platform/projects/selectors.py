@@ -10,9 +10,9 @@ from accounts.models import Role, User
 from core.permissions import require_staff
 from core.scoring import COMPLETE, PARTIAL, TO_SCORE
 from courses.models import Edition
+from judging.models import PitchBallot
 
 from .models import (
-    Ballot,
     Conflict,
     Invitation,
     InvitationStatus,
@@ -143,7 +143,7 @@ def access_review(user: User, review: PaperReview) -> PaperReview:
 @dataclass
 class ScoringItem:
     group: ProjectGroup
-    ballot: Ballot | None
+    ballot: PitchBallot | None
 
     @property
     def state(self) -> str:
@@ -152,7 +152,9 @@ class ScoringItem:
 
 def groups_to_score(judge: User, edition: Edition) -> list[ScoringItem]:
     conflicted = conflicted_group_ids(judge, edition)
-    ballots = {b.group_id: b for b in Ballot.objects.filter(judge=judge, group__edition=edition)}
+    ballots = {
+        b.group_id: b for b in PitchBallot.objects.filter(judge=judge, group__edition=edition)
+    }
     return [
         ScoringItem(group, ballots.get(group.pk))
         for group in pitch_schedule(edition)
@@ -160,13 +162,13 @@ def groups_to_score(judge: User, edition: Edition) -> list[ScoringItem]:
     ]
 
 
-def ballot_for(judge: User, group: ProjectGroup) -> Ballot | None:
-    return Ballot.objects.filter(judge=judge, group=group).first()
+def ballot_for(judge: User, group: ProjectGroup) -> PitchBallot | None:
+    return PitchBallot.objects.filter(judge=judge, group=group).first()
 
 
-def ballots_for_edition(edition: Edition) -> QuerySet[Ballot]:
+def ballots_for_edition(edition: Edition) -> QuerySet[PitchBallot]:
     return (
-        Ballot.objects.filter(group__edition=edition)
+        PitchBallot.objects.filter(group__edition=edition)
         .select_related("group", "judge")
         .order_by("group__slot", "group__name", "judge__username")
     )

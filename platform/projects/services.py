@@ -13,11 +13,10 @@ from core.errors import Refused
 from core.permissions import require_staff
 from core.scoring import ScoreInvalid, parse_score
 from courses.models import Edition
+from judging.models import PITCH_CRITERIA, PitchBallot
 
 from .models import (
-    CRITERIA,
     MAX_GROUP_SIZE,
-    Ballot,
     Conflict,
     ConflictSource,
     Invitation,
@@ -376,7 +375,7 @@ def _conflict_create(
             defaults={"source": source, "reason": reason.strip()[:300], "created_by": by},
         )
         # A conflicted judge's scores must not count, even ones given before the conflict.
-        Ballot.objects.filter(judge=judge, group=group).delete()
+        PitchBallot.objects.filter(judge=judge, group=group).delete()
     return conflict
 
 
@@ -402,17 +401,17 @@ def _score(value) -> int | None:
 
 def ballot_save(
     *, judge: User, group: ProjectGroup, changes: dict, now: datetime | None = None
-) -> Ballot:
+) -> PitchBallot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
-    values = {c: _score(changes[c]) for c in CRITERIA if c in changes}
+    values = {c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes}
     if "comment" in changes:
         comment = changes["comment"]
         if not isinstance(comment, str):
             raise ProjectError("The comment must be text.")
         values["comment"] = comment[:4000]
     with transaction.atomic():
-        ballot, _ = Ballot.objects.select_for_update().get_or_create(group=group, judge=judge)
+        ballot, _ = PitchBallot.objects.select_for_update().get_or_create(group=group, judge=judge)
         for name, value in values.items():
             setattr(ballot, name, value)
         ballot.updated_at = now or timezone.now()

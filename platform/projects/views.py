@@ -14,9 +14,10 @@ from core.redirects import redirect_next
 from core.scoring import fraction_text
 from courses.models import Edition
 from courses.selectors import edition_current
+from judging.models import PITCH_CRITERIA, PitchCriterion
 
 from . import selectors, services
-from .models import CRITERIA, Criterion, Invitation, PaperReview, ProjectGroup
+from .models import Invitation, PaperReview, ProjectGroup
 
 
 def _edition(slug: str) -> Edition:
@@ -241,7 +242,7 @@ def judging(request, edition_slug: str):
 def score_sheet(request, group_id: int):
     group = selectors.access_group_scoring(request.user, _group(group_id))
     if request.method == "POST":
-        changes = {c: request.POST.get(c, "") for c in CRITERIA}
+        changes = {c: request.POST.get(c, "") for c in PITCH_CRITERIA}
         changes["comment"] = request.POST.get("comment", "")
         saved, _ = attempt(
             request,
@@ -259,7 +260,7 @@ def score_sheet(request, group_id: int):
     values = ballot.scores() if ballot else {}
     criteria = [
         {"name": c.value, "label": c.label, "value": values.get(c.value), "index": i}
-        for i, c in enumerate(Criterion, start=1)
+        for i, c in enumerate(PitchCriterion, start=1)
     ]
     return render(
         request,
@@ -338,13 +339,22 @@ def ballots_csv(request, edition_slug: str):
     edition = selectors.access_standings(request.user, _edition(edition_slug))
     return csv_response(
         f"{edition.slug}-pitch-ballots.csv",
-        ["group", "slot", "judge", *CRITERIA, "complete", "judge_score", "comment", "updated_at"],
+        [
+            "group",
+            "slot",
+            "judge",
+            *PITCH_CRITERIA,
+            "complete",
+            "judge_score",
+            "comment",
+            "updated_at",
+        ],
         (
             [
                 ballot.group.name,
                 ballot.group.slot or "",
                 ballot.judge.username,
-                *[ballot.scores()[c] or "" for c in CRITERIA],
+                *[ballot.scores()[c] or "" for c in PITCH_CRITERIA],
                 "yes" if ballot.is_complete else "no",
                 fraction_text(ballot.score),
                 ballot.comment,

@@ -10,8 +10,13 @@ from django.urls import reverse
 from accounts.models import Affiliation, Role
 from awards import services
 from awards.models import AwardSnapshot, Category, Prize
-from factories import BallotFactory, EditionFactory, ProjectGroupFactory, ProjectSettingsFactory
-from projects.models import Ballot
+from factories import (
+    EditionFactory,
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+)
+from judging.models import PitchBallot
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def _group(edition, make_user, name, affiliation=Affiliation.MIT_STUDENT):
 
 def _score(group, judges, novelty, soundness=4, clarity=4):
     for judge in judges:
-        BallotFactory(
+        PitchBallotFactory(
             group=group, judge=judge, novelty=novelty, soundness=soundness, clarity=clarity
         )
 
@@ -87,7 +92,7 @@ def test_staff_resolve_the_tie_then_confirm_freezes_a_snapshot(edition, pitches,
         ("Speaker", f"group:{pitches['delta'].pk}"),
     ]
     # Scores change afterwards: the confirmed snapshot does not.
-    Ballot.objects.filter(group=pitches["gamma"]).update(novelty=5, soundness=5, clarity=5)
+    PitchBallot.objects.filter(group=pitches["gamma"]).update(novelty=5, soundness=5, clarity=5)
     frozen = AwardSnapshot.objects.get(pk=snapshot.pk)
     assert _awards(frozen) == _awards(snapshot)
     assert _awards(services.awards_preview(edition)) != _awards(snapshot)

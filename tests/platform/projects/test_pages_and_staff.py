@@ -8,8 +8,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Affiliation, Role
-from factories import BallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
-from projects.models import Ballot, PaperReview, ProjectGroup, ReviewStatus
+from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from judging.models import PitchBallot
+from projects.models import PaperReview, ProjectGroup, ReviewStatus
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n%%EOF\n"
 
@@ -75,7 +76,7 @@ def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_a
         },
     )
     assert response.status_code == 302 and response.url == f"/projects/groups/{second.pk}/score/"
-    ballot = Ballot.objects.get(judge=judge, group=first)
+    ballot = PitchBallot.objects.get(judge=judge, group=first)
     assert (ballot.scores(), ballot.comment) == (
         {"novelty": 4, "soundness": 5, "clarity": 3},
         "clear",
@@ -94,7 +95,7 @@ def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, ju
         f"/projects/groups/{group.pk}/score/", {"novelty": "4", "next": target}
     )
     assert response.status_code == 302 and response.url == f"/projects/groups/{group.pk}/score/"
-    assert Ballot.objects.get(judge=judge, group=group).novelty == 4
+    assert PitchBallot.objects.get(judge=judge, group=group).novelty == 4
 
 
 @pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_the_ballot_api_saves_as_you_go(api_as, edition, judge):
     assert (done["complete"], done["score"]) == (True, "13/3")
     refused = api.post(url, {"clarity": 9}, format="json")
     assert refused.status_code == 400 and "1 to 5" in refused.json()["detail"]
-    assert Ballot.objects.get().clarity == 4
+    assert PitchBallot.objects.get().clarity == 4
 
 
 @pytest.mark.django_db
@@ -124,7 +125,7 @@ def test_the_ballot_api_accepts_a_token(edition, judge):
         f"/api/projects/groups/{group.pk}/ballot/", {"novelty": 2}, format="json"
     )
     assert response.status_code == 200
-    assert Ballot.objects.get(judge=judge).novelty == 2
+    assert PitchBallot.objects.get(judge=judge).novelty == 2
 
 
 @pytest.mark.django_db
@@ -135,9 +136,9 @@ def test_staff_dashboard_shows_progress_and_standings(client_as, edition, staff)
     mit = UserFactory(affiliation=Affiliation.MIT_STUDENT)
     alpha = ProjectGroupFactory(edition=edition, name="Alpha", slot=1, members=[mit])
     beta = ProjectGroupFactory(edition=edition, name="Beta", slot=2)
-    BallotFactory(group=alpha, judge=j1, novelty=5, soundness=4, clarity=4)
-    BallotFactory(group=alpha, judge=j2, novelty=3, soundness=3, clarity=4)
-    BallotFactory(group=beta, judge=j1, novelty=4, soundness=None, clarity=None)
+    PitchBallotFactory(group=alpha, judge=j1, novelty=5, soundness=4, clarity=4)
+    PitchBallotFactory(group=alpha, judge=j2, novelty=3, soundness=3, clarity=4)
+    PitchBallotFactory(group=beta, judge=j1, novelty=4, soundness=None, clarity=None)
 
     page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
 
@@ -155,7 +156,7 @@ def test_staff_dashboard_shows_progress_and_standings(client_as, edition, staff)
 def test_ties_are_marked_for_staff(client_as, edition):
     ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
     for name in ("Left", "Right"):
-        BallotFactory(group=ProjectGroupFactory(edition=edition, name=name))
+        PitchBallotFactory(group=ProjectGroupFactory(edition=edition, name=name))
     page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
     assert page.count(">tie</span>") == 2
 
@@ -163,10 +164,10 @@ def test_ties_are_marked_for_staff(client_as, edition):
 @pytest.mark.django_db
 def test_csv_export_has_every_ballot(client_as, edition):
     group = ProjectGroupFactory(edition=edition, name="Alpha", slot=1)
-    BallotFactory(
+    PitchBallotFactory(
         group=group, judge__username="jj", novelty=5, soundness=4, clarity=4, comment="a, b"
     )
-    BallotFactory(group=group, judge__username="kk", novelty=2, soundness=None, clarity=None)
+    PitchBallotFactory(group=group, judge__username="kk", novelty=2, soundness=None, clarity=None)
     response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -183,7 +184,7 @@ def test_csv_export_has_every_ballot(client_as, edition):
 def test_ballots_csv_defuses_a_formula_group_name_and_comment(client_as, edition):
     evil = '=HYPERLINK("https://evil.example","x")'
     group = ProjectGroupFactory(edition=edition, name=evil, slot=1)
-    BallotFactory(group=group, judge__username="jj", novelty=5, comment="@" + evil)
+    PitchBallotFactory(group=group, judge__username="jj", novelty=5, comment="@" + evil)
     response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
     (row,) = csv.DictReader(io.StringIO(response.content.decode()))
     assert (row["group"], row["comment"]) == ("'" + evil, "'@" + evil)
@@ -228,13 +229,13 @@ def test_pitch_slots_are_three_minutes_apart(config):
 @pytest.mark.django_db
 def test_staff_add_a_conflict_from_the_dashboard(client_as, edition, judge):
     group = ProjectGroupFactory(edition=edition)
-    BallotFactory(group=group, judge=judge)
+    PitchBallotFactory(group=group, judge=judge)
     client_as("staff").post(
         f"/projects/{edition.slug}/staff/conflicts/",
         {"judge": judge.username, "group": group.pk, "reason": "advisor"},
     )
     assert group.conflicts.get().reason == "advisor"
-    assert not Ballot.objects.filter(judge=judge).exists()
+    assert not PitchBallot.objects.filter(judge=judge).exists()
     assert client_as("judge").get(f"/projects/groups/{group.pk}/score/").status_code == 403
 
 
@@ -242,19 +243,19 @@ def test_staff_add_a_conflict_from_the_dashboard(client_as, edition, judge):
 @pytest.mark.parametrize(
     "model",
     [
-        "projectsettings",
-        "projectgroup",
-        "membership",
-        "invitation",
-        "paperreview",
-        "conflict",
-        "ballot",
+        "projects/projectsettings",
+        "projects/projectgroup",
+        "projects/membership",
+        "projects/invitation",
+        "projects/paperreview",
+        "projects/conflict",
+        "judging/pitchballot",  # the pitch ballots live in judging
     ],
 )
 def test_admin_changelists_search_and_filter(client_as, edition, model):
     group = ProjectGroupFactory(edition=edition, name="Findable", members=[UserFactory()])
-    BallotFactory(group=group)
-    url = f"/admin/projects/{model}/"
+    PitchBallotFactory(group=group)
+    url = f"/admin/{model}/"
     assert client_as("staff").get(url, {"q": "Findable"}).status_code == 200
     assert (
         client_as("staff").get(f"/admin/projects/projectgroup/{group.pk}/change/").status_code
