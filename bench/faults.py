@@ -2,7 +2,7 @@
 restart the broker once mid-way without persistence, losing every message it held.
 
 Recovery is the platform's own: a short broker visibility timeout re-delivers what a killed
-worker held, and `submissions.services.runs_reap` (what the worker's beat runs every 30 s)
+worker held, and `submissions.services.reaper.runs_reap` (what the worker's beat runs every 30 s)
 re-queues runs whose heartbeat stopped and re-sends queued runs the broker lost. The reaper
 runs here once a second with its clocks scaled down (heartbeat stale after 5 s instead of
 90 s, re-send after 6 s instead of 5 min), so the bench waits seconds, not minutes.
@@ -33,8 +33,9 @@ def run(stack: Stack, report: Report, user, args) -> None:
     from django.db.models import Count
 
     from courses.models import Lab
-    from submissions import services
     from submissions.models import ACTIVE, FINAL, Entry, GradingRun, RunEvent, Status
+    from submissions.services import intake, reaper
+    from submissions.services.runs import MAX_DELIVERIES
 
     total = args.fault_runs or (6 if args.quick else 100)
     budget_s = 90 if args.quick else 600
@@ -47,8 +48,8 @@ def run(stack: Stack, report: Report, user, args) -> None:
     assert stack.redis is not None
     lab = Lab.objects.get(spec_id="lab3-cartpole", edition__is_current=True)
     # The reaper's clocks, scaled down in this (driver) process only.
-    saved = services.HEARTBEAT_STALE, services.REDELIVER_QUEUED_AFTER
-    services.HEARTBEAT_STALE, services.REDELIVER_QUEUED_AFTER = (
+    saved = reaper.HEARTBEAT_STALE, reaper.REDELIVER_QUEUED_AFTER
+    reaper.HEARTBEAT_STALE, reaper.REDELIVER_QUEUED_AFTER = (
         HEARTBEAT_STALE,
         REDELIVER_QUEUED_AFTER,
     )
@@ -68,7 +69,7 @@ def run(stack: Stack, report: Report, user, args) -> None:
                 break
             while len(entry_ids) < total and in_flight < IN_FLIGHT:
                 upload = SimpleUploadedFile("submission.py", SLOW)
-                entry_ids.append(services.entry_submit(user=user, lab=lab, upload=upload).pk)
+                entry_ids.append(intake.entry_submit(user=user, lab=lab, upload=upload).pk)
                 in_flight += 1
             now = time.monotonic()
             if not restarted and len(entry_ids) >= total // 2:
@@ -83,13 +84,13 @@ def run(stack: Stack, report: Report, user, args) -> None:
                 worker = stack.start_worker(visibility_timeout_s=5, wait=False)
                 next_kill = now + rng.uniform(2.0, 12.0)
             if now >= next_reap:
-                counts = services.runs_reap()
+                counts = reaper.runs_reap()
                 reaped += counts["requeued"] + counts["reenqueued"]
                 next_reap = now + 1.0
             time.sleep(0.1)
         elapsed = time.monotonic() - began
     finally:
-        services.HEARTBEAT_STALE, services.REDELIVER_QUEUED_AFTER = saved
+        reaper.HEARTBEAT_STALE, reaper.REDELIVER_QUEUED_AFTER = saved
 
     entries = Entry.objects.filter(pk__in=entry_ids)
     runs = GradingRun.objects.filter(entry__in=entries)
@@ -137,6 +138,6 @@ def run(stack: Stack, report: Report, user, args) -> None:
             report.note(f"{odd.count()} run(s) ended {status}, e.g. run {sample.pk}: {why}")
     if errors:
         report.note(
-            f"{errors} run(s) were killed {services.MAX_DELIVERIES} times and ended as a platform "
+            f"{errors} run(s) were killed {MAX_DELIVERIES} times and ended as a platform "
             "error (refunded, re-gradable): recorded once, not lost"
         )

@@ -109,7 +109,7 @@ def seed(edition, entries: int, seed_value: int) -> None:
 def refresh_standings(edition) -> None:
     """Bulk loading skips the services, so choose each student's standing run as they would."""
     from courses.models import Lab
-    from leaderboards.services import lab_standings_refresh
+    from submissions.standing import lab_standings_refresh
 
     lab_standings_refresh(lab=Lab.objects.get(edition=edition, spec_id=SPEC_ID))
 

@@ -7,14 +7,8 @@ from django.utils import timezone
 
 from accounts.models import Affiliation, Role, User
 from courses.models import Edition, Enrollment, Lab
-from projects.models import (
-    Ballot,
-    Conflict,
-    ConflictSource,
-    Membership,
-    ProjectGroup,
-    ProjectSettings,
-)
+from judging.models import PitchBallot
+from projects.models import Conflict, ConflictSource, Membership, ProjectGroup, ProjectSettings
 
 PASSWORD = "pw-for-tests-1"  # noqa: S105
 
@@ -106,9 +100,9 @@ class ConflictFactory(factory.django.DjangoModelFactory):
     source = ConflictSource.STAFF
 
 
-class BallotFactory(factory.django.DjangoModelFactory):
+class PitchBallotFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = Ballot
+        model = PitchBallot
 
     group = factory.SubFactory(ProjectGroupFactory)
     judge = factory.SubFactory(UserFactory, role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
@@ -166,7 +160,7 @@ def scored_entry(user, lab, public=None, private=None, created_at=None, details=
         details=details or {},
     )
     # As the grading services do when a run finishes: the student's standing is chosen again.
-    from leaderboards.services import participant_standing_refresh
+    from submissions.standing import participant_standing_refresh
 
     participant_standing_refresh(e.participant)
     return e

@@ -34,17 +34,11 @@ class TokenListApi(APIView):
         name = request.data.get("name", "")
         if not isinstance(name, str):
             return Response({"detail": "name must be a string."}, status=400)
-        try:
-            token, key = services.token_create(user=request.user, name=name)
-        except services.TokenError as error:
-            return Response({"detail": str(error)}, status=400)
+        token, key = services.token_create(user=request.user, name=name)
         return Response({**TokenSerializer(token).data, "key": key}, status=status.HTTP_201_CREATED)
 
 
 class TokenDetailApi(APIView):
     def delete(self, request, token_id: int):
-        try:
-            services.token_revoke(user=request.user, token_id=token_id)
-        except services.TokenError as error:
-            return Response({"detail": str(error)}, status=404)
+        services.token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

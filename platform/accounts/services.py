@@ -2,13 +2,15 @@ import secrets
 
 from django.db import transaction
 
+from core.errors import Refused
+
 from .models import ApiToken, User, hash_token
 
 MAX_ACTIVE_TOKENS = 10
 
 
-class TokenError(Exception):
-    pass
+class TokenError(Refused):
+    """A token action refused, with the reason to show."""
 
 
 @transaction.atomic
@@ -33,6 +35,6 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
 def token_revoke(*, user: User, token_id: int) -> ApiToken:
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:
-        raise TokenError("No such token.")
+        raise TokenError("No such token.", status=404)
     token.revoke()
     return token

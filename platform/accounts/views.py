@@ -3,6 +3,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from core.errors import attempt
+
 from . import services
 
 
@@ -10,10 +12,9 @@ from . import services
 def tokens(request):
     new_key = None
     if request.method == "POST":
-        try:
-            _, new_key = services.token_create(user=request.user, name=request.POST.get("name", ""))
-        except services.TokenError as error:
-            messages.error(request, str(error))
+        name = request.POST.get("name", "")
+        ok, created = attempt(request, lambda: services.token_create(user=request.user, name=name))
+        new_key = created[1] if ok else None
     return render(
         request,
         "accounts/tokens.html",
@@ -24,9 +25,9 @@ def tokens(request):
 @login_required
 @require_POST
 def token_revoke(request, token_id: int):
-    try:
-        token = services.token_revoke(user=request.user, token_id=token_id)
+    ok, token = attempt(
+        request, lambda: services.token_revoke(user=request.user, token_id=token_id)
+    )
+    if ok:
         messages.success(request, f"Token “{token.name}” revoked.")
-    except services.TokenError as error:
-        messages.error(request, str(error))
     return redirect("tokens")

@@ -3,7 +3,8 @@
 from dataclasses import dataclass, field
 
 from courses.models import Completion, Edition, Lab
-from projects.models import Ballot, Membership, PaperReview
+from judging.models import PitchBallot
+from projects.models import Membership, PaperReview
 from submissions.models import ACTIVE, Entry, Status
 
 # An entry "submitted" counts unless it was refunded (cancelled, or a platform fault) or is
@@ -40,7 +41,9 @@ def pass_report(edition: Edition) -> tuple[list[Lab], list[PassRow]]:
     # A pitch counts as presented once a judge has scored it completely.
     presented_groups = {
         b.group_id
-        for b in Ballot.objects.filter(group__edition=edition, group__signed_up_at__isnull=False)
+        for b in PitchBallot.objects.filter(
+            group__edition=edition, group__signed_up_at__isnull=False
+        )
         if b.is_complete
     }
     pitchers = set(

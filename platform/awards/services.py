@@ -10,6 +10,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
+from core.permissions import require_staff
 from courses.models import Edition, Lab
 
 from .allocation import Allocation, Entrant, PrizeUnits, allocate
@@ -19,7 +21,7 @@ from .standings import lab_entrants, project_entrants
 logger = logging.getLogger(__name__)
 
 
-class AwardsError(Exception):
+class AwardsError(Refused):
     """A refused staff action, with what to do about it."""
 
 
@@ -76,8 +78,7 @@ def _category_data(scope, title, lines, entrants, allocation: Allocation) -> dic
 
 
 def tie_resolve(*, edition: Edition, scope: str, keys: list[str], by: User, note: str = "") -> None:
-    if not by.is_course_staff:
-        raise AwardsError("Only staff break ties.")
+    require_staff(by, "Only staff break ties.", AwardsError)
     # Every tie that matters, ordered before or not: staff may also change an earlier order.
     lines = next((lines for s, _, lines in _scopes(edition) if s == scope), [])
     ties = allocate(_entrants(edition, scope), [PrizeUnits(p.name, p.quantity) for p in lines], {})
@@ -97,8 +98,7 @@ def snapshot_latest(edition: Edition, announced: bool = False) -> AwardSnapshot 
 @transaction.atomic
 def awards_confirm(*, edition: Edition, by: User, reason: str = "") -> AwardSnapshot:
     """Freeze the standings and awards. After an announcement, only as a reasoned revision."""
-    if not by.is_course_staff:
-        raise AwardsError("Only staff confirm awards.")
+    require_staff(by, "Only staff confirm awards.", AwardsError)
     Edition.objects.select_for_update().get(pk=edition.pk)
     categories = awards_preview(edition)
     if not categories:
@@ -137,8 +137,7 @@ def _winners(snapshot: AwardSnapshot) -> dict[str, tuple[str, list[str]]]:
 
 def awards_announce(*, snapshot: AwardSnapshot, by: User) -> bool:
     """Publish a confirmed snapshot and email its winners. Announcing twice does nothing."""
-    if not by.is_course_staff:
-        raise AwardsError("Only staff announce awards.")
+    require_staff(by, "Only staff announce awards.", AwardsError)
     if snapshot_latest(snapshot.edition) != snapshot:
         raise AwardsError("Only the latest confirmed version can be announced.")
     with transaction.atomic():

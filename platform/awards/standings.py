@@ -1,8 +1,8 @@
 """Ranked entrants per prize category, from the leaderboards and the pitch judging."""
 
 from accounts.models import User
+from core.scoring import fraction_text
 from courses.models import Edition, Lab
-from judging.rubric import fraction_text
 from judging.selectors import prize_standings
 from projects.selectors import standings_for
 

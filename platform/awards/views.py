@@ -1,12 +1,12 @@
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.csv_export import csv_response
+from core.errors import attempt
+from core.permissions import require_staff
 from courses.selectors import edition_current
 
 from . import services
@@ -15,18 +15,12 @@ from .pass_report import pass_report
 
 
 def _staff_edition(request):
-    if not request.user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+    """Staff pages act on the current edition."""
+    require_staff(request.user)
     edition = edition_current()
     if edition is None:
         raise PermissionDenied("No course edition yet.")
     return edition
-
-
-def csv_safe(value) -> str:
-    """Cells a spreadsheet would run as a formula get a leading quote (CSV injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @login_required
@@ -56,12 +50,14 @@ def tie_resolve(request):
     }
     try:
         order = sorted(positions, key=lambda key: int(positions[key]))
-        services.tie_resolve(edition=edition, scope=scope, keys=order, by=request.user)
-        messages.success(request, "Tie resolved.")
     except ValueError:
         messages.error(request, "Give every tied entrant a position number.")
-    except services.AwardsError as error:
-        messages.error(request, str(error))
+    else:
+        attempt(
+            request,
+            lambda: services.tie_resolve(edition=edition, scope=scope, keys=order, by=request.user),
+            "Tie resolved.",
+        )
     return redirect("awards-staff")
 
 
@@ -69,13 +65,14 @@ def tie_resolve(request):
 @require_POST
 def awards_confirm(request):
     edition = _staff_edition(request)
-    try:
-        snapshot = services.awards_confirm(
+    ok, snapshot = attempt(
+        request,
+        lambda: services.awards_confirm(
             edition=edition, by=request.user, reason=request.POST.get("reason", "")
-        )
+        ),
+    )
+    if ok:
         messages.success(request, f"Version {snapshot.version} confirmed and frozen.")
-    except services.AwardsError as error:
-        messages.error(request, str(error))
     return redirect("awards-staff")
 
 
@@ -84,13 +81,13 @@ def awards_confirm(request):
 def awards_announce(request, snapshot_id: int):
     edition = _staff_edition(request)
     snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
-    try:
-        if services.awards_announce(snapshot=snapshot, by=request.user):
-            messages.success(request, f"Version {snapshot.version} announced; winners emailed.")
-        else:
-            messages.info(request, f"Version {snapshot.version} was already announced.")
-    except services.AwardsError as error:
-        messages.error(request, str(error))
+    ok, announced = attempt(
+        request, lambda: services.awards_announce(snapshot=snapshot, by=request.user)
+    )
+    if ok and announced:
+        messages.success(request, f"Version {snapshot.version} announced; winners emailed.")
+    elif ok:
+        messages.info(request, f"Version {snapshot.version} was already announced.")
     return redirect("awards-staff")
 
 
@@ -98,25 +95,22 @@ def awards_announce(request, snapshot_id: int):
 def awards_csv(request, snapshot_id: int):
     edition = _staff_edition(request)
     snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = (
-        f'attachment; filename="awards-{edition.slug}-v{snapshot.version}.csv"'
+    return csv_response(
+        f"awards-{edition.slug}-v{snapshot.version}.csv",
+        ["category", "prize", "rank", "winner", "score", "eligible"],
+        (
+            [
+                category["title"],
+                award["prize"],
+                award["rank"],
+                award["name"],
+                award["score"],
+                award["eligible"],
+            ]
+            for category in snapshot.data["categories"]
+            for award in category["awards"]
+        ),
     )
-    writer = csv.writer(response)
-    writer.writerow(["category", "prize", "rank", "winner", "score", "eligible"])
-    for category in snapshot.data["categories"]:
-        for award in category["awards"]:
-            writer.writerow(
-                [
-                    csv_safe(category["title"]),
-                    csv_safe(award["prize"]),
-                    award["rank"],
-                    csv_safe(award["name"]),
-                    csv_safe(award["score"]),
-                    award["eligible"],
-                ]
-            )
-    return response
 
 
 def winners(request):
@@ -130,10 +124,8 @@ def pass_report_page(request):
     edition = _staff_edition(request)
     labs, rows = pass_report(edition)
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="pass-{edition.slug}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(
+        return csv_response(
+            f"pass-{edition.slug}.csv",
             [
                 "username",
                 "name",
@@ -142,21 +134,20 @@ def pass_report_page(request):
                 "final project",
                 "attended",
                 "result",
-            ]
-        )
-        for row in rows:
-            writer.writerow(
+            ],
+            (
                 [
-                    csv_safe(row.username),
-                    csv_safe(row.name),
+                    row.username,
+                    row.name,
                     row.affiliation,
                     *["yes" if row.labs[lab.spec_id] else "no" for lab in labs],
                     row.project or "no",
                     "yes" if row.attended else "no",
                     "pass" if row.passed else "not yet",
                 ]
-            )
-        return response
+                for row in rows
+            ),
+        )
     return render(
         request, "awards/pass_report.html", {"edition": edition, "labs": labs, "rows": rows}
     )

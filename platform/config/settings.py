@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "projects",
     "leaderboards",
     "judging",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.errors.RefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -155,6 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_RATES": {"user": "600/min", "anon": "60/min"},
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
 }
 
 # Celery: a filesystem broker needs no server; Redis in production.

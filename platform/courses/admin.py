@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import Edition, Enrollment, Lab
+from .signals import lab_selection_changed
 
 
 class LabInline(admin.TabularInline):
@@ -28,9 +29,7 @@ class LabAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change and "selection" in form.changed_data:
             # Which entry stands for each student follows the lab's selection rule.
-            from leaderboards.services import lab_standings_refresh
-
-            lab_standings_refresh(lab=obj)
+            lab_selection_changed.send(sender=Lab, lab=obj)
 
 
 @admin.register(Enrollment)

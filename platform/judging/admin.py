@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import EntryScore, JudgeAssignment, LabJudging
+from .models import EntryScore, JudgeAssignment, LabJudging, PitchBallot
 
 
 @admin.register(LabJudging)
@@ -19,3 +19,10 @@ class EntryScoreAdmin(admin.ModelAdmin):
     list_display = ("entry", "judge", "soundness", "descriptions", "updated_at")
     list_filter = ("entry__lab",)
     raw_id_fields = ("entry", "judge")
+
+
+@admin.register(PitchBallot)
+class PitchBallotAdmin(admin.ModelAdmin):
+    list_display = ("group", "judge", "novelty", "soundness", "clarity", "updated_at")
+    list_filter = ("group__edition", "judge")
+    search_fields = ("group__name", "judge__username", "comment")

@@ -1,7 +1,10 @@
+from fractions import Fraction
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.scoring import COMPLETE, SCORE_CHOICES, ballot_state, exact_mean
 from courses.models import Lab
 from submissions.models import Entry
 
@@ -50,7 +53,35 @@ class JudgeAssignment(models.Model):
         return f"{self.judge} judges {self.lab}"
 
 
-class EntryScore(models.Model):
+class JudgeBallot(models.Model):
+    """What both kinds of ballot share: one judge's 1-5 scores on the criteria, saved as the
+    judge goes (so possibly partial). Only a complete ballot counts."""
+
+    CRITERIA: tuple[str, ...] = ()
+
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+    def scores(self) -> dict[str, int | None]:
+        return {c: getattr(self, c) for c in self.CRITERIA}
+
+    @property
+    def state(self) -> str:
+        return ballot_state(list(self.scores().values()))
+
+    @property
+    def is_complete(self) -> bool:
+        return self.state == COMPLETE
+
+    @property
+    def score(self) -> Fraction | None:
+        """The mean of the criteria, exactly; None until the ballot is complete."""
+        return exact_mean(self.scores().values()) if self.is_complete else None
+
+
+class EntryScore(JudgeBallot):
     """One judge's scores for one entry on the human criteria of the lab rubric
     (criterion 1, the results, comes from the automatic metric)."""
 
@@ -67,7 +98,8 @@ class EntryScore(models.Model):
         help_text="Criterion 3: thoroughness and quality of descriptions and figures.",
     )
     comment = models.TextField(blank=True, max_length=2000)
-    updated_at = models.DateTimeField(default=timezone.now)
+
+    CRITERIA = ("soundness", "descriptions")
 
     class Meta:
         ordering = ["entry", "judge__username"]
@@ -80,6 +112,54 @@ class EntryScore(models.Model):
     def __str__(self) -> str:
         return f"{self.judge} on entry {self.entry_id}"
 
-    @property
-    def is_complete(self) -> bool:
-        return self.soundness is not None and self.descriptions is not None
+
+class PitchCriterion(models.TextChoices):
+    NOVELTY = "novelty", "Novelty and impact"
+    SOUNDNESS = "soundness", "Technical soundness, feasibility and organization"
+    CLARITY = "clarity", "Clarity and presentation"
+
+
+PITCH_CRITERIA = tuple(c.value for c in PitchCriterion)
+
+
+def _pitch_score_field():
+    return models.PositiveSmallIntegerField(null=True, blank=True, choices=SCORE_CHOICES)
+
+
+class PitchBallot(JudgeBallot):
+    """One judge's scores for one final-project pitch (the course rule: the mean of the three
+    criteria, only a complete ballot counts).
+
+    The group is named by string: judging sits below projects in the import order, so it
+    refers to the group's table without importing the projects app."""
+
+    CRITERIA = PITCH_CRITERIA
+
+    group = models.ForeignKey(
+        "projects.ProjectGroup", on_delete=models.CASCADE, related_name="ballots"
+    )
+    judge = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pitch_ballots"
+    )
+    novelty = _pitch_score_field()
+    soundness = _pitch_score_field()
+    clarity = _pitch_score_field()
+    comment = models.TextField(blank=True, max_length=4000)
+
+    class Meta:
+        db_table = "projects_ballot"  # where the ballots were first stored: kept, not copied
+        ordering = ["group", "judge"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "judge"], name="one_ballot_per_judge"),
+            *[
+                models.CheckConstraint(
+                    condition=models.Q(**{f"{c}__isnull": True})
+                    | models.Q(**{f"{c}__gte": 1, f"{c}__lte": 5}),
+                    name=f"ballot_{c}_1_to_5",
+                )
+                for c in PITCH_CRITERIA
+            ],
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.judge} on {self.group}"

@@ -12,6 +12,8 @@ ties exact, and equal scores share a rank (1, 2, 2, 4).
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from core.scoring import competition_ranks, exact_mean
+
 COMBINATION = (
     "Combined score = (criterion 1 + judges' mean of criterion 2 + judges' mean of "
     "criterion 3) / 3, each criterion 1-5, so the three criteria weigh the same."
@@ -57,26 +59,20 @@ def combine(finalists: list[Finalist], ballots: list[Ballot]) -> list[FinalistRe
         result.judge_ids = [b.judge_id for b in counted]
         if not counted:
             continue
-        result.soundness = Fraction(sum(b.soundness for b in counted), len(counted))
-        result.descriptions = Fraction(sum(b.descriptions for b in counted), len(counted))
+        result.soundness = exact_mean(b.soundness for b in counted)
+        result.descriptions = exact_mean(b.descriptions for b in counted)
         if result.finalist.results is not None:
-            result.combined = (result.finalist.results + result.soundness + result.descriptions) / 3
+            result.combined = exact_mean(
+                [result.finalist.results, result.soundness, result.descriptions]
+            )
 
     ranked = [r for r in results.values() if r.combined is not None]
-    for result in ranked:
-        result.rank = 1 + sum(1 for other in ranked if other.combined > result.combined)
-        result.tied = sum(1 for other in ranked if other.combined == result.combined) > 1
+    ranks = competition_ranks([-r.combined for r in ranked])  # higher is better
+    for result, (rank, tied) in zip(ranked, ranks, strict=True):
+        result.rank, result.tied = rank, tied
     ranked.sort(key=lambda r: (r.rank, r.finalist.name, r.finalist.key))
     unranked = sorted(
         (r for r in results.values() if r.combined is None),
         key=lambda r: (r.finalist.name, r.finalist.key),
     )
     return ranked + unranked
-
-
-def fraction_text(value: Fraction | None) -> str:
-    if value is None:
-        return ""
-    if value.denominator == 1:
-        return str(value.numerator)
-    return f"{float(value):.3f} ({value.numerator}/{value.denominator})"

@@ -2,15 +2,16 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils import timezone
 
 from accounts.models import Role, User
+from core.scoring import COMPLETE, TO_SCORE
 from courses.models import Lab
 from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
-from leaderboards.selectors import PRIVATE, leaderboard_for
+from leaderboards.selectors import leaderboard_for
 from submissions.models import Entry
 from submissions.selectors import entry_find
+from submissions.splits import PRIVATE
 
 from .models import EntryScore, JudgeAssignment, LabJudging
 from .rubric import Ballot, Finalist, FinalistResult, combine
@@ -56,11 +57,6 @@ def access_entry_for_judging(user: User, entry_id: int) -> Entry:
     raise Http404("No such entry.")
 
 
-def judge_sees_private(user: User, lab: Lab) -> bool:
-    """Judges read the private-split report once the deadline has passed; staff always."""
-    return user.is_course_staff or lab.private_revealed or timezone.now() >= lab.closes_at
-
-
 def scores_visible(user: User, lab: Lab) -> bool:
     """Other judges' scores: staff always; judges only once staff close the scoring, so no
     judge is swayed by another's."""
@@ -85,9 +81,7 @@ class QueueItem:
 
     @property
     def state(self) -> str:
-        if self.score is None:
-            return "to score"
-        return "scored" if self.score.is_complete else "partial"
+        return self.score.state if self.score else TO_SCORE
 
 
 @dataclass
@@ -98,7 +92,7 @@ class LabQueue:
 
     @property
     def done(self) -> int:
-        return sum(1 for item in self.items if item.state == "scored")
+        return sum(1 for item in self.items if item.state == COMPLETE)
 
 
 def judge_queue(judge: User) -> list[LabQueue]:
@@ -172,8 +166,6 @@ def scoring_progress(lab: Lab, finalists: list[RankedRow]) -> list[dict]:
         cells = []
         for r in finalists:
             score = scores.get((assignment.judge_id, r.row.entry_id))
-            cells.append(
-                "scored" if score and score.is_complete else "partial" if score else "missing"
-            )
+            cells.append(score.state if score else TO_SCORE)
         rows.append({"assignment": assignment, "cells": cells})
     return rows

@@ -4,6 +4,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
+from core.permissions import require_staff
+from core.scoring import ScoreInvalid, parse_score
 from courses.models import Lab
 from submissions.models import Entry
 
@@ -11,15 +14,11 @@ from .models import EntryScore, JudgeAssignment, LabJudging
 from .selectors import finalists_of, is_assigned, judging_settings
 
 MAX_FINALISTS = 100
+STAFF_ONLY = "Only staff can change how a lab is judged."
 
 
-class JudgingRefused(Exception):
+class JudgingRefused(Refused):
     """A judging action the rules do not allow, with the reason to show."""
-
-
-def _staff(by: User) -> None:
-    if not by.is_course_staff:
-        raise JudgingRefused("Only staff can change how a lab is judged.")
 
 
 def _settings_for_update(lab: Lab) -> LabJudging:
@@ -28,7 +27,7 @@ def _settings_for_update(lab: Lab) -> LabJudging:
 
 
 def lab_judging_configure(*, lab: Lab, finalists: int, by: User) -> LabJudging:
-    _staff(by)
+    require_staff(by, STAFF_ONLY, JudgingRefused)
     if not 1 <= finalists <= MAX_FINALISTS:
         raise JudgingRefused(f"Finalists must be between 1 and {MAX_FINALISTS}.")
     settings = _settings_for_update(lab)
@@ -38,7 +37,7 @@ def lab_judging_configure(*, lab: Lab, finalists: int, by: User) -> LabJudging:
 
 
 def lab_judging_close(*, lab: Lab, by: User, now: datetime | None = None) -> None:
-    _staff(by)
+    require_staff(by, STAFF_ONLY, JudgingRefused)
     settings = _settings_for_update(lab)
     settings.judging_closed = True
     settings.closed_at = now or timezone.now()
@@ -46,12 +45,12 @@ def lab_judging_close(*, lab: Lab, by: User, now: datetime | None = None) -> Non
 
 
 def lab_judging_reopen(*, lab: Lab, by: User) -> None:
-    _staff(by)
+    require_staff(by, STAFF_ONLY, JudgingRefused)
     LabJudging.objects.filter(lab=lab).update(judging_closed=False, closed_at=None)
 
 
 def judge_assign(*, lab: Lab, judge: User, by: User) -> JudgeAssignment:
-    _staff(by)
+    require_staff(by, STAFF_ONLY, JudgingRefused)
     if not judge.is_judge:
         raise JudgingRefused(f"{judge} is not a judge.")
     assignment, _ = JudgeAssignment.objects.get_or_create(
@@ -61,20 +60,15 @@ def judge_assign(*, lab: Lab, judge: User, by: User) -> JudgeAssignment:
 
 
 def judge_unassign(*, lab: Lab, judge: User, by: User) -> None:
-    _staff(by)
+    require_staff(by, STAFF_ONLY, JudgingRefused)
     JudgeAssignment.objects.filter(lab=lab, judge=judge).delete()
 
 
 def _criterion(value, name: str) -> int | None:
-    if value in (None, ""):
-        return None
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise JudgingRefused(f"{name} must be a whole number from 1 to 5.") from None
-    if not 1 <= number <= 5:
-        raise JudgingRefused(f"{name} must be from 1 to 5.")
-    return number
+        return parse_score(value)
+    except ScoreInvalid as invalid:
+        raise JudgingRefused(f"{name}: {invalid}") from None
 
 
 def entry_score_submit(

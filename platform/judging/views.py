@@ -8,13 +8,17 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from core.errors import attempt
+from core.permissions import require_staff
+from core.scoring import fraction_text
 from courses.models import Lab
 from grader.specs import load_spec
-from submissions.selectors import entry_latest_run, metric_rows
+from submissions.selectors import entry_latest_run, metric_rows, visible_metrics
+from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import charts, services
 from .materials import entry_figure, entry_materials, entry_writeup_pdf
-from .rubric import COMBINATION, fraction_text
+from .rubric import COMBINATION
 from .selectors import (
     access_entry_for_judging,
     access_prize_standings,
@@ -23,7 +27,6 @@ from .selectors import (
     is_assigned,
     judge_list,
     judge_queue,
-    judge_sees_private,
     judging_settings,
     lab_judges,
     prize_standings,
@@ -33,9 +36,7 @@ from .selectors import (
 )
 
 
-def _staff_lab(request, lab_id: int) -> Lab:
-    if not request.user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+def _lab(lab_id: int) -> Lab:
     return get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
 
 
@@ -53,7 +54,8 @@ def judging_home(request):
 
 @login_required
 def judging_lab(request, lab_id: int):
-    lab = _staff_lab(request, lab_id)
+    require_staff(request.user)
+    lab = _lab(lab_id)
     finalists = finalists_of(lab)
     assigned = {a.judge_id for a in lab_judges(lab)}
     return render(
@@ -72,35 +74,38 @@ def judging_lab(request, lab_id: int):
 @login_required
 @require_POST
 def judging_lab_update(request, lab_id: int):
-    lab = _staff_lab(request, lab_id)
+    require_staff(request.user)
+    lab = _lab(lab_id)
     action = request.POST.get("action")
-    try:
-        if action == "finalists":
-            try:
-                count = int(request.POST.get("finalists", ""))
-            except ValueError:
-                raise services.JudgingRefused("Finalists must be a whole number.") from None
-            services.lab_judging_configure(lab=lab, finalists=count, by=request.user)
-            messages.success(request, f"Judges now score the top {count}.")
-        elif action in ("assign", "unassign"):
-            judge = get_object_or_404(User, pk=request.POST.get("judge"))
-            if action == "assign":
-                services.judge_assign(lab=lab, judge=judge, by=request.user)
-                messages.success(request, f"{judge} judges {lab.title}.")
-            else:
-                services.judge_unassign(lab=lab, judge=judge, by=request.user)
-                messages.success(request, f"{judge} no longer judges {lab.title}.")
-        elif action == "close":
-            services.lab_judging_close(lab=lab, by=request.user)
-            messages.success(request, "Scoring is closed; judges can now see all scores.")
-        elif action == "reopen":
-            services.lab_judging_reopen(lab=lab, by=request.user)
-            messages.success(request, "Scoring is open again.")
-        else:
-            messages.error(request, "Unknown action.")
-    except services.JudgingRefused as refused:
-        messages.error(request, str(refused))
+    attempt(request, lambda: _lab_update(request, lab, action))
     return redirect("judging-lab", lab_id=lab.pk)
+
+
+def _lab_update(request, lab: Lab, action: str | None) -> None:
+    by = request.user
+    if action == "finalists":
+        try:
+            count = int(request.POST.get("finalists", ""))
+        except ValueError:
+            raise services.JudgingRefused("Finalists must be a whole number.") from None
+        services.lab_judging_configure(lab=lab, finalists=count, by=by)
+        messages.success(request, f"Judges now score the top {count}.")
+    elif action in ("assign", "unassign"):
+        judge = get_object_or_404(User, pk=request.POST.get("judge"))
+        if action == "assign":
+            services.judge_assign(lab=lab, judge=judge, by=by)
+            messages.success(request, f"{judge} judges {lab.title}.")
+        else:
+            services.judge_unassign(lab=lab, judge=judge, by=by)
+            messages.success(request, f"{judge} no longer judges {lab.title}.")
+    elif action == "close":
+        services.lab_judging_close(lab=lab, by=by)
+        messages.success(request, "Scoring is closed; judges can now see all scores.")
+    elif action == "reopen":
+        services.lab_judging_reopen(lab=lab, by=by)
+        messages.success(request, "Scoring is open again.")
+    else:
+        messages.error(request, "Unknown action.")
 
 
 @login_required
@@ -108,29 +113,26 @@ def judging_entry(request, entry_id: int):
     entry = access_entry_for_judging(request.user, entry_id)
     lab = entry.lab
     if request.method == "POST":
-        try:
-            services.entry_score_submit(
+        ok, _ = attempt(
+            request,
+            lambda: services.entry_score_submit(
                 judge=request.user,
                 entry=entry,
                 soundness=request.POST.get("soundness"),
                 descriptions=request.POST.get("descriptions"),
                 comment=request.POST.get("comment", ""),
-            )
-            messages.success(request, f"Your scores for entry #{entry.pk} are saved.")
+            ),
+            f"Your scores for entry #{entry.pk} are saved.",
+        )
+        if ok:
             return redirect("judging-entry", entry_id=entry.pk)
-        except services.JudgingRefused as refused:
-            messages.error(request, str(refused))
 
     run = entry_latest_run(entry)
-    split = run.split_metrics if run and run.status == "scored" else {}
-    shown = {"public": split.get("public", {})}
-    private_ok = judge_sees_private(request.user, lab)
-    if private_ok:
-        shown["private"] = split.get("private", {})
+    shown = visible_metrics(entry, run, request.user)
     details = run.details if run else {}
     returns = details.get("returns") if isinstance(details.get("returns"), dict) else {}
     spec = load_spec(lab.spec_id)
-    results_split = "private" if private_ok else "public"
+    results_split = PRIVATE if sees_private(request.user, lab) else PUBLIC
     return render(
         request,
         "judging/entry.html",
@@ -138,7 +140,7 @@ def judging_entry(request, entry_id: int):
             "entry": entry,
             "lab": lab,
             "run": run,
-            "metrics": metric_rows(entry, shown) if run and run.status == "scored" else {},
+            "metrics": metric_rows(entry, shown),
             "materials": entry_materials(
                 entry, lambda i: reverse("judging-figure", args=[entry.pk, i])
             ),
@@ -188,7 +190,7 @@ def judging_writeup_pdf(request, entry_id: int):
 
 @login_required
 def judging_standings(request, lab_id: int):
-    lab = get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+    lab = _lab(lab_id)
     access_prize_standings(request.user, lab)
     return render(
         request,

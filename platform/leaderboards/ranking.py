@@ -1,13 +1,14 @@
-"""The ONE place a leaderboard is ordered and ranked: a pure function of rows and the lab spec.
+"""The ONE place a leaderboard is ordered: a pure function of rows and the lab spec (ranks
+come from the judging kernel's competition ranking, as everywhere).
 
 Competition ranking: rows whose ranking metrics (primary, then the spec's tie-breaks) are all
 equal share a rank and the next rank skips (1, 2, 2, 4). Rows without the primary metric come
 last, unranked. Reference rows (baselines) sit where their score falls but take no rank.
 """
 
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
+from core.scoring import competition_ranks
 from grader.specs import LabSpec
 
 
@@ -36,14 +37,13 @@ def rank_rows(rows: list[Row], spec: LabSpec) -> list[RankedRow]:
     unscored = [r for r in rows if r.metrics.get(primary) is None]
     # At equal scores a student comes before a reference row; names keep the order stable.
     keyed.sort(key=lambda kr: (kr[0], kr[1].is_reference, kr[1].name, kr[1].key))
-    competitors = [key for key, r in keyed if not r.is_reference]  # sorted
-
+    ranks = iter(competition_ranks([key for key, r in keyed if not r.is_reference]))
     ranked = []
-    for key, row in keyed:
+    for _, row in keyed:
         if row.is_reference:
             ranked.append(RankedRow(row, None))
             continue
-        first, after = bisect_left(competitors, key), bisect_right(competitors, key)
-        ranked.append(RankedRow(row, first + 1, tied=after - first > 1))
+        rank, tied = next(ranks)
+        ranked.append(RankedRow(row, rank, tied=tied))
     unscored.sort(key=lambda r: (r.is_reference, r.name, r.key))
     return ranked + [RankedRow(row, None) for row in unscored]

@@ -1,19 +1,17 @@
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import LAB_PRIZE_AFFILIATIONS, Role, User
-from courses.models import EntrySelection, Lab
+from courses.models import Lab
 from grader.specs import LabSpec, MetricSpec, load_spec
-from submissions.models import Entry, GradingRun, Participant, Status
+from submissions.models import Entry, Participant
+from submissions.splits import PRIVATE, PUBLIC, SPLITS, sees_private
+from submissions.standing import scored_current_runs
 
 from .models import LeaderboardBaseline
 from .ranking import RankedRow, Row, rank_rows
-
-PUBLIC, PRIVATE = "public", "private"
-SPLITS = (PUBLIC, PRIVATE)
 
 
 @dataclass
@@ -49,44 +47,9 @@ def access_leaderboard(user: User, lab: Lab, split: str | None = None) -> str:
     split = split or (PRIVATE if lab.private_revealed else PUBLIC)
     if split not in SPLITS:
         raise Http404("No such split.")
-    if split == PRIVATE and not (lab.private_revealed or user.is_course_staff):
+    if split == PRIVATE and not sees_private(user, lab):
         raise PermissionDenied("The private-split standings are shown after the deadline.")
     return split
-
-
-def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
-    """The current (newest) run of each of these entries, where it is scored."""
-    newest = GradingRun.objects.filter(entry=OuterRef("entry")).order_by("-pk").values("pk")[:1]
-    return list(
-        GradingRun.objects.filter(
-            entry__in=entries, status=Status.SCORED, pk=Subquery(newest)
-        ).select_related("entry")
-    )
-
-
-def run_chosen(
-    runs: list[GradingRun], selection: str, final_entry_id: int | None, spec: LabSpec
-) -> GradingRun | None:
-    """The run that stands for a student on the leaderboard, per the lab's selection rule."""
-    if not runs:
-        return None
-    if selection == EntrySelection.FINAL:
-        for run in runs:
-            if run.entry_id == final_entry_id:
-                return run
-        # No scored final entry: fall back to the best, so a student is never dropped.
-    if selection == EntrySelection.LATEST:
-        return max(runs, key=lambda r: (r.entry.created_at, r.entry_id))
-    # "Best" is judged on the public split, the scores the student could see; the private
-    # split then stays a fair held-out test of the entry they would have picked themselves.
-    return min(
-        runs,
-        key=lambda r: (
-            spec.sort_key((r.split_metrics or {}).get(PUBLIC) or r.metrics),
-            r.entry.created_at,
-            r.entry_id,
-        ),
-    )
 
 
 def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:

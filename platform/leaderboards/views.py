@@ -1,17 +1,16 @@
-import csv
-
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.csv_export import csv_response
+from core.errors import attempt
+from core.permissions import require_staff
 from courses.models import Lab
+from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import services
-from .selectors import PRIVATE, PUBLIC, access_leaderboard, leaderboard_for
+from .selectors import access_leaderboard, leaderboard_for
 
 
 def _lab(lab_id: int) -> Lab:
@@ -31,66 +30,53 @@ def leaderboard(request, lab_id: int):
             "board": board,
             "table": board.table(),
             "other_split": (PUBLIC if split == PRIVATE else PRIVATE)
-            if (lab.private_revealed or request.user.is_course_staff)
+            if sees_private(request.user, lab)
             else None,
             "after_deadline": timezone.now() >= lab.closes_at,
         },
     )
 
 
-def csv_safe(value) -> str:
-    """Cells a spreadsheet would run as a formula get a leading quote (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @login_required
 def leaderboard_csv(request, lab_id: int):
-    if not request.user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+    require_staff(request.user)
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
     board = leaderboard_for(lab, split)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="leaderboard-{lab.edition.slug}-{lab.spec_id}-{split}.csv"'
-    )
-    writer = csv.writer(response)
-    writer.writerow(
+    return csv_response(
+        f"leaderboard-{lab.edition.slug}-{lab.spec_id}-{split}.csv",
         ["rank", "tied", "name", "key", "reference", "prize_eligible", "entry_id"]
-        + [m.name for m in board.columns]
-    )
-    for ranked, values in board.table():
-        row = ranked.row
-        writer.writerow(
+        + [m.name for m in board.columns],
+        (
             [
-                csv_safe(cell)
-                for cell in [
-                    ranked.rank,
-                    ranked.tied,
-                    row.name,
-                    row.key,
-                    row.is_reference,
-                    row.eligible,
-                    row.entry_id,
-                    *values,
-                ]
+                ranked.rank,
+                ranked.tied,
+                ranked.row.name,
+                ranked.row.key,
+                ranked.row.is_reference,
+                ranked.row.eligible,
+                ranked.row.entry_id,
+                *values,
             ]
-        )
-    return response
+            for ranked, values in board.table()
+        ),
+    )
 
 
 @login_required
 @require_POST
 def leaderboard_reveal(request, lab_id: int):
     lab = _lab(lab_id)
-    try:
-        if request.POST.get("action") == "hide":
-            services.lab_private_hide(lab=lab, by=request.user)
-            messages.success(request, f"The private standings of {lab.title} are hidden again.")
-        else:
-            services.lab_private_reveal(lab=lab, by=request.user)
-            messages.success(request, f"The private standings of {lab.title} are revealed.")
-    except services.LeaderboardRefused as refused:
-        messages.error(request, str(refused))
+    if request.POST.get("action") == "hide":
+        attempt(
+            request,
+            lambda: services.lab_private_hide(lab=lab, by=request.user),
+            f"The private standings of {lab.title} are hidden again.",
+        )
+    else:
+        attempt(
+            request,
+            lambda: services.lab_private_reveal(lab=lab, by=request.user),
+            f"The private standings of {lab.title} are revealed.",
+        )
     return redirect("leaderboard", lab_id=lab.pk)

@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.db import models
 
 from .models import (
-    Ballot,
     Conflict,
     Invitation,
     Membership,
@@ -77,10 +76,3 @@ class ConflictAdmin(admin.ModelAdmin):
     list_display = ("judge", "group", "source", "reason", "created_at")
     list_filter = ("source", "group__edition")
     search_fields = ("judge__username", "group__name", "reason")
-
-
-@admin.register(Ballot)
-class BallotAdmin(admin.ModelAdmin):
-    list_display = ("group", "judge", "novelty", "soundness", "clarity", "updated_at")
-    list_filter = ("group__edition", "judge")
-    search_fields = ("group__name", "judge__username", "comment")

@@ -2,24 +2,25 @@ from django.shortcuts import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.scoring import fraction_exact
 from courses.models import Edition
+from judging.models import PITCH_CRITERIA, PitchBallot
 
 from . import selectors, services
-from .models import CRITERIA, Ballot, ProjectGroup
-from .scoring import fraction_text
+from .models import ProjectGroup
 
 
 def _group(group_id: int) -> ProjectGroup:
     return get_object_or_404(ProjectGroup.objects.select_related("edition"), pk=group_id)
 
 
-def _ballot_data(ballot: Ballot | None) -> dict:
-    scores = ballot.scores() if ballot else dict.fromkeys(CRITERIA)
+def _ballot_data(ballot: PitchBallot | None) -> dict:
+    scores = ballot.scores() if ballot else dict.fromkeys(PITCH_CRITERIA)
     return {
         **scores,
         "comment": ballot.comment if ballot else "",
         "complete": bool(ballot and ballot.is_complete),
-        "score": fraction_text(ballot.score) if ballot else "",
+        "score": fraction_exact(ballot.score) if ballot else "",
         "updated_at": ballot.updated_at.isoformat() if ballot else None,
     }
 
@@ -60,10 +61,7 @@ class BallotApi(APIView):
         group = selectors.access_group_scoring(request.user, _group(group_id))
         if not isinstance(request.data, dict):
             return Response({"detail": "Send a JSON object."}, status=400)
-        try:
-            ballot = services.ballot_save(judge=request.user, group=group, changes=request.data)
-        except services.ProjectError as error:
-            return Response({"detail": str(error)}, status=400)
+        ballot = services.ballot_save(judge=request.user, group=group, changes=request.data)
         return Response(_ballot_data(ballot))
 
     put = post
@@ -103,11 +101,11 @@ class StandingsApi(APIView):
                         "tied": r.tied,
                         "insufficient": r.insufficient,
                         "prize_eligible": r.eligible,
-                        "final": fraction_text(r.final),
+                        "final": fraction_exact(r.final),
                         "final_decimal": float(r.final) if r.final is not None else None,
                         "judges_counted": r.judges_counted,
                         "incomplete_ballots": r.incomplete_ballots,
-                        "disagreement": fraction_text(r.disagreement),
+                        "disagreement": fraction_exact(r.disagreement),
                         "mean_z": r.mean_z,
                         "z_rank": r.z_rank,
                     }

@@ -1,7 +1,7 @@
-"""Final projects: pitch groups, sign-up and slides, paper reviews, judges' pitch ballots."""
+"""Final projects: pitch groups, sign-up and slides, paper reviews, conflicts of interest.
+The judges' pitch ballots live in judging (judging.models.PitchBallot)."""
 
 from datetime import datetime, timedelta
-from fractions import Fraction
 
 from django.conf import settings
 from django.db import models
@@ -10,7 +10,6 @@ from django.utils import timezone
 from courses.models import Edition
 
 MAX_GROUP_SIZE = 5
-SCORE_CHOICES = [(n, str(n)) for n in range(1, 6)]
 
 
 class ProjectSettings(models.Model):
@@ -226,62 +225,3 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge} ↔ {self.group}"
-
-
-class Criterion(models.TextChoices):
-    NOVELTY = "novelty", "Novelty and impact"
-    SOUNDNESS = "soundness", "Technical soundness, feasibility and organization"
-    CLARITY = "clarity", "Clarity and presentation"
-
-
-CRITERIA = [c.value for c in Criterion]
-
-
-def _score_field():
-    return models.PositiveSmallIntegerField(null=True, blank=True, choices=SCORE_CHOICES)
-
-
-class Ballot(models.Model):
-    """One judge's scores for one pitch; it is saved as the judge goes, so it may be partial."""
-
-    group = models.ForeignKey(ProjectGroup, on_delete=models.CASCADE, related_name="ballots")
-    judge = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pitch_ballots"
-    )
-    novelty = _score_field()
-    soundness = _score_field()
-    clarity = _score_field()
-    comment = models.TextField(blank=True, max_length=4000)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["group", "judge"]
-        constraints = [
-            models.UniqueConstraint(fields=["group", "judge"], name="one_ballot_per_judge"),
-            *[
-                models.CheckConstraint(
-                    condition=models.Q(**{f"{c}__isnull": True})
-                    | models.Q(**{f"{c}__gte": 1, f"{c}__lte": 5}),
-                    name=f"ballot_{c}_1_to_5",
-                )
-                for c in CRITERIA
-            ],
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.judge} on {self.group}"
-
-    def scores(self) -> dict[str, int | None]:
-        return {c: getattr(self, c) for c in CRITERIA}
-
-    @property
-    def is_complete(self) -> bool:
-        """Only a ballot with all three criteria counts (course rule)."""
-        return all(value is not None for value in self.scores().values())
-
-    @property
-    def score(self) -> Fraction | None:
-        """The judge's score for the group: the mean of the three criteria, exactly."""
-        if not self.is_complete:
-            return None
-        return Fraction(sum(self.scores().values()), len(CRITERIA))

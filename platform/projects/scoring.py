@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from core.scoring import competition_ranks, exact_mean
+
 
 @dataclass(frozen=True)
 class GroupInput:
@@ -61,14 +63,6 @@ class Standings:
     min_judges: int
 
 
-def _competition_ranks(results: list[GroupResult], key):
-    """1, 2, 2, 4: equal keys share a rank; the next rank skips."""
-    values = [key(r) for r in results]
-    for result, value in zip(results, values, strict=True):
-        rank = 1 + sum(1 for other in values if other > value)
-        yield result, rank
-
-
 def compute_standings(
     groups: list[GroupInput], ballots: list[BallotInput], min_judges: int
 ) -> Standings:
@@ -87,7 +81,7 @@ def compute_standings(
     judges = {}
     for judge_id, scored in judge_scores.items():
         values = [score for _, score in scored]
-        mean = sum(values, Fraction(0)) / len(values)
+        mean = exact_mean(values)
         variance = sum((v - mean) ** 2 for v in values) / len(values)
         judges[judge_id] = JudgeStats(
             judge_id, len(values), mean, math.sqrt(variance), min(values), max(values)
@@ -96,7 +90,7 @@ def compute_standings(
     for result in by_id.values():
         scores = list(result.judge_scores.values())
         if scores:
-            result.final = sum(scores, Fraction(0)) / len(scores)
+            result.final = exact_mean(scores)
             result.disagreement = max(scores) - min(scores)
             zs = []
             for judge_id, score in result.judge_scores.items():
@@ -107,21 +101,13 @@ def compute_standings(
         result.insufficient = len(scores) < max(min_judges, 1)
 
     ranked = [r for r in by_id.values() if not r.insufficient]
-    for result, rank in _competition_ranks(ranked, key=lambda r: r.final):
-        result.rank = rank
-    for result in ranked:
-        result.tied = sum(1 for other in ranked if other.final == result.final) > 1
-    for result, rank in _competition_ranks(ranked, key=lambda r: r.mean_z):
+    ranks = competition_ranks([-r.final for r in ranked])  # higher is better
+    for result, (rank, tied) in zip(ranked, ranks, strict=True):
+        result.rank, result.tied = rank, tied
+    z_ranks = competition_ranks([-r.mean_z for r in ranked])
+    for result, (rank, _) in zip(ranked, z_ranks, strict=True):
         result.z_rank = rank
 
     insufficient = sorted((r for r in by_id.values() if r.insufficient), key=lambda r: r.name)
     ranked.sort(key=lambda r: (r.rank, r.name))
     return Standings(groups=ranked + insufficient, judges=judges, min_judges=min_judges)
-
-
-def fraction_text(value: Fraction | None) -> str:
-    if value is None:
-        return ""
-    return (
-        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-    )

@@ -7,10 +7,12 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from accounts.models import Role, User
+from core.permissions import require_staff
+from core.scoring import COMPLETE, PARTIAL, TO_SCORE
 from courses.models import Edition
+from judging.models import PitchBallot
 
 from .models import (
-    Ballot,
     Conflict,
     Invitation,
     InvitationStatus,
@@ -22,6 +24,7 @@ from .models import (
 from .scoring import BallotInput, GroupInput, Standings, compute_standings
 
 CONFLICT_MESSAGE = "You have a conflict of interest with this group."
+CONFLICT = "conflict"  # a progress-grid cell: this judge must not score this group
 
 
 def project_settings_for(edition: Edition) -> ProjectSettings | None:
@@ -119,14 +122,12 @@ def access_group_scoring(user: User, group: ProjectGroup) -> ProjectGroup:
 
 def access_group_scores(user: User, group: ProjectGroup) -> ProjectGroup:
     """Every judge's scores for a group: staff only (judges never see each other's)."""
-    if not user.is_authenticated or not user.is_course_staff:
-        raise PermissionDenied("Only course staff see judges' scores.")
+    require_staff(user, "Only course staff see judges' scores.")
     return group
 
 
 def access_standings(user: User, edition: Edition) -> Edition:
-    if not user.is_authenticated or not user.is_course_staff:
-        raise PermissionDenied("Only course staff see the pitch standings.")
+    require_staff(user, "Only course staff see the pitch standings.")
     return edition
 
 
@@ -142,18 +143,18 @@ def access_review(user: User, review: PaperReview) -> PaperReview:
 @dataclass
 class ScoringItem:
     group: ProjectGroup
-    ballot: Ballot | None
+    ballot: PitchBallot | None
 
     @property
     def state(self) -> str:
-        if self.ballot is None:
-            return "to score"
-        return "complete" if self.ballot.is_complete else "partial"
+        return self.ballot.state if self.ballot else TO_SCORE
 
 
 def groups_to_score(judge: User, edition: Edition) -> list[ScoringItem]:
     conflicted = conflicted_group_ids(judge, edition)
-    ballots = {b.group_id: b for b in Ballot.objects.filter(judge=judge, group__edition=edition)}
+    ballots = {
+        b.group_id: b for b in PitchBallot.objects.filter(judge=judge, group__edition=edition)
+    }
     return [
         ScoringItem(group, ballots.get(group.pk))
         for group in pitch_schedule(edition)
@@ -161,13 +162,13 @@ def groups_to_score(judge: User, edition: Edition) -> list[ScoringItem]:
     ]
 
 
-def ballot_for(judge: User, group: ProjectGroup) -> Ballot | None:
-    return Ballot.objects.filter(judge=judge, group=group).first()
+def ballot_for(judge: User, group: ProjectGroup) -> PitchBallot | None:
+    return PitchBallot.objects.filter(judge=judge, group=group).first()
 
 
-def ballots_for_edition(edition: Edition) -> QuerySet[Ballot]:
+def ballots_for_edition(edition: Edition) -> QuerySet[PitchBallot]:
     return (
-        Ballot.objects.filter(group__edition=edition)
+        PitchBallot.objects.filter(group__edition=edition)
         .select_related("group", "judge")
         .order_by("group__slot", "group__name", "judge__username")
     )
@@ -193,7 +194,7 @@ def standings_for(edition: Edition) -> Standings:
 @dataclass
 class ProgressCell:
     group: ProjectGroup
-    state: str  # "complete", "partial", "missing" or "conflict"
+    state: str  # the ballot's state (core.scoring), or CONFLICT
 
 
 @dataclass
@@ -203,15 +204,15 @@ class JudgeProgress:
 
     @property
     def remaining(self) -> list[ProjectGroup]:
-        return [c.group for c in self.cells if c.state in ("missing", "partial")]
+        return [c.group for c in self.cells if c.state in (TO_SCORE, PARTIAL)]
 
     @property
     def done(self) -> int:
-        return sum(1 for c in self.cells if c.state == "complete")
+        return sum(1 for c in self.cells if c.state == COMPLETE)
 
     @property
     def to_do(self) -> int:
-        return sum(1 for c in self.cells if c.state != "conflict")
+        return sum(1 for c in self.cells if c.state != CONFLICT)
 
 
 def scoring_progress(edition: Edition) -> tuple[list[ProjectGroup], list[JudgeProgress]]:
@@ -228,11 +229,9 @@ def scoring_progress(edition: Edition) -> tuple[list[ProjectGroup], list[JudgePr
         for group in groups:
             key = (judge.pk, group.pk)
             if key in conflicts or key in members:
-                state = "conflict"
-            elif key not in ballots:
-                state = "missing"
+                state = CONFLICT
             else:
-                state = "complete" if ballots[key].is_complete else "partial"
+                state = ballots[key].state if key in ballots else TO_SCORE
             cells.append(ProgressCell(group, state))
         rows.append(JudgeProgress(judge, cells))
     return groups, rows

@@ -1,8 +1,7 @@
 """Final-project use cases: one function per action, each in one transaction."""
 
 import re
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
@@ -10,12 +9,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.errors import Refused
+from core.permissions import require_staff
+from core.scoring import ScoreInvalid, parse_score
 from courses.models import Edition
+from judging.models import PITCH_CRITERIA, PitchBallot
 
 from .models import (
-    CRITERIA,
     MAX_GROUP_SIZE,
-    Ballot,
     Conflict,
     ConflictSource,
     Invitation,
@@ -32,7 +33,7 @@ MAX_SLIDES_BYTES = 20 * 1024 * 1024
 MAX_REVIEW_BYTES = 5 * 1024 * 1024
 
 
-class ProjectError(Exception):
+class ProjectError(Refused):
     """A refused action, with a message the student, judge or staff member can act on."""
 
 
@@ -60,11 +61,6 @@ def _lock_user(user: User) -> None:
 def _require_member(group: ProjectGroup, user: User) -> None:
     if not Membership.objects.filter(group=group, user=user).exists():
         raise PermissionDenied("You are not a member of this group.")
-
-
-def _require_staff(user: User) -> None:
-    if not user.is_course_staff:
-        raise PermissionDenied("Only course staff can do this.")
 
 
 def _require_no_review(edition: Edition, user: User) -> None:
@@ -276,7 +272,7 @@ def slides_submit(
 
 def schedule_generate(*, edition: Edition, user: User) -> list[ProjectGroup]:
     """Number the signed-up groups 1..n, keeping any order staff already set."""
-    _require_staff(user)
+    require_staff(user)
     with transaction.atomic():
         groups = list(
             ProjectGroup.objects.select_for_update().filter(
@@ -293,7 +289,7 @@ def schedule_generate(*, edition: Edition, user: User) -> list[ProjectGroup]:
 
 def schedule_move(*, group: ProjectGroup, user: User, offset: int) -> None:
     """Swap a pitch with its neighbour (offset -1: earlier, +1: later)."""
-    _require_staff(user)
+    require_staff(user)
     with transaction.atomic():
         group = ProjectGroup.objects.select_for_update().get(pk=group.pk)
         if group.slot is None:
@@ -354,7 +350,7 @@ def review_submit(
 
 
 def review_mark(*, review: PaperReview, user: User, status: str) -> PaperReview:
-    _require_staff(user)
+    require_staff(user)
     if status not in (ReviewStatus.PASS, ReviewStatus.FAIL):
         raise ProjectError("Mark a review pass or fail.")
     review.status = status
@@ -379,7 +375,7 @@ def _conflict_create(
             defaults={"source": source, "reason": reason.strip()[:300], "created_by": by},
         )
         # A conflicted judge's scores must not count, even ones given before the conflict.
-        Ballot.objects.filter(judge=judge, group=group).delete()
+        PitchBallot.objects.filter(judge=judge, group=group).delete()
     return conflict
 
 
@@ -390,90 +386,34 @@ def conflict_declare(*, judge: User, group: ProjectGroup, reason: str = "") -> C
 
 
 def conflict_add(*, user: User, judge: User, group: ProjectGroup, reason: str = "") -> Conflict:
-    _require_staff(user)
+    require_staff(user)
     return _conflict_create(
         judge=judge, group=group, source=ConflictSource.STAFF, reason=reason, by=user
     )
 
 
-def parse_score(value) -> int | None:
-    """A criterion score from a form or JSON: 1-5, or empty to clear it."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ProjectError("Scores are whole numbers from 1 to 5.")
+def _score(value) -> int | None:
     try:
-        number = int(value)
-    except (TypeError, ValueError) as error:
-        raise ProjectError("Scores are whole numbers from 1 to 5.") from error
-    if str(number) != str(value).strip() or not 1 <= number <= 5:
-        raise ProjectError("Scores are whole numbers from 1 to 5.")
-    return number
+        return parse_score(value)
+    except ScoreInvalid as invalid:
+        raise ProjectError(str(invalid)) from None
 
 
 def ballot_save(
     *, judge: User, group: ProjectGroup, changes: dict, now: datetime | None = None
-) -> Ballot:
+) -> PitchBallot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
-    values = {c: parse_score(changes[c]) for c in CRITERIA if c in changes}
+    values = {c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes}
     if "comment" in changes:
         comment = changes["comment"]
         if not isinstance(comment, str):
             raise ProjectError("The comment must be text.")
         values["comment"] = comment[:4000]
     with transaction.atomic():
-        ballot, _ = Ballot.objects.select_for_update().get_or_create(group=group, judge=judge)
+        ballot, _ = PitchBallot.objects.select_for_update().get_or_create(group=group, judge=judge)
         for name, value in values.items():
             setattr(ballot, name, value)
         ballot.updated_at = now or timezone.now()
         ballot.save()
     return ballot
-
-
-# --- demo data --------------------------------------------------------------------------
-
-
-def seed_final_projects(edition: Edition) -> list[ProjectGroup]:
-    """Demo final projects from seed_demo's people; safe to run again."""
-    zone = ZoneInfo(edition.time_zone)
-    signup = datetime(2027, 1, 29, 23, 59, tzinfo=zone)
-    ProjectSettings.objects.update_or_create(
-        edition=edition,
-        defaults={
-            "signup_deadline": signup,
-            "slides_deadline": signup + timedelta(days=1, hours=12),
-            "review_deadline": signup + timedelta(days=1, hours=12),
-            "min_judges_per_group": 2,
-            "pitch_minutes": 3,
-            "pitches_start_at": datetime(2027, 1, 31, 13, 0, tzinfo=zone),
-        },
-    )
-    people = {u.username: u for u in User.objects.filter(username__startswith="demo-")}
-    plans = [
-        ("Neural Tunes", "Folk music you can dance to", ["demo-student1", "demo-student2"]),
-        ("Fair Faces", "Debiasing face detection at scale", ["demo-student3", "demo-student4"]),
-    ]
-    groups = []
-    for name, title, usernames in plans:
-        members = [people[u] for u in usernames if u in people]
-        if not members:
-            continue
-        group, _ = ProjectGroup.objects.update_or_create(
-            edition=edition,
-            name=name,
-            defaults={
-                "title": title,
-                "created_by": members[0],
-                "signed_up_at": signup - timedelta(days=2),
-                "slides_url": "https://example.edu/slides/" + name.lower().replace(" ", "-"),
-            },
-        )
-        for user in members:
-            Membership.objects.get_or_create(edition=edition, user=user, defaults={"group": group})
-        groups.append(group)
-    ProjectGroup.objects.filter(edition=edition).update(slot=None)
-    for position, group in enumerate(groups, start=1):
-        group.slot = position
-        group.save(update_fields=["slot"])
-    return groups

@@ -1,21 +1,23 @@
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, User
+from core.csv_export import csv_response
+from core.errors import attempt
+from core.redirects import redirect_next
+from core.scoring import fraction_text
 from courses.models import Edition
 from courses.selectors import edition_current
+from judging.models import PITCH_CRITERIA, PitchCriterion
 
 from . import selectors, services
-from .models import CRITERIA, Criterion, Invitation, PaperReview, ProjectGroup
-from .scoring import fraction_text
+from .models import Invitation, PaperReview, ProjectGroup
 
 
 def _edition(slug: str) -> Edition:
@@ -24,18 +26,6 @@ def _edition(slug: str) -> Edition:
 
 def _group(group_id: int) -> ProjectGroup:
     return get_object_or_404(ProjectGroup.objects.select_related("edition"), pk=group_id)
-
-
-def _run(request, action, success: str | None = None) -> bool:
-    """Run a service call, turning refusals into a message on the next page."""
-    try:
-        action()
-    except services.ProjectError as error:
-        messages.error(request, str(error))
-        return False
-    if success:
-        messages.success(request, success)
-    return True
 
 
 def _home_url(edition: Edition) -> str:
@@ -78,7 +68,7 @@ def projects_home(request, edition_slug: str):
 @require_POST
 def group_create(request, edition_slug: str):
     edition = _edition(edition_slug)
-    _run(
+    attempt(
         request,
         lambda: services.group_create(
             edition=edition, user=request.user, name=request.POST.get("name", "")
@@ -120,7 +110,7 @@ def group_slides(request, group_id: int):
 def invitation_create(request, group_id: int):
     group = _group(group_id)
     username = request.POST.get("username", "")
-    _run(
+    attempt(
         request,
         lambda: services.invitation_create(group=group, inviter=request.user, username=username),
         f"Invitation sent to {username.strip()}.",
@@ -142,7 +132,7 @@ def invitation_respond(request, invitation_id: int, action: str):
     if action not in actions:
         raise Http404
     service, text = actions[action]
-    _run(
+    attempt(
         request,
         lambda: service(invitation=invitation, user=request.user),
         text.format(group=invitation.group.name),
@@ -154,7 +144,7 @@ def invitation_respond(request, invitation_id: int, action: str):
 @require_POST
 def group_leave(request, group_id: int):
     group = _group(group_id)
-    _run(
+    attempt(
         request,
         lambda: services.membership_leave(group=group, user=request.user),
         f"You left {group.name}.",
@@ -167,13 +157,13 @@ def group_leave(request, group_id: int):
 def pitch_signup(request, group_id: int):
     group = _group(group_id)
     if request.POST.get("withdraw"):
-        _run(
+        attempt(
             request,
             lambda: services.pitch_withdraw(group=group, user=request.user),
             "Your group withdrew from the pitches.",
         )
     else:
-        _run(
+        attempt(
             request,
             lambda: services.pitch_signup(
                 group=group, user=request.user, title=request.POST.get("title", "")
@@ -187,7 +177,7 @@ def pitch_signup(request, group_id: int):
 @require_POST
 def slides_submit(request, group_id: int):
     group = _group(group_id)
-    _run(
+    attempt(
         request,
         lambda: services.slides_submit(
             group=group,
@@ -208,7 +198,7 @@ def review_submit(request, edition_slug: str):
     if upload is None:
         messages.error(request, "Choose your 1-page review as a PDF.")
     else:
-        _run(
+        attempt(
             request,
             lambda: services.review_submit(
                 edition=edition,
@@ -252,15 +242,15 @@ def judging(request, edition_slug: str):
 def score_sheet(request, group_id: int):
     group = selectors.access_group_scoring(request.user, _group(group_id))
     if request.method == "POST":
-        changes = {c: request.POST.get(c, "") for c in CRITERIA}
+        changes = {c: request.POST.get(c, "") for c in PITCH_CRITERIA}
         changes["comment"] = request.POST.get("comment", "")
-        saved = _run(
+        saved, _ = attempt(
             request,
             lambda: services.ballot_save(judge=request.user, group=group, changes=changes),
             f"Scores for {group.name} saved.",
         )
-        if saved and request.POST.get("next"):
-            return redirect(request.POST["next"])
+        if saved:
+            return redirect_next(request, "projects-score", group.pk)
         return redirect("projects-score", group.pk)
     items = selectors.groups_to_score(request.user, group.edition)
     ids = [item.group.pk for item in items]
@@ -270,7 +260,7 @@ def score_sheet(request, group_id: int):
     values = ballot.scores() if ballot else {}
     criteria = [
         {"name": c.value, "label": c.label, "value": values.get(c.value), "index": i}
-        for i, c in enumerate(Criterion, start=1)
+        for i, c in enumerate(PitchCriterion, start=1)
     ]
     return render(
         request,
@@ -314,17 +304,14 @@ def dashboard(request, edition_slug: str):
     for group in groups:
         group.starts_at = config.slot_starts_at(group.slot) if config and group.slot else None
     names = {j.judge.pk: j.judge for j in progress}
-    rows = [
-        {"result": r, "final_text": fraction_text(r.final), "final_float": float(r.final)}
-        if r.final is not None
-        else {"result": r, "final_text": "", "final_float": None}
-        for r in standings.groups
-    ]
+    rows = [{"result": r, "final_text": fraction_text(r.final)} for r in standings.groups]
     judge_stats = [
         {
             "judge": names.get(s.judge_id) or User.objects.get(pk=s.judge_id),
             "stats": s,
-            "mean": float(s.mean),
+            "mean": fraction_text(s.mean),
+            "lowest": fraction_text(s.lowest),
+            "highest": fraction_text(s.highest),
         }
         for s in standings.judges.values()
     ]
@@ -350,26 +337,32 @@ def dashboard(request, edition_slug: str):
 @login_required
 def ballots_csv(request, edition_slug: str):
     edition = selectors.access_standings(request.user, _edition(edition_slug))
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{edition.slug}-pitch-ballots.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        ["group", "slot", "judge", *CRITERIA, "complete", "judge_score", "comment", "updated_at"]
-    )
-    for ballot in selectors.ballots_for_edition(edition):
-        writer.writerow(
+    return csv_response(
+        f"{edition.slug}-pitch-ballots.csv",
+        [
+            "group",
+            "slot",
+            "judge",
+            *PITCH_CRITERIA,
+            "complete",
+            "judge_score",
+            "comment",
+            "updated_at",
+        ],
+        (
             [
                 ballot.group.name,
                 ballot.group.slot or "",
                 ballot.judge.username,
-                *[ballot.scores()[c] or "" for c in CRITERIA],
+                *[ballot.scores()[c] or "" for c in PITCH_CRITERIA],
                 "yes" if ballot.is_complete else "no",
                 fraction_text(ballot.score),
                 ballot.comment,
                 ballot.updated_at.isoformat(),
             ]
-        )
-    return response
+            for ballot in selectors.ballots_for_edition(edition)
+        ),
+    )
 
 
 @login_required
@@ -387,7 +380,7 @@ def schedule_move(request, group_id: int):
     group = _group(group_id)
     selectors.access_standings(request.user, group.edition)
     offset = -1 if request.POST.get("direction") == "up" else 1
-    _run(request, lambda: services.schedule_move(group=group, user=request.user, offset=offset))
+    attempt(request, lambda: services.schedule_move(group=group, user=request.user, offset=offset))
     return redirect(reverse("projects-dashboard", args=[group.edition.slug]) + "#schedule")
 
 
@@ -411,7 +404,7 @@ def conflict_add(request, edition_slug: str):
 @require_POST
 def review_mark(request, review_id: int):
     review = get_object_or_404(PaperReview.objects.select_related("edition"), pk=review_id)
-    _run(
+    attempt(
         request,
         lambda: services.review_mark(
             review=review, user=request.user, status=request.POST.get("status", "")

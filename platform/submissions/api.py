@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 from courses.models import Lab
 from courses.selectors import edition_current
 
-from . import services
 from .models import Entry
 from .selectors import (
     access_entry,
@@ -16,6 +15,7 @@ from .selectors import (
     run_queue_position,
     visible_metrics,
 )
+from .services import intake
 
 
 def entry_data(entry: Entry, user) -> dict:
@@ -63,10 +63,7 @@ class LabEntriesApi(APIView):
         note = request.data.get("note", "")
         if not isinstance(note, str):
             return Response({"detail": "note must be text."}, status=400)
-        try:
-            entry = services.entry_submit(user=request.user, lab=lab, upload=upload, note=note)
-        except services.SubmissionRefused as refused:
-            return Response({"detail": str(refused)}, status=400)
+        entry = intake.entry_submit(user=request.user, lab=lab, upload=upload, note=note)
         return Response(entry_data(entry, request.user), status=status.HTTP_201_CREATED)
 
 

@@ -7,6 +7,7 @@ from courses.models import Lab
 from grader.specs import load_spec
 
 from .models import ACTIVE, Entry, GradingRun, Status
+from .splits import visible_splits
 
 
 def entry_find(entry_id: int) -> Entry | None:
@@ -50,14 +51,11 @@ def run_queue_position(run: GradingRun) -> int | None:
 
 
 def visible_metrics(entry: Entry, run: GradingRun | None, user: User) -> dict:
-    """Public-split metrics for the student; private ones only for staff or once revealed."""
+    """The run's metrics on each split `user` may see."""
     if run is None or run.status != Status.SCORED:
         return {}
     split = run.split_metrics or {}
-    shown = {"public": split.get("public", {})}
-    if user.is_course_staff or entry.lab.private_revealed:
-        shown["private"] = split.get("private", {})
-    return shown
+    return {name: split.get(name, {}) for name in visible_splits(user, entry.lab)}
 
 
 def metric_rows(entry: Entry, shown: dict) -> dict[str, list[dict]]:

@@ -1,14 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.errors import attempt
+from core.permissions import require_staff
+from core.redirects import redirect_next
 from courses.models import Lab
 
-from . import services
 from .forms import UploadForm
 from .models import GradingRun
 from .selectors import (
@@ -20,11 +21,7 @@ from .selectors import (
     runs_in_flight,
     visible_metrics,
 )
-
-
-def _staff_only(user) -> None:
-    if not user.is_course_staff:
-        raise PermissionDenied("Staff only.")
+from .services import intake, reaper, runs
 
 
 @login_required
@@ -34,16 +31,16 @@ def lab_detail(request, lab_id: int):
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
-                entry = services.entry_submit(
+            ok, entry = attempt(
+                request,
+                lambda: intake.entry_submit(
                     user=request.user,
                     lab=lab,
                     upload=form.cleaned_data["file"],
                     note=form.cleaned_data["note"],
-                )
-            except services.SubmissionRefused as refused:
-                messages.error(request, str(refused))
-            else:
+                ),
+            )
+            if ok:
                 messages.success(request, f"Entry #{entry.pk} is queued for grading.")
                 return redirect("entry-detail", entry_id=entry.pk)
     entries = list(entries_of(request.user, lab).prefetch_related("runs"))
@@ -87,22 +84,20 @@ def entry_download(request, entry_id: int):
 @require_POST
 def entry_mark_final(request, entry_id: int):
     entry = access_entry(request.user, entry_id)
-    try:
-        services.entry_mark_final(user=request.user, entry=entry)
-        messages.success(
-            request, f"Entry #{entry.pk} is now your final entry for {entry.lab.title}."
-        )
-    except services.SubmissionRefused as refused:
-        messages.error(request, str(refused))
+    attempt(
+        request,
+        lambda: intake.entry_mark_final(user=request.user, entry=entry),
+        f"Entry #{entry.pk} is now your final entry for {entry.lab.title}.",
+    )
     return redirect("entry-detail", entry_id=entry.pk)
 
 
 @login_required
 @require_POST
 def entry_regrade(request, entry_id: int):
-    _staff_only(request.user)
+    require_staff(request.user)
     entry = access_entry(request.user, entry_id)
-    services.entry_regrade(entry=entry, by=request.user)
+    runs.entry_regrade(entry=entry, by=request.user)
     messages.success(request, f"Entry #{entry.pk} is queued for a re-grade.")
     return redirect("entry-detail", entry_id=entry.pk)
 
@@ -110,31 +105,33 @@ def entry_regrade(request, entry_id: int):
 @login_required
 @require_POST
 def run_cancel(request, run_id: int):
-    _staff_only(request.user)
+    require_staff(request.user)
     run = get_object_or_404(GradingRun, pk=run_id)
-    if services.run_cancel(run=run, by=request.user):
+    if runs.run_cancel(run=run, by=request.user):
         messages.success(request, f"Run {run.pk} of entry #{run.entry_id} cancelled.")
     else:
         messages.error(request, f"Run {run.pk} had already finished.")
-    return redirect(request.POST.get("next") or "staff-queue")
+    return redirect_next(request, "staff-queue")
 
 
 @login_required
 @require_POST
 def lab_regrade_all(request, lab_id: int):
-    _staff_only(request.user)
+    require_staff(request.user)
     lab = get_object_or_404(Lab, pk=lab_id)
-    count = services.lab_regrade_all(lab=lab, by=request.user)
+    count = runs.lab_regrade_all(lab=lab, by=request.user)
     messages.success(request, f"{count} entries of {lab.title} queued for a re-grade.")
     return redirect("staff-queue")
 
 
 @login_required
 def staff_queue(request):
-    _staff_only(request.user)
+    require_staff(request.user)
     now = timezone.now()
-    runs = list(runs_in_flight())
-    for run in runs:
-        run.silent = run.is_silent(now, services.HEARTBEAT_STALE)
+    in_flight = list(runs_in_flight())
+    for run in in_flight:
+        run.silent = run.is_silent(now, reaper.HEARTBEAT_STALE)
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
-    return render(request, "submissions/staff_queue.html", {"runs": runs, "labs": labs, "now": now})
+    return render(
+        request, "submissions/staff_queue.html", {"runs": in_flight, "labs": labs, "now": now}
+    )

@@ -1,14 +1,22 @@
 """Confirming and announcing prizes: ties block, snapshots freeze, announcing is idempotent,
 only staff act, and the public winners page shows what was announced."""
 
+import csv
+import io
+
 import pytest
 from django.urls import reverse
 
 from accounts.models import Affiliation, Role
 from awards import services
 from awards.models import AwardSnapshot, Category, Prize
-from factories import BallotFactory, EditionFactory, ProjectGroupFactory, ProjectSettingsFactory
-from projects.models import Ballot
+from factories import (
+    EditionFactory,
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+)
+from judging.models import PitchBallot
 
 
 @pytest.fixture
@@ -31,7 +39,7 @@ def _group(edition, make_user, name, affiliation=Affiliation.MIT_STUDENT):
 
 def _score(group, judges, novelty, soundness=4, clarity=4):
     for judge in judges:
-        BallotFactory(
+        PitchBallotFactory(
             group=group, judge=judge, novelty=novelty, soundness=soundness, clarity=clarity
         )
 
@@ -84,7 +92,7 @@ def test_staff_resolve_the_tie_then_confirm_freezes_a_snapshot(edition, pitches,
         ("Speaker", f"group:{pitches['delta'].pk}"),
     ]
     # Scores change afterwards: the confirmed snapshot does not.
-    Ballot.objects.filter(group=pitches["gamma"]).update(novelty=5, soundness=5, clarity=5)
+    PitchBallot.objects.filter(group=pitches["gamma"]).update(novelty=5, soundness=5, clarity=5)
     frozen = AwardSnapshot.objects.get(pk=snapshot.pk)
     assert _awards(frozen) == _awards(snapshot)
     assert _awards(services.awards_preview(edition)) != _awards(snapshot)
@@ -168,12 +176,17 @@ def test_staff_pages_and_csv(edition, pitches, client_as, staff):
     assert "GPU" in csv_text and "Delta" in csv_text
 
 
-def test_csv_cells_cannot_become_formulas():
-    from awards.views import csv_safe
-
-    assert csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert csv_safe("@SUM") == "'@SUM" and csv_safe("-1") == "'-1"
-    assert csv_safe("Alpha") == "Alpha"
+def test_awards_csv_defuses_a_formula_group_name(edition, pitches, staff, client_as):
+    evil = ' =HYPERLINK("https://evil.example","x")'  # white space first: still a formula
+    pitches["alpha"].name = evil
+    pitches["alpha"].save()
+    keys = [f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"]
+    services.tie_resolve(edition=edition, scope="project", keys=keys, by=staff)
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    response = client_as("staff").get(reverse("awards-csv", args=[snapshot.pk]))
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[1][:3] == ["Final project", "GPU", "1"]
+    assert rows[1][3].startswith("'" + evil)  # the group's name, then its members
 
 
 def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, staff):

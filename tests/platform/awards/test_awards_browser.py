@@ -6,7 +6,12 @@ import pytest
 
 from accounts.models import Affiliation, Role
 from awards.models import AwardSnapshot, Category, Prize
-from factories import BallotFactory, EditionFactory, ProjectGroupFactory, ProjectSettingsFactory
+from factories import (
+    EditionFactory,
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+)
 from pages import browser_login
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
@@ -19,7 +24,7 @@ def test_staff_confirm_and_announce_then_the_public_sees_winners(page, staff, ma
     judge = make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
     for name, novelty in (("Neural Tunes", 5), ("Fair Faces", 4), ("Pong Pros", 4)):
         group = ProjectGroupFactory(edition=edition, name=name, members=[make_user()])
-        BallotFactory(group=group, judge=judge, novelty=novelty, soundness=4, clarity=4)
+        PitchBallotFactory(group=group, judge=judge, novelty=novelty, soundness=4, clarity=4)
     Prize.objects.create(edition=edition, category=Category.PROJECT, name="GPU", position=1)
     Prize.objects.create(edition=edition, category=Category.PROJECT, name="Speaker", position=2)
 

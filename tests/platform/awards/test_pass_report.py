@@ -6,10 +6,10 @@ from django.urls import reverse
 from awards.pass_report import pass_report
 from courses.models import Completion
 from factories import (
-    BallotFactory,
     EditionFactory,
     EnrollmentFactory,
     LabFactory,
+    PitchBallotFactory,
     ProjectGroupFactory,
     UserFactory,
 )
@@ -51,7 +51,7 @@ def test_each_requirement_is_checked(course):
     _entry(ada, scored_lab, Status.SCORED)
     _entry(ada, submitted_lab, Status.FAILED)  # a failed entry still counts as submitted here
     group = ProjectGroupFactory(edition=edition, members=[ada, dee])
-    BallotFactory(group=group)
+    PitchBallotFactory(group=group)
     # bob: a failed entry does not complete a lab that needs a score; review passed.
     _entry(bob, scored_lab, Status.FAILED)
     _entry(bob, submitted_lab, Status.SCORED)
@@ -81,9 +81,19 @@ def test_a_pitch_without_a_complete_ballot_is_not_presented(course):
     user = UserFactory()
     EnrollmentFactory(edition=edition, user=user, attended=True)
     group = ProjectGroupFactory(edition=edition, members=[user])
-    BallotFactory(group=group, clarity=None)
+    PitchBallotFactory(group=group, clarity=None)
     _, rows = pass_report(edition)
     assert rows[0].project == ""
+
+
+def test_pass_report_csv_defuses_a_formula_name(course, client_as):
+    edition, _, _ = course
+    user = UserFactory(
+        username="eve2", first_name=' =HYPERLINK("https://evil.example")', last_name=""
+    )
+    EnrollmentFactory(edition=edition, user=user)
+    csv_text = client_as("staff").get(reverse("pass-report"), {"format": "csv"}).content.decode()
+    assert 'eve2,"\'=HYPERLINK(""https://evil.example"")",' in csv_text
 
 
 def test_pass_report_page_and_csv_for_staff(course, client_as):

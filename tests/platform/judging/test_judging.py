@@ -197,3 +197,22 @@ def test_charts_from_the_grader_report(closed_debias, cartpole, student, staff, 
     )
     html = client_as("staff").get(reverse("judging-entry", args=[policy.pk])).content.decode()
     assert html.count("return-chart") == 2  # staff see both splits
+
+
+def test_queue_and_progress_grid_name_a_ballot_as_the_pitch_pages_do(
+    finalists, closed_debias, judge
+):
+    from core.scoring import COMPLETE, PARTIAL, TO_SCORE
+    from judging.selectors import judge_queue, scoring_progress
+
+    entry = finalists["student"]
+    (queue,) = judge_queue(judge)
+    assert {item.state for item in queue.items} == {TO_SCORE}
+    services.entry_score_submit(judge=judge, entry=entry, soundness="4", descriptions="")
+    (queue,) = judge_queue(judge)
+    assert PARTIAL in {item.state for item in queue.items}
+    services.entry_score_submit(judge=judge, entry=entry, soundness="4", descriptions="5")
+    (queue,) = judge_queue(judge)
+    assert COMPLETE in {item.state for item in queue.items} and queue.done == 1
+    (row,) = scoring_progress(closed_debias, finalists_of(closed_debias))
+    assert COMPLETE in row["cells"] and TO_SCORE in row["cells"]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from accounts.models import Affiliation, Role
 from courses.models import EntrySelection
+from demo.seeding import baselines_mark_staff_entries
 from factories import (
     EditionFactory,
     EntryFactory,
@@ -23,10 +24,11 @@ from factories import (
     scored_entry,
 )
 from leaderboards import services
-from leaderboards.selectors import PRIVATE, PUBLIC, leaderboard_for
-from leaderboards.services import lab_standings_refresh, participant_standing_refresh
+from leaderboards.selectors import leaderboard_for
 from submissions.models import Participant
-from submissions.services import entry_mark_final
+from submissions.services.intake import entry_mark_final
+from submissions.splits import PRIVATE, PUBLIC
+from submissions.standing import lab_standings_refresh, participant_standing_refresh
 
 T0 = timezone.now() - timedelta(hours=6)
 
@@ -70,6 +72,23 @@ def test_latest_selection_picks_the_newest_scored_entry(three_entries, debias, s
     assert _board(debias) == [(f"user:{student.pk}", 1, 85.0)]
 
 
+def test_changing_the_selection_in_the_admin_refreshes_the_standings(
+    three_entries, debias, student, rf
+):
+    # courses sits below submissions: its admin announces the change, submissions re-chooses.
+    from types import SimpleNamespace
+
+    from django.contrib.admin.sites import site
+
+    from courses.models import Lab
+
+    debias.selection = EntrySelection.LATEST
+    site._registry[Lab].save_model(
+        rf.post("/"), debias, SimpleNamespace(changed_data=["selection"]), change=True
+    )
+    assert _board(debias) == [(f"user:{student.pk}", 1, 85.0)]
+
+
 def test_final_selection_uses_the_marked_entry_else_the_best(three_entries, debias, student):
     first, _, _ = three_entries
     debias.selection = EntrySelection.FINAL
@@ -110,7 +129,7 @@ def test_staff_baselines_are_reference_rows_and_other_staff_entries_are_not_show
 ):
     scored_entry(student, debias, _acc(75.0))
     base = scored_entry(staff, debias, _acc(80.0), note="Course baseline")
-    assert services.baselines_mark_staff_entries(lab=debias) == 1
+    assert baselines_mark_staff_entries(lab=debias) == 1
     scored_entry(UserFactory(role=Role.STAFF), debias, _acc(99.0))  # unmarked: not shown
     rows = leaderboard_for(debias, PUBLIC).rows
     assert [(r.row.name, r.rank, r.row.is_reference) for r in rows][:2] == [
@@ -247,7 +266,7 @@ def test_api_and_page_always_agree(staff, client_as, api_as, entries, selection)
         }
         scored_entry(users[i % 3], lab, metrics, metrics, created_at=T0 + timedelta(minutes=i))
     scored_entry(staff, lab, _acc(70.0))
-    services.baselines_mark_staff_entries(lab=lab)
+    baselines_mark_staff_entries(lab=lab)
     for split in ("public", "private"):
         api = (
             api_as("staff")
@@ -275,7 +294,7 @@ def test_the_api_answers_in_a_bounded_number_of_queries(
         if i % 2:
             scored_entry(user, debias, _acc(float(i % 5)), created_at=T0 + timedelta(minutes=i + 1))
     scored_entry(staff, debias, _acc(3.0))
-    services.baselines_mark_staff_entries(lab=debias)
+    baselines_mark_staff_entries(lab=debias)
     api = api_as("student")
     with django_assert_max_num_queries(7):
         response = api.get(reverse("api-leaderboard", args=["lab2-debias"]))

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Affiliation, Role
+from demo.seeding import baselines_mark_staff_entries
 from factories import UserFactory, scored_entry
-from leaderboards.services import baselines_mark_staff_entries
 from pages import browser_login
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"

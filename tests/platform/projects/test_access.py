@@ -4,9 +4,10 @@ import pytest
 from django.core.files.base import ContentFile
 
 from accounts.models import Affiliation, Role
-from factories import BallotFactory, ConflictFactory, ProjectGroupFactory, UserFactory
+from factories import ConflictFactory, PitchBallotFactory, ProjectGroupFactory, UserFactory
+from judging.models import PitchBallot
 from projects import services
-from projects.models import Ballot, ConflictSource
+from projects.models import ConflictSource
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -63,7 +64,7 @@ def test_a_conflicted_judge_is_refused_on_every_route(
 
     assert refused.status_code in (403, 404)
     assert allowed.status_code in (200, 302)  # the route itself works for a judge without one
-    assert not Ballot.objects.filter(judge=judge).exists()
+    assert not PitchBallot.objects.filter(judge=judge).exists()
 
 
 @pytest.mark.django_db
@@ -79,14 +80,14 @@ def test_a_conflicted_group_is_not_on_the_judges_lists(client_as, api_as, judge,
 
 @pytest.mark.django_db
 def test_declaring_a_conflict_after_scoring_discards_the_ballot(judge, group):
-    BallotFactory(judge=judge, group=group)
+    PitchBallotFactory(judge=judge, group=group)
     services.conflict_declare(judge=judge, group=group)
-    assert not Ballot.objects.filter(judge=judge, group=group).exists()
+    assert not PitchBallot.objects.filter(judge=judge, group=group).exists()
 
 
 @pytest.mark.django_db
 def test_judges_never_see_other_judges_scores(api_as, client_as, judge, group, staff):
-    BallotFactory(group=group, novelty=1, soundness=2, clarity=3, comment="secret remark")
+    PitchBallotFactory(group=group, novelty=1, soundness=2, clarity=3, comment="secret remark")
     url = f"/api/projects/groups/{group.pk}/scores/"
     assert api_as("judge").get(url).status_code == 403
     assert api_as("judge").get(f"/api/projects/groups/{group.pk}/ballot/").json()["novelty"] is None

@@ -6,8 +6,8 @@ import pytest
 
 from accounts.models import Affiliation, Role
 from factories import ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from judging.models import PitchBallot
 from pages import browser_login
-from projects.models import Ballot
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 
@@ -80,7 +80,9 @@ def test_a_judge_scores_three_pitches_in_a_row_from_the_keyboard(page, pitches):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the score sheet scrolls sideways on a phone"
 
-    ballots = {b.group.name: (b.scores(), b.comment) for b in Ballot.objects.filter(judge=judge)}
+    ballots = {
+        b.group.name: (b.scores(), b.comment) for b in PitchBallot.objects.filter(judge=judge)
+    }
     assert ballots == {
         "Neural Tunes": ({"novelty": 4, "soundness": 5, "clarity": 3}, "Lovely demo"),
         "Fair Faces": ({"novelty": 2, "soundness": 3, "clarity": 5}, ""),
@@ -93,7 +95,7 @@ def test_staff_watch_scoring_progress_on_the_dashboard(page, pitches):
     UserFactory(username="sam", role=Role.STAFF, affiliation=Affiliation.MIT_AFFILIATE)
     judge = UserFactory(username="jo", role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
     UserFactory(username="jamie", role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
-    Ballot.objects.create(group=groups[0], judge=judge, novelty=5, soundness=5, clarity=4)
+    PitchBallot.objects.create(group=groups[0], judge=judge, novelty=5, soundness=5, clarity=4)
 
     browser_login(page, "sam")
     page.goto(f"/projects/{edition.slug}/staff/")
@@ -103,7 +105,7 @@ def test_staff_watch_scoring_progress_on_the_dashboard(page, pitches):
     standings = page.locator("table.standings").inner_text()
     assert "4.667" in standings and "14/3" in standings
 
-    Ballot.objects.create(group=groups[1], judge=judge, novelty=5, soundness=5, clarity=4)
+    PitchBallot.objects.create(group=groups[1], judge=judge, novelty=5, soundness=5, clarity=4)
     page.reload()
     page.screenshot(path=str(SCREENSHOTS / "projects-dashboard-desktop.png"), full_page=True)
     assert "2/3" in page.locator("tr[data-judge=jo]").inner_text()

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from accounts.models import Affiliation, Role, User
-from courses.models import Edition
-from factories import BallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
-from projects import services
-from projects.models import Ballot, Membership, PaperReview, ProjectGroup, ReviewStatus
+from accounts.models import Affiliation, Role
+from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from judging.models import PitchBallot
+from projects.models import PaperReview, ProjectGroup, ReviewStatus
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n%%EOF\n"
 
@@ -77,13 +76,26 @@ def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_a
         },
     )
     assert response.status_code == 302 and response.url == f"/projects/groups/{second.pk}/score/"
-    ballot = Ballot.objects.get(judge=judge, group=first)
+    ballot = PitchBallot.objects.get(judge=judge, group=first)
     assert (ballot.scores(), ballot.comment) == (
         {"novelty": 4, "soundness": 5, "clarity": 3},
         "clear",
     )
     sheet = client_as("judge").get(f"/projects/groups/{first.pk}/score/").content.decode()
     assert 'value="4" checked' in sheet
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, judge, target):
+    group = ProjectGroupFactory(edition=edition, name="First", slot=1)
+    response = client_as("judge").post(
+        f"/projects/groups/{group.pk}/score/", {"novelty": "4", "next": target}
+    )
+    assert response.status_code == 302 and response.url == f"/projects/groups/{group.pk}/score/"
+    assert PitchBallot.objects.get(judge=judge, group=group).novelty == 4
 
 
 @pytest.mark.django_db
@@ -96,7 +108,7 @@ def test_the_ballot_api_saves_as_you_go(api_as, edition, judge):
     assert (done["complete"], done["score"]) == (True, "13/3")
     refused = api.post(url, {"clarity": 9}, format="json")
     assert refused.status_code == 400 and "1 to 5" in refused.json()["detail"]
-    assert Ballot.objects.get().clarity == 4
+    assert PitchBallot.objects.get().clarity == 4
 
 
 @pytest.mark.django_db
@@ -113,7 +125,7 @@ def test_the_ballot_api_accepts_a_token(edition, judge):
         f"/api/projects/groups/{group.pk}/ballot/", {"novelty": 2}, format="json"
     )
     assert response.status_code == 200
-    assert Ballot.objects.get(judge=judge).novelty == 2
+    assert PitchBallot.objects.get(judge=judge).novelty == 2
 
 
 @pytest.mark.django_db
@@ -124,13 +136,13 @@ def test_staff_dashboard_shows_progress_and_standings(client_as, edition, staff)
     mit = UserFactory(affiliation=Affiliation.MIT_STUDENT)
     alpha = ProjectGroupFactory(edition=edition, name="Alpha", slot=1, members=[mit])
     beta = ProjectGroupFactory(edition=edition, name="Beta", slot=2)
-    BallotFactory(group=alpha, judge=j1, novelty=5, soundness=4, clarity=4)
-    BallotFactory(group=alpha, judge=j2, novelty=3, soundness=3, clarity=4)
-    BallotFactory(group=beta, judge=j1, novelty=4, soundness=None, clarity=None)
+    PitchBallotFactory(group=alpha, judge=j1, novelty=5, soundness=4, clarity=4)
+    PitchBallotFactory(group=alpha, judge=j2, novelty=3, soundness=3, clarity=4)
+    PitchBallotFactory(group=beta, judge=j1, novelty=4, soundness=None, clarity=None)
 
     page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
 
-    assert "3.833" in page and "23/6" in page  # Alpha: (13/3 + 10/3) / 2
+    assert "3.833 (23/6)" in page  # Alpha: (13/3 + 10/3) / 2, as the awards show it
     assert "insufficient judges" in page  # Beta: no complete ballot
     assert "(+1 incomplete)" in page
     assert "eligible" in page and "not eligible" in page
@@ -144,7 +156,7 @@ def test_staff_dashboard_shows_progress_and_standings(client_as, edition, staff)
 def test_ties_are_marked_for_staff(client_as, edition):
     ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
     for name in ("Left", "Right"):
-        BallotFactory(group=ProjectGroupFactory(edition=edition, name=name))
+        PitchBallotFactory(group=ProjectGroupFactory(edition=edition, name=name))
     page = client_as("staff").get(f"/projects/{edition.slug}/staff/").content.decode()
     assert page.count(">tie</span>") == 2
 
@@ -152,20 +164,30 @@ def test_ties_are_marked_for_staff(client_as, edition):
 @pytest.mark.django_db
 def test_csv_export_has_every_ballot(client_as, edition):
     group = ProjectGroupFactory(edition=edition, name="Alpha", slot=1)
-    BallotFactory(
+    PitchBallotFactory(
         group=group, judge__username="jj", novelty=5, soundness=4, clarity=4, comment="a, b"
     )
-    BallotFactory(group=group, judge__username="kk", novelty=2, soundness=None, clarity=None)
+    PitchBallotFactory(group=group, judge__username="kk", novelty=2, soundness=None, clarity=None)
     response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert [
         (r["group"], r["judge"], r["novelty"], r["complete"], r["judge_score"], r["comment"])
         for r in rows
     ] == [
-        ("Alpha", "jj", "5", "yes", "13/3", "a, b"),
+        ("Alpha", "jj", "5", "yes", "4.333 (13/3)", "a, b"),  # as on every page
         ("Alpha", "kk", "2", "no", "", ""),
     ]
+
+
+@pytest.mark.django_db
+def test_ballots_csv_defuses_a_formula_group_name_and_comment(client_as, edition):
+    evil = '=HYPERLINK("https://evil.example","x")'
+    group = ProjectGroupFactory(edition=edition, name=evil, slot=1)
+    PitchBallotFactory(group=group, judge__username="jj", novelty=5, comment="@" + evil)
+    response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
+    (row,) = csv.DictReader(io.StringIO(response.content.decode()))
+    assert (row["group"], row["comment"]) == ("'" + evil, "'@" + evil)
 
 
 @pytest.mark.django_db
@@ -207,50 +229,33 @@ def test_pitch_slots_are_three_minutes_apart(config):
 @pytest.mark.django_db
 def test_staff_add_a_conflict_from_the_dashboard(client_as, edition, judge):
     group = ProjectGroupFactory(edition=edition)
-    BallotFactory(group=group, judge=judge)
+    PitchBallotFactory(group=group, judge=judge)
     client_as("staff").post(
         f"/projects/{edition.slug}/staff/conflicts/",
         {"judge": judge.username, "group": group.pk, "reason": "advisor"},
     )
     assert group.conflicts.get().reason == "advisor"
-    assert not Ballot.objects.filter(judge=judge).exists()
+    assert not PitchBallot.objects.filter(judge=judge).exists()
     assert client_as("judge").get(f"/projects/groups/{group.pk}/score/").status_code == 403
-
-
-@pytest.mark.django_db
-def test_seed_final_projects_builds_demo_groups_idempotently():
-    from django.core.management import call_command
-
-    call_command("seed_demo")
-    edition = Edition.objects.get(slug="iap-2027")
-    services.seed_final_projects(edition)
-    groups = services.seed_final_projects(edition)
-    assert [g.name for g in groups] == ["Neural Tunes", "Fair Faces"]
-    assert Membership.objects.filter(edition=edition).count() == 4
-    assert ProjectGroup.objects.get(name="Neural Tunes").is_prize_eligible  # demo-student1 is MIT
-    assert not ProjectGroup.objects.get(name="Fair Faces").is_prize_eligible
-    deadline = edition.project_settings.signup_deadline
-    assert edition.format_time(deadline) == "January 29, 2027, 11:59 pm EST"
-    assert User.objects.get(username="demo-judge1").is_judge
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "model",
     [
-        "projectsettings",
-        "projectgroup",
-        "membership",
-        "invitation",
-        "paperreview",
-        "conflict",
-        "ballot",
+        "projects/projectsettings",
+        "projects/projectgroup",
+        "projects/membership",
+        "projects/invitation",
+        "projects/paperreview",
+        "projects/conflict",
+        "judging/pitchballot",  # the pitch ballots live in judging
     ],
 )
 def test_admin_changelists_search_and_filter(client_as, edition, model):
     group = ProjectGroupFactory(edition=edition, name="Findable", members=[UserFactory()])
-    BallotFactory(group=group)
-    url = f"/admin/projects/{model}/"
+    PitchBallotFactory(group=group)
+    url = f"/admin/{model}/"
     assert client_as("staff").get(url, {"q": "Findable"}).status_code == 200
     assert (
         client_as("staff").get(f"/admin/projects/projectgroup/{group.pk}/change/").status_code

@@ -6,9 +6,9 @@ from fractions import Fraction as F
 import pytest
 
 from accounts.models import Affiliation, Role
-from factories import BallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from judging.models import PitchBallot
 from projects import selectors, services
-from projects.models import Ballot
 from projects.scoring import BallotInput, GroupInput, compute_standings
 
 A, B, C, D = 1, 2, 3, 4
@@ -144,14 +144,14 @@ def test_standings_from_stored_ballots(edition):
     beta = ProjectGroupFactory(edition=edition, name="Beta", members=[public], slot=2)
     unsigned = ProjectGroupFactory(edition=edition, name="Not pitching", signed_up_at=None)
     for judge, scores in zip(judges, [(5, 4, 4), (3, 3, 4), (5, None, 5)], strict=True):
-        BallotFactory(
+        PitchBallotFactory(
             group=alpha,
             judge=judge,
             **dict(zip(("novelty", "soundness", "clarity"), scores, strict=True)),
         )
-    BallotFactory(group=beta, judge=judges[0], novelty=4, soundness=4, clarity=3)
-    BallotFactory(group=beta, judge=judges[1], novelty=4, soundness=4, clarity=4)
-    BallotFactory(group=unsigned, judge=judges[0], novelty=1, soundness=1, clarity=1)
+    PitchBallotFactory(group=beta, judge=judges[0], novelty=4, soundness=4, clarity=3)
+    PitchBallotFactory(group=beta, judge=judges[1], novelty=4, soundness=4, clarity=4)
+    PitchBallotFactory(group=unsigned, judge=judges[0], novelty=1, soundness=1, clarity=1)
 
     standings = selectors.standings_for(edition)
 
@@ -166,7 +166,7 @@ def test_standings_from_stored_ballots(edition):
 def test_ballots_save_one_criterion_at_a_time_and_count_when_complete(edition, judge):
     group = ProjectGroupFactory(edition=edition)
     services.ballot_save(judge=judge, group=group, changes={"novelty": 4})
-    ballot = Ballot.objects.get(judge=judge, group=group)
+    ballot = PitchBallot.objects.get(judge=judge, group=group)
     assert (ballot.novelty, ballot.soundness, ballot.is_complete, ballot.score) == (
         4,
         None,
@@ -179,7 +179,7 @@ def test_ballots_save_one_criterion_at_a_time_and_count_when_complete(edition, j
     assert ballot.scores() == {"novelty": 4, "soundness": 5, "clarity": 3}
     assert ballot.comment == "Great demo"
     assert ballot.score == 4
-    assert Ballot.objects.count() == 1
+    assert PitchBallot.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -188,4 +188,4 @@ def test_scores_outside_1_to_5_are_refused(edition, judge, bad):
     group = ProjectGroupFactory(edition=edition)
     with pytest.raises(services.ProjectError, match="1 to 5"):
         services.ballot_save(judge=judge, group=group, changes={"novelty": bad})
-    assert not Ballot.objects.exists()
+    assert not PitchBallot.objects.exists()

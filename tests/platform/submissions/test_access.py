@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from submissions import services
 from submissions.models import GradingRun, Status
+from submissions.services import intake, runs
 from uploads import LEFT, upload
 
 SECRET_LOG = "log line only the owner and staff may read"
@@ -12,10 +12,10 @@ SECRET_LOG = "log line only the owner and staff may read"
 
 @pytest.fixture
 def scored_entry(enrolled, cartpole):
-    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
     run = entry.runs.get()
     GradingRun.objects.filter(pk=run.pk).update(status=Status.SCORING)
-    services.run_transition(
+    runs.run_transition(
         run.pk,
         Status.SCORED,
         metrics={"mean_return": 9.5},
@@ -81,10 +81,10 @@ def test_students_see_public_scores_only_until_revealed(client_as, api_as, score
 
 
 def test_logs_are_shown_as_text_never_html(client_as, enrolled, cartpole):
-    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
     run = entry.runs.get()
     GradingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING)
-    services.run_transition(
+    runs.run_transition(
         run.pk, Status.FAILED, reason="<b>boom</b>", logs="<script>alert('x')</script>"
     )
     body = client_as("student").get(reverse("entry-detail", args=[entry.pk])).content.decode()
@@ -119,6 +119,22 @@ def test_only_staff_cancel_and_regrade(client_as, scored_entry):
     assert scored_entry.runs.count() == 1
     client_as("staff").post(reverse("entry-regrade", args=[scored_entry.pk]))
     assert scored_entry.runs.count() == 2
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+def test_cancel_does_not_follow_an_off_site_next(client_as, scored_entry, target):
+    run = scored_entry.runs.get()
+    response = client_as("staff").post(reverse("run-cancel", args=[run.pk]), {"next": target})
+    assert response.status_code == 302 and response.url == reverse("staff-queue")
+
+
+def test_cancel_goes_back_to_the_entry_page(client_as, scored_entry):
+    run = scored_entry.runs.get()
+    page = reverse("entry-detail", args=[scored_entry.pk])
+    response = client_as("staff").post(reverse("run-cancel", args=[run.pk]), {"next": page})
+    assert response.url == page
 
 
 def test_student_marks_own_entry_final_only(client_as, scored_entry):

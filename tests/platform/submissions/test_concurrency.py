@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from submissions import services
 from submissions.models import Entry, GradingRun
+from submissions.services import intake
 from uploads import LEFT, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,9 +33,9 @@ def test_twenty_parallel_uploads_against_a_limit_of_five(enrolled, cartpole, set
     def submit() -> None:
         try:
             start.wait()
-            entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
+            entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
             accepted.append(entry.pk)
-        except services.SubmissionRefused as error:
+        except intake.SubmissionRefused as error:
             refused.append(str(error))
         except Exception as error:  # noqa: BLE001  (any other failure is a test failure)
             errors.append(repr(error))

@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from submissions import services
 from submissions.models import Entry, GradingRun, Status
-from submissions.services import MAX_DELIVERIES
+from submissions.services import intake, reaper, runs, worker
+from submissions.services.runs import MAX_DELIVERIES
 from uploads import CONTROLLER, LEFT, upload
 
 CRASH = b"def act(observation):\n    raise RuntimeError('my policy is broken')\n"
@@ -27,7 +27,7 @@ def _grading_settings(settings, tmp_path, hidden_dir):
 
 
 def _submit(user, lab, content=LEFT):
-    entry = services.entry_submit(user=user, lab=lab, upload=upload(content))
+    entry = intake.entry_submit(user=user, lab=lab, upload=upload(content))
     return entry, entry.runs.get()
 
 
@@ -36,7 +36,7 @@ def test_upload_flows_to_a_scored_result_with_receipt_and_email(
 ):
     entry, run = _submit(enrolled, cartpole)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.run_execute(run_id=run.pk, worker="w1") == "scored"
+        assert worker.run_execute(run_id=run.pk, worker="w1") == "scored"
     run.refresh_from_db()
     entry.refresh_from_db()
     assert entry.status == Status.SCORED and entry.counts_toward_quota
@@ -56,7 +56,7 @@ def test_upload_flows_to_a_scored_result_with_receipt_and_email(
 
 def test_balancing_controller_scores_500(enrolled, cartpole):
     _, run = _submit(enrolled, cartpole, CONTROLLER)
-    services.run_execute(run_id=run.pk, worker="w1")
+    worker.run_execute(run_id=run.pk, worker="w1")
     run.refresh_from_db()
     assert run.status == Status.SCORED
     assert run.metrics["mean_return"] == 500
@@ -64,7 +64,7 @@ def test_balancing_controller_scores_500(enrolled, cartpole):
 
 def test_a_crashing_entry_fails_with_its_reason_and_counts(enrolled, cartpole):
     entry, run = _submit(enrolled, cartpole, CRASH)
-    assert services.run_execute(run_id=run.pk, worker="w1") == "failed"
+    assert worker.run_execute(run_id=run.pk, worker="w1") == "failed"
     run.refresh_from_db()
     assert "my policy is broken" in run.reason or "my policy is broken" in run.logs
     assert run.metrics == {}
@@ -74,8 +74,8 @@ def test_a_crashing_entry_fails_with_its_reason_and_counts(enrolled, cartpole):
 
 def test_a_second_delivery_never_records_twice(enrolled, cartpole):
     _, run = _submit(enrolled, cartpole)
-    assert services.run_execute(run_id=run.pk, worker="w1") == "scored"
-    assert services.run_execute(run_id=run.pk, worker="w2") == "skipped"
+    assert worker.run_execute(run_id=run.pk, worker="w1") == "scored"
+    assert worker.run_execute(run_id=run.pk, worker="w2") == "skipped"
     run.refresh_from_db()
     assert run.deliveries == 1 and run.worker == "w1"
     assert run.events.filter(to_status=Status.SCORED).count() == 1
@@ -83,15 +83,15 @@ def test_a_second_delivery_never_records_twice(enrolled, cartpole):
 
 def test_a_stale_claim_cannot_record(enrolled, cartpole):
     _, run = _submit(enrolled, cartpole)
-    old_claim = services.run_claim(run_id=run.pk, worker="w1")
-    services.runs_reap(now=timezone.now() + services.HEARTBEAT_STALE + timedelta(seconds=1))
+    old_claim = worker.run_claim(run_id=run.pk, worker="w1")
+    reaper.runs_reap(now=timezone.now() + reaper.HEARTBEAT_STALE + timedelta(seconds=1))
     run.refresh_from_db()
     assert run.status == Status.QUEUED and run.claim is None
-    new_claim = services.run_claim(run_id=run.pk, worker="w2")
+    new_claim = worker.run_claim(run_id=run.pk, worker="w2")
     assert new_claim and new_claim != old_claim
-    assert not services.run_transition(run.pk, Status.SCORED, if_claim=old_claim)
-    assert not services.run_heartbeat(run_id=run.pk, claim=old_claim)
-    assert services.run_transition(run.pk, Status.SCORED, if_claim=new_claim)
+    assert not runs.run_transition(run.pk, Status.SCORED, if_claim=old_claim)
+    assert not worker.run_heartbeat(run_id=run.pk, claim=old_claim)
+    assert runs.run_transition(run.pk, Status.SCORED, if_claim=new_claim)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_a_stale_claim_cannot_record(enrolled, cartpole):
 def test_only_legal_transitions_happen(enrolled, cartpole, source, target, legal):
     _, run = _submit(enrolled, cartpole)
     GradingRun.objects.filter(pk=run.pk).update(status=source)
-    assert services.run_transition(run.pk, target) is legal
+    assert runs.run_transition(run.pk, target) is legal
     run.refresh_from_db()
     assert run.status == (target if legal else source)
 
@@ -118,7 +118,7 @@ def test_only_legal_transitions_happen(enrolled, cartpole, source, target, legal
 def test_platform_fault_retries_then_errors_and_is_refunded(enrolled, cartpole, settings, tmp_path):
     settings.GRADER_HIDDEN_DIR = tmp_path / "no-hidden-data-here"
     entry, run = _submit(enrolled, cartpole)
-    outcomes = [services.run_execute(run_id=run.pk, worker="w1") for _ in range(MAX_DELIVERIES)]
+    outcomes = [worker.run_execute(run_id=run.pk, worker="w1") for _ in range(MAX_DELIVERIES)]
     assert outcomes == ["retrying"] * (MAX_DELIVERIES - 1) + ["error"]
     run.refresh_from_db()
     entry.refresh_from_db()
@@ -129,10 +129,10 @@ def test_platform_fault_retries_then_errors_and_is_refunded(enrolled, cartpole, 
 
 def test_reaper_requeues_a_silent_run_then_fails_it(enrolled, cartpole):
     entry, run = _submit(enrolled, cartpole)
-    later = timezone.now() + services.HEARTBEAT_STALE + timedelta(seconds=1)
+    later = timezone.now() + reaper.HEARTBEAT_STALE + timedelta(seconds=1)
     for delivery in range(1, MAX_DELIVERIES + 1):
-        assert services.run_claim(run_id=run.pk, worker=f"w{delivery}")
-        counts = services.runs_reap(now=later)
+        assert worker.run_claim(run_id=run.pk, worker=f"w{delivery}")
+        counts = reaper.runs_reap(now=later)
         run.refresh_from_db()
         if delivery < MAX_DELIVERIES:
             assert counts["requeued"] == 1 and run.status == Status.QUEUED
@@ -145,10 +145,10 @@ def test_reaper_requeues_a_silent_run_then_fails_it(enrolled, cartpole):
 
 def test_reaper_leaves_a_healthy_run_alone_and_rerings_a_forgotten_queue(enrolled, cartpole):
     _, running = _submit(enrolled, cartpole)
-    services.run_claim(run_id=running.pk, worker="w1")
+    worker.run_claim(run_id=running.pk, worker="w1")
     _, waiting = _submit(enrolled, cartpole)
-    assert services.runs_reap() == {"requeued": 0, "failed": 0, "reenqueued": 0}
-    counts = services.runs_reap(now=timezone.now() + services.REDELIVER_QUEUED_AFTER * 2)
+    assert reaper.runs_reap() == {"requeued": 0, "failed": 0, "reenqueued": 0}
+    counts = reaper.runs_reap(now=timezone.now() + reaper.REDELIVER_QUEUED_AFTER * 2)
     assert counts["reenqueued"] == 1
     running.refresh_from_db()
     # The running one went silent too by then: it is re-queued, not lost.
@@ -157,18 +157,18 @@ def test_reaper_leaves_a_healthy_run_alone_and_rerings_a_forgotten_queue(enrolle
 
 def test_regrade_makes_a_new_run_and_cancels_an_unfinished_one(enrolled, cartpole, staff):
     entry, first = _submit(enrolled, cartpole)
-    second = services.entry_regrade(entry=entry, by=staff)
+    second = runs.entry_regrade(entry=entry, by=staff)
     entry.participant.refresh_from_db()
     assert entry.participant.standing_run is None
     first.refresh_from_db()
     assert first.status == Status.CANCELLED
     assert second.status == Status.QUEUED and second.requested_by == staff
-    services.run_execute(run_id=second.pk, worker="w1")
+    worker.run_execute(run_id=second.pk, worker="w1")
     entry.refresh_from_db()
     assert entry.status == Status.SCORED
     entry.participant.refresh_from_db()
     assert entry.participant.standing_run == second
-    assert services.lab_regrade_all(lab=cartpole, by=staff) == 1
+    assert runs.lab_regrade_all(lab=cartpole, by=staff) == 1
     assert Entry.objects.get(pk=entry.pk).status == Status.QUEUED
 
 
@@ -176,17 +176,17 @@ def test_regrade_makes_a_new_run_and_cancels_an_unfinished_one(enrolled, cartpol
 def test_staff_cancel_stops_a_running_sandbox(enrolled, cartpole, staff):
     entry, run = _submit(enrolled, cartpole, SLOW)
     outcome = {}
-    worker = threading.Thread(
-        target=lambda: outcome.setdefault("r", services.run_execute(run_id=run.pk, worker="w1"))
+    thread = threading.Thread(
+        target=lambda: outcome.setdefault("r", worker.run_execute(run_id=run.pk, worker="w1"))
     )
     started = time.monotonic()
-    worker.start()
+    thread.start()
     while GradingRun.objects.get(pk=run.pk).status == Status.QUEUED:
         assert time.monotonic() - started < 30
         time.sleep(0.1)
-    assert services.run_cancel(run=GradingRun.objects.get(pk=run.pk), by=staff)
-    worker.join(timeout=30)
-    assert not worker.is_alive()
+    assert runs.run_cancel(run=GradingRun.objects.get(pk=run.pk), by=staff)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
     assert outcome["r"] in {"cancelled", "stale"}
     # A 10-episode run of a policy sleeping 0.5 s a step would take minutes.
     assert time.monotonic() - started < 30
@@ -202,7 +202,7 @@ def test_an_entry_cannot_read_the_database_or_other_uploads(
 
     if ProcessBackend().describe()["hidden data masked"] == "unavailable":
         pytest.skip("this machine gives the process sandbox no mount namespace (not root)")
-    services.entry_submit(user=other_student, lab=cartpole, upload=upload(CONTROLLER))
+    intake.entry_submit(user=other_student, lab=cartpole, upload=upload(CONTROLLER))
     database = Path(str(connection.settings_dict["NAME"]))
     snoop = (
         "import pathlib, sys\n"
@@ -223,7 +223,7 @@ def test_an_entry_cannot_read_the_database_or_other_uploads(
         "    return 0\n"
     ).encode()
     _, run = _submit(enrolled, cartpole, snoop)
-    services.run_execute(run_id=run.pk, worker="w1")
+    worker.run_execute(run_id=run.pk, worker="w1")
     run.refresh_from_db()
     assert run.status == Status.SCORED, run.reason
     assert "SNOOP files 0 read []" in run.logs
@@ -235,7 +235,7 @@ def test_the_platform_grades_through_the_docker_sandbox(enrolled, cartpole, sett
     require_docker_engine()
     settings.GRADER_BACKEND = "docker"
     _, run = _submit(enrolled, cartpole, CONTROLLER)
-    assert services.run_execute(run_id=run.pk, worker="w1") == "scored"
+    assert worker.run_execute(run_id=run.pk, worker="w1") == "scored"
     run.refresh_from_db()
     assert run.metrics["mean_return"] == 500
     assert run.receipt["backend"] == "docker"
@@ -248,14 +248,14 @@ def test_a_regrade_runs_on_the_pinned_image(enrolled, cartpole, settings, staff,
     require_docker_engine()
     settings.GRADER_BACKEND = "docker"
     entry, run = _submit(enrolled, cartpole, CONTROLLER)
-    services.run_execute(run_id=run.pk, worker="w1")
+    worker.run_execute(run_id=run.pk, worker="w1")
     run.refresh_from_db()
     pinned = run.receipt["image_digest"]
     # The worker's default image changes (here: to one that does not exist)...
     monkeypatch.setenv("GRADER_DOCKER_IMAGE", "labgrader-sandbox:no-such-tag")
-    regrade = services.entry_regrade(entry=entry, by=staff)
+    regrade = runs.entry_regrade(entry=entry, by=staff)
     assert regrade.pinned_image == pinned
     # ...and the re-grade still runs on the image that graded the entry before.
-    assert services.run_execute(run_id=regrade.pk, worker="w1") == "scored"
+    assert worker.run_execute(run_id=regrade.pk, worker="w1") == "scored"
     regrade.refresh_from_db()
     assert regrade.receipt["image_digest"] == pinned

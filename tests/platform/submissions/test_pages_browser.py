@@ -3,8 +3,8 @@
 import pytest
 
 from pages import browser_login
-from submissions import services
 from submissions.models import Entry
+from submissions.services import worker
 from uploads import LEFT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,7 +30,7 @@ def test_student_uploads_and_sees_the_result_arrive(
 
     # The worker grades it; the open page notices on its own.
     entry = Entry.objects.get()
-    assert services.run_execute(run_id=entry.runs.get().pk, worker="w1") == "scored"
+    assert worker.run_execute(run_id=entry.runs.get().pk, worker="w1") == "scored"
     page.wait_for_function("document.getElementById('status').innerText === 'Scored'")
     table = page.locator("table.metrics[data-split=public]").inner_text()
     assert "Mean return" in table

@@ -11,9 +11,9 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from submissions import services
 from submissions.models import Entry, GradingRun, Status
-from submissions.services import SubmissionRefused
+from submissions.services import intake, runs
+from submissions.services.intake import SubmissionRefused
 from uploads import LEFT, upload, zip_upload
 
 
@@ -28,7 +28,7 @@ def _nothing_queued():
 
 
 def test_upload_is_stored_with_its_sha256_and_queued(enrolled, cartpole):
-    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT, "my_agent.py"))
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT, "my_agent.py"))
     assert entry.sha256 == hashlib.sha256(LEFT).hexdigest()
     assert entry.size_bytes == len(LEFT)
     assert entry.kind == "code"
@@ -43,9 +43,9 @@ def test_late_upload_is_refused_with_the_deadline_in_eastern_time(enrolled, cart
     cartpole.closes_at = datetime(2027, 1, 27, 4, 59, tzinfo=UTC)
     cartpole.save()
     just_before = datetime(2027, 1, 27, 4, 58, 59, tzinfo=UTC)
-    services.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=just_before)
+    intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=just_before)
     with pytest.raises(SubmissionRefused) as refused:
-        services.entry_submit(
+        intake.entry_submit(
             user=enrolled,
             lab=cartpole,
             upload=upload(),
@@ -58,7 +58,7 @@ def test_late_upload_is_refused_with_the_deadline_in_eastern_time(enrolled, cart
 
 def test_upload_before_opening_is_refused(enrolled, cartpole):
     with pytest.raises(SubmissionRefused, match="opens on"):
-        services.entry_submit(
+        intake.entry_submit(
             user=enrolled,
             lab=cartpole,
             upload=upload(),
@@ -70,9 +70,9 @@ def test_upload_before_opening_is_refused(enrolled, cartpole):
 def test_only_enrolled_students_submit(cartpole, other_student, judge, make_user):
     stranger = make_user()
     with pytest.raises(SubmissionRefused, match="not enrolled"):
-        services.entry_submit(user=stranger, lab=cartpole, upload=upload())
+        intake.entry_submit(user=stranger, lab=cartpole, upload=upload())
     with pytest.raises(SubmissionRefused, match="Only students"):
-        services.entry_submit(user=judge, lab=cartpole, upload=upload())
+        intake.entry_submit(user=judge, lab=cartpole, upload=upload())
     _nothing_queued()
 
 
@@ -126,7 +126,7 @@ def _duplicate_names() -> SimpleUploadedFile:
 def test_hostile_uploads_are_refused_clearly_and_nothing_is_queued(enrolled, cartpole, case):
     make, words = HOSTILE[case]
     with pytest.raises(SubmissionRefused) as refused:
-        services.entry_submit(user=enrolled, lab=cartpole, upload=make())
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=make())
     message = str(refused.value)
     assert len(message) > 15
     assert words.lower() in message.lower()
@@ -138,7 +138,7 @@ def test_upload_over_the_labs_size_limit_is_refused(enrolled, cartpole):
     cartpole.save()
     big = SimpleUploadedFile("submission.py", LEFT + b"#" * (2 * 2**20))
     with pytest.raises(SubmissionRefused, match="limit of 1 MB"):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=big)
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=big)
     _nothing_queued()
 
 
@@ -146,8 +146,8 @@ def test_writeup_required_where_the_lab_says_so(enrolled, cartpole):
     cartpole.needs_writeup = True
     cartpole.save()
     with pytest.raises(SubmissionRefused, match="needs a write-up"):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
-    entry = services.entry_submit(
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    entry = intake.entry_submit(
         user=enrolled,
         lab=cartpole,
         upload=zip_upload({"submission.py": LEFT, "writeup.md": b"# How I did it"}),
@@ -161,41 +161,41 @@ def test_total_and_daily_quotas(enrolled, cartpole):
     cartpole.save()
     day1 = datetime.now(UTC).replace(hour=12, minute=0) - timedelta(hours=6)
     for _ in range(2):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day1)
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day1)
     with pytest.raises(SubmissionRefused, match="today's 2 entries"):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day1)
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day1)
     day2 = day1 + timedelta(days=1)
     if day2 >= cartpole.closes_at:
         cartpole.closes_at = day2 + timedelta(days=1)
         cartpole.save()
-    services.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day2)
+    intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day2)
     with pytest.raises(SubmissionRefused, match="all 3 entries"):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day2)
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(), now=day2)
 
 
 def test_platform_faults_and_cancellations_are_refunded(enrolled, cartpole, staff):
     cartpole.max_entries_total = 2
     cartpole.save()
-    first = services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
-    second = services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    first = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    second = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
     with pytest.raises(SubmissionRefused):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
-    services.run_transition(first.runs.get().pk, Status.ERROR, note="platform fault")
-    services.run_cancel(run=second.runs.get(), by=staff)
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    runs.run_transition(first.runs.get().pk, Status.ERROR, note="platform fault")
+    runs.run_cancel(run=second.runs.get(), by=staff)
     first.refresh_from_db()
     assert not first.counts_toward_quota and first.status == Status.ERROR
-    services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
-    services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
     with pytest.raises(SubmissionRefused, match="all 2 entries"):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
 
 
 def test_entry_verdicts_count_against_the_quota(enrolled, cartpole):
     cartpole.max_entries_total = 1
     cartpole.save()
-    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
     run = entry.runs.get()
-    services.run_transition(run.pk, Status.RUNNING)
-    services.run_transition(run.pk, Status.FAILED, reason="your code crashed")
+    runs.run_transition(run.pk, Status.RUNNING)
+    runs.run_transition(run.pk, Status.FAILED, reason="your code crashed")
     with pytest.raises(SubmissionRefused, match="all 1 entries"):
-        services.entry_submit(user=enrolled, lab=cartpole, upload=upload())
+        intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())

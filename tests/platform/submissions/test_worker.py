@@ -18,8 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from celery_helpers import use_broker
-from submissions import services
 from submissions.models import GradingRun, RunEvent, Status
+from submissions.services import intake, reaper
 from uploads import LEFT, upload
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -157,7 +157,7 @@ def test_an_upload_is_graded_by_a_real_worker(
     grading, shared_redis, start_worker, enrolled, cartpole, tmp_path
 ):
     worker = start_worker(shared_redis)
-    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
     run_id = entry.runs.get().pk
     _wait_for(lambda: _status(run_id) in Status.SCORED, 90, "a result", tmp_path / "worker.log")
     _scored_once(run_id)
@@ -169,7 +169,7 @@ def test_a_worker_killed_mid_run_leads_to_exactly_one_result(
     grading, shared_redis, start_worker, enrolled, cartpole, tmp_path
 ):
     first = start_worker(shared_redis)
-    entry = services.entry_submit(user=enrolled, lab=cartpole, upload=upload(SLOW_START))
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(SLOW_START))
     run_id = entry.runs.get().pk
     _wait_for(
         lambda: _status(run_id) == Status.RUNNING, 60, "the run to start", tmp_path / "worker.log"
@@ -178,8 +178,8 @@ def test_a_worker_killed_mid_run_leads_to_exactly_one_result(
     assert _status(run_id) == Status.RUNNING  # stranded: nobody will finish it
 
     # The periodic reaper notices the silent heartbeat and re-queues the run.
-    later = timezone.now() + services.HEARTBEAT_STALE + timedelta(seconds=1)
-    assert services.runs_reap(now=later)["requeued"] == 1
+    later = timezone.now() + reaper.HEARTBEAT_STALE + timedelta(seconds=1)
+    assert reaper.runs_reap(now=later)["requeued"] == 1
     start_worker(shared_redis)
     _wait_for(lambda: _status(run_id) == Status.SCORED, 90, "the re-run", tmp_path / "worker.log")
     # The killed delivery's message comes back too (visibility timeout 5 s); it must find
@@ -240,7 +240,7 @@ def test_a_broker_restart_loses_nothing(grading, start_worker, enrolled, cartpol
     try:
         use_broker(url)
         run_ids = [
-            services.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT)).runs.get().pk
+            intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT)).runs.get().pk
             for _ in range(3)
         ]
         assert redis.Redis(port=port).llen("cpu") == 3
@@ -255,8 +255,8 @@ def test_a_broker_restart_loses_nothing(grading, start_worker, enrolled, cartpol
         assert all(_status(run_id) == Status.QUEUED for run_id in run_ids)
 
         # The database still knows them: the reaper rings the doorbell again.
-        later = timezone.now() + services.REDELIVER_QUEUED_AFTER * 2
-        assert services.runs_reap(now=later)["reenqueued"] == 3
+        later = timezone.now() + reaper.REDELIVER_QUEUED_AFTER * 2
+        assert reaper.runs_reap(now=later)["reenqueued"] == 3
         for run_id in run_ids:
             _wait_for(
                 lambda r=run_id: _status(r) == Status.SCORED,

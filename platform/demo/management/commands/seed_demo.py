@@ -14,11 +14,10 @@ from django.db import transaction
 from accounts.models import Affiliation, Role, User
 from awards.models import Category, Prize
 from courses.models import EASTERN, Edition, Enrollment, Lab
+from demo.seeding import baselines_mark_staff_entries, seed_final_projects
 from grader.specs import load_all_specs
-from leaderboards.services import baselines_mark_staff_entries
-from projects.services import seed_final_projects
 from submissions.models import Entry
-from submissions.services import SubmissionRefused, entry_submit
+from submissions.services.intake import SubmissionRefused, entry_submit
 
 ENTRIES_DIR = settings.REPO_DIR / "var" / "entries"
 # (username, lab, reference entry) uploaded by the seed, so the demo has results to look at.

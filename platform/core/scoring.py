@@ -1,0 +1,83 @@
+"""The judging kernel: the pure rules every ranking and every judge's score goes through.
+
+Lab leaderboards, lab judging, pitch judging and the awards all use these, so a score is
+parsed, averaged, ranked and shown the same way everywhere. Plain Python (no database):
+each rule is tested alone.
+
+- A judge's score for a criterion is a whole number from 1 to 5 (or none yet).
+- Means are exact fractions, so two results at 11/3 are tied, not split by a rounding error.
+- Competition ranking: equal keys share a rank and the next rank skips (1, 1, 3).
+- A fraction reads "3.667 (11/3)": the decimal for people, the exact value for checking.
+"""
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from typing import Any
+
+SCORE_MIN, SCORE_MAX = 1, 5
+SCORE_CHOICES = [(n, str(n)) for n in range(SCORE_MIN, SCORE_MAX + 1)]
+
+# A judge's ballot, wherever it is shown (a judge's queue, staff's progress grid).
+TO_SCORE, PARTIAL, COMPLETE = "to score", "partial", "complete"
+
+
+class ScoreInvalid(ValueError):
+    """Not a score from 1 to 5; the message says what a score is."""
+
+
+def parse_score(value: object) -> int | None:
+    """A criterion score from a form or JSON: a whole number 1-5, or empty (None) to clear it.
+    Refused: anything else, including true/false, 4.5 and "4.0"."""
+    if value is None or value == "":
+        return None
+    message = f"Scores are whole numbers from {SCORE_MIN} to {SCORE_MAX}."
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ScoreInvalid(message)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ScoreInvalid(message) from None
+    if str(number) != str(value).strip() or not SCORE_MIN <= number <= SCORE_MAX:
+        raise ScoreInvalid(message)
+    return number
+
+
+def exact_mean(values: Iterable[int | Fraction]) -> Fraction | None:
+    """The mean as an exact fraction; None for no values."""
+    values = list(values)
+    if not values:
+        return None
+    return sum((Fraction(v) for v in values), Fraction(0)) / len(values)
+
+
+def ballot_state(scores: Sequence[int | None] | None) -> str:
+    """A judge's ballot: not started, partial (does not count yet) or complete."""
+    if scores is None:
+        return TO_SCORE
+    return COMPLETE if all(s is not None for s in scores) else PARTIAL
+
+
+def competition_ranks(keys: Sequence[Any]) -> list[tuple[int, bool]]:
+    """(rank, tied) for each key, in the order given: the lowest key ranks first; equal keys
+    share a rank and the next rank skips (1, 1, 3). Pass -score where higher is better."""
+    ordered = sorted(keys)
+    ranks = []
+    for key in keys:
+        first, after = bisect_left(ordered, key), bisect_right(ordered, key)
+        ranks.append((first + 1, after - first > 1))
+    return ranks
+
+
+def fraction_text(value: Fraction | None) -> str:
+    """How a fraction reads on every page, CSV and award: "4", or "3.667 (11/3)"."""
+    if value is None:
+        return ""
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.3f} ({value.numerator}/{value.denominator})"
+
+
+def fraction_exact(value: Fraction | None) -> str:
+    """The exact value for machines (the API): "4", or "11/3"."""
+    return "" if value is None else str(value)

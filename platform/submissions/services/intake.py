@@ -1,0 +1,178 @@
+"""Taking an entry in: check the upload, store it with its SHA-256, queue its first run,
+or refuse it with a reason (nothing is queued or counted then).
+"""
+
+import hashlib
+import os
+import tempfile
+import uuid
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from accounts.models import User
+from core.errors import Refused
+from courses.models import Lab
+from grader.entry import inspect_entry
+from grader.errors import EntryRejected
+from grader.specs import load_spec
+
+from ..models import Entry, GradingRun, Participant, RunEvent, Status, entry_upload_path
+from ..standing import participant_standing_refresh
+from .runs import run_enqueue
+
+ALLOWED_SUFFIXES = (".zip", ".keras", ".h5", ".pt2", ".pt", ".py")
+WRITEUP_NAMES = {"writeup.md", "writeup.pdf"}
+
+
+class SubmissionRefused(Refused):
+    """An upload refused before anything was queued; the message is for the student."""
+
+
+def _safe_name(original: str) -> str:
+    name = Path(original.replace("\\", "/")).name
+    suffix = Path(name).suffix.lower()
+    stem = get_valid_filename(Path(name).stem)[:80] or "entry"
+    return f"{stem}{suffix}"
+
+
+def _stage_upload(
+    upload: UploadedFile, limit_bytes: int, staging_dir: Path
+) -> tuple[Path, str, int]:
+    """Stream the upload to a staging file, hashing as it goes and stopping at the limit."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(dir=staging_dir, suffix=Path(_safe_name(upload.name)).suffix)
+    path = Path(tmp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in upload.chunks(1024 * 1024):
+                size += len(chunk)
+                if size > limit_bytes:
+                    raise SubmissionRefused(
+                        f"The file is larger than this lab's limit of {limit_bytes // 2**20} MB."
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest(), size
+
+
+def _day_start(now: datetime, zone_name: str) -> datetime:
+    local = timezone.localtime(now, ZoneInfo(zone_name))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def lab_check_open(lab: Lab, now: datetime) -> None:
+    if now < lab.opens_at:
+        raise SubmissionRefused(f"{lab.title} opens on {lab.opens_at_display}.")
+    if now >= lab.closes_at:
+        raise SubmissionRefused(
+            f"The deadline for {lab.title} was {lab.closes_at_display}; "
+            "late entries are not accepted."
+        )
+
+
+def entry_submit(
+    *, user: User, lab: Lab, upload: UploadedFile, note: str = "", now: datetime | None = None
+) -> Entry:
+    """Check an upload, store it with its SHA-256 and queue it, or refuse it with a reason."""
+    now = now or timezone.now()
+    if not (user.is_student or user.is_course_staff):
+        raise SubmissionRefused("Only students can submit entries.")
+    if user.is_student and not lab.edition.enrollments.filter(user=user).exists():
+        raise SubmissionRefused(f"You are not enrolled in {lab.edition.name}.")
+    lab_check_open(lab, now)
+    if not upload.name or not upload.name.lower().endswith(ALLOWED_SUFFIXES):
+        raise SubmissionRefused(
+            "Upload a model file (.keras, .h5, .pt2, .pt), a submission.py, or a .zip of them."
+        )
+    if len(note) > 200:
+        raise SubmissionRefused("The note is at most 200 characters.")
+    spec = load_spec(lab.spec_id)
+    staging = Path(settings.MEDIA_ROOT) / "staging"
+    staged, sha256, size = _stage_upload(upload, lab.max_upload_mb * 2**20, staging)
+    try:
+        try:
+            info = inspect_entry(staged, spec)
+        except EntryRejected as rejected:
+            raise SubmissionRefused(rejected.reason) from None
+        has_writeup = any(Path(f).name.lower() in WRITEUP_NAMES for f in info.files)
+        if lab.needs_writeup and not has_writeup:
+            raise SubmissionRefused(
+                f"{lab.title} needs a write-up: upload a .zip holding your entry and "
+                "writeup.md or writeup.pdf."
+            )
+        uid = uuid.uuid4()
+        name = _safe_name(upload.name)
+        relative = entry_upload_path(Entry(uid=uid, lab=lab), name)
+        target = Path(settings.MEDIA_ROOT) / relative
+        try:
+            with transaction.atomic():
+                participant = _participant_lock_within_quota(user=user, lab=lab, now=now)
+                entry = Entry.objects.create(
+                    uid=uid,
+                    lab=lab,
+                    user=user,
+                    participant=participant,
+                    file=relative,
+                    original_name=name,
+                    size_bytes=size,
+                    sha256=sha256,
+                    kind=info.kind,
+                    has_writeup=has_writeup,
+                    note=note.strip(),
+                    created_at=now,
+                )
+                run = GradingRun.objects.create(
+                    entry=entry, queue="gpu" if spec.limits.gpu else "cpu", queued_at=now
+                )
+                RunEvent.objects.create(run=run, to_status=Status.QUEUED, note="uploaded")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, target)
+                run_enqueue(run)
+        except BaseException:
+            # The stored file must not outlive a rolled-back entry.
+            target.unlink(missing_ok=True)
+            raise
+    finally:
+        staged.unlink(missing_ok=True)
+    return entry
+
+
+def _participant_lock_within_quota(*, user: User, lab: Lab, now: datetime) -> Participant:
+    participant, _ = Participant.objects.get_or_create(lab=lab, user=user)
+    # The row lock serialises one student's uploads to one lab, so N parallel uploads
+    # cannot all see room under the limit (PostgreSQL; SQLite serialises writers anyway).
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    counted = Entry.objects.filter(participant=participant, counts_toward_quota=True)
+    if counted.count() >= lab.max_entries_total:
+        raise SubmissionRefused(
+            f"You have used all {lab.max_entries_total} entries for {lab.title}."
+        )
+    day_start = _day_start(now, lab.edition.time_zone)
+    if counted.filter(created_at__gte=day_start).count() >= lab.max_entries_per_day:
+        raise SubmissionRefused(
+            f"You have used today's {lab.max_entries_per_day} entries for {lab.title}; "
+            f"the count restarts at midnight {day_start.tzname()}. Entries that fail "
+            "through a platform problem are not counted."
+        )
+    return participant
+
+
+def entry_mark_final(*, user: User, entry: Entry) -> None:
+    if entry.user_id != user.pk:
+        raise SubmissionRefused("You can only choose your own entry.")
+    Participant.objects.filter(pk=entry.participant_id).update(final_entry=entry)
+    participant_standing_refresh(
+        Participant.objects.select_related("lab").get(pk=entry.participant_id)
+    )

@@ -1,0 +1,62 @@
+"""Which run stands for each student in a lab: submissions stores it (Participant.standing_run)
+and keeps it up to date; the leaderboards only read it."""
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from courses.models import EntrySelection, Lab
+from grader.specs import LabSpec, load_spec
+
+from .models import Entry, GradingRun, Participant, Status
+from .splits import PUBLIC
+
+
+def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
+    """The current (newest) run of each of these entries, where it is scored."""
+    newest = GradingRun.objects.filter(entry=OuterRef("entry")).order_by("-pk").values("pk")[:1]
+    return list(
+        GradingRun.objects.filter(
+            entry__in=entries, status=Status.SCORED, pk=Subquery(newest)
+        ).select_related("entry")
+    )
+
+
+def run_chosen(
+    runs: list[GradingRun], selection: str, final_entry_id: int | None, spec: LabSpec
+) -> GradingRun | None:
+    """The run that stands for a student on the leaderboard, per the lab's selection rule."""
+    if not runs:
+        return None
+    if selection == EntrySelection.FINAL:
+        for run in runs:
+            if run.entry_id == final_entry_id:
+                return run
+        # No scored final entry: fall back to the best, so a student is never dropped.
+    if selection == EntrySelection.LATEST:
+        return max(runs, key=lambda r: (r.entry.created_at, r.entry_id))
+    # "Best" is judged on the public split, the scores the student could see; the private
+    # split then stays a fair held-out test of the entry they would have picked themselves.
+    return min(
+        runs,
+        key=lambda r: (
+            spec.sort_key((r.split_metrics or {}).get(PUBLIC) or r.metrics),
+            r.entry.created_at,
+            r.entry_id,
+        ),
+    )
+
+
+def participant_standing_refresh(participant: Participant) -> None:
+    """Choose again the run that stands for a student (their runs changed, or the rule)."""
+    lab = participant.lab
+    runs = scored_current_runs(Entry.objects.filter(participant=participant))
+    chosen = run_chosen(runs, lab.selection, participant.final_entry_id, load_spec(lab.spec_id))
+    Participant.objects.filter(pk=participant.pk).update(standing_run=chosen)
+
+
+def lab_standings_refresh(*, lab: Lab, **_signal) -> int:
+    """Every student's standing run in a lab, e.g. after staff change its selection rule.
+    Also the receiver of courses' `lab_selection_changed` (hence the signal's keywords)."""
+    participants = list(Participant.objects.filter(lab=lab).select_related("lab"))
+    for participant in participants:
+        participant_standing_refresh(participant)
+    return len(participants)
