@@ -1,6 +1,6 @@
 """The house rules that a reviewer would otherwise have to remember.
 
-- Apps import only apps before them: accounts → courses → submissions → leaderboards →
+- Apps import only apps before them: core → accounts → courses → submissions → leaderboards →
   judging → projects → awards, with demo seeding on top. A function-level import counts the
   same as a top-level one: it is the same dependency, only hidden.
 - `grader/` and `sandboxes/` never import Django or the platform's apps.
@@ -17,7 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PLATFORM = ROOT / "platform"
 # Bottom to top. `config` (settings, urls, Celery) and `health` are the frame around the apps:
 # they may import any app, and no app may import them except `config` itself (settings).
-ORDER = ["accounts", "courses", "submissions", "leaderboards", "judging", "projects", "awards"]
+# `core` is a plain package below them all (errors, permissions, CSV, redirects, the judging
+# kernel): every app may import it and it imports no app.
+ORDER = [
+    "core",
+    "accounts",
+    "courses",
+    "submissions",
+    "leaderboards",
+    "judging",
+    "projects",
+    "awards",
+]
 TOP = ["demo"]
 INFRA = ["config", "health"]
 
@@ -56,7 +67,9 @@ def layering_violations(platform_dir: Path) -> list[str]:
 
 def test_every_app_is_placed_in_the_order():
     apps = {p.parent.name for p in PLATFORM.glob("*/apps.py")}
-    assert apps <= set(ORDER + TOP + INFRA), f"place new apps in ORDER: {apps - set(ORDER + TOP + INFRA)}"
+    assert apps <= set(ORDER + TOP + INFRA), (
+        f"place new apps in ORDER: {apps - set(ORDER + TOP + INFRA)}"
+    )
 
 
 def test_apps_import_only_apps_before_them():
