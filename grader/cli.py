@@ -46,7 +46,7 @@ def _human(report: Report, lab_id: str) -> str:
         tail = report.logs.strip().splitlines()[-15:]
         lines.append("  last lines of the log:")
         lines.extend(f"    {ln}" for ln in tail)
-    private = report.private
+    private = report.private_session
     if private is not None and private.status != "scored":
         # The site withholds this from students until the reveal; the CLI shows it all.
         lines.append(f"  private split: {private.status.upper()}: {private.reason}")

@@ -108,9 +108,9 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
     def finish(report: Report, run: RunResult | None) -> Report:
         report.reason = one_line(report.reason, 1000) if report.reason else ""
         report.logs = sanitize(report.logs, LOG_BYTES)
-        if report.private is not None:
-            report.private.reason = one_line(report.private.reason, 1000)
-            report.private.logs = sanitize(report.private.logs, LOG_BYTES)
+        if report.private_session is not None:
+            report.private_session.reason = one_line(report.private_session.reason, 1000)
+            report.private_session.logs = sanitize(report.private_session.logs, LOG_BYTES)
         report.receipt = Receipt(
             grader_version=__version__,
             lab_spec_hash=spec.spec_hash,
@@ -285,7 +285,7 @@ def _grade_interactive(
     The policy is told its rewards, so anything it prints (or how it ends) in private episodes
     can carry the private score. The private session therefore starts only after the public
     one has ended and its log has been read, shares nothing with it, and everything about it
-    goes into `Report.private`, which students see only after the reveal. If the private
+    goes into `Report.private_session`, which students see only after the reveal. If the private
     episodes fail, the run is still "scored" on the public split (with no private metrics):
     the status a student sees before the reveal must not depend on private episodes."""
     events.emit("running", backend=backend.name, entry_kind=info.kind)
@@ -334,7 +334,7 @@ def _grade_interactive(
             details=details,
         )
     report = _scored(scores, run.log if run else "")
-    report.private = private_part
+    report.private_session = private_part
     return report, run
 
 

@@ -73,7 +73,7 @@ class Report:
     logs: str = ""
     receipt: Receipt | None = None
     # Interactive labs: the private split's session, withheld from students until the reveal.
-    private: PrivateSession | None = None
+    private_session: PrivateSession | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -96,7 +96,7 @@ class Report:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
         receipt = d.get("receipt")
-        private = d.get("private")
+        private = d.get("private_session")
         return cls(
             status=d["status"],
             reason=d.get("reason", ""),
@@ -108,5 +108,5 @@ class Report:
             details=dict(d.get("details") or {}),
             logs=d.get("logs", ""),
             receipt=Receipt(**receipt) if receipt else None,
-            private=PrivateSession(**private) if private else None,
+            private_session=PrivateSession(**private) if private else None,
         )

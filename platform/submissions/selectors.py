@@ -49,15 +49,30 @@ def run_queue_position(run: GradingRun) -> int | None:
     return ahead + 1
 
 
+def sees_private_split(user: User, lab: Lab) -> bool:
+    """The one rule for who sees what an entry did on a lab's private split (its scores, and
+    the log of its private episodes): staff always, students once staff reveal it."""
+    return user.is_course_staff or lab.private_revealed
+
+
 def visible_metrics(entry: Entry, run: GradingRun | None, user: User) -> dict:
     """Public-split metrics for the student; private ones only for staff or once revealed."""
     if run is None or run.status != Status.SCORED:
         return {}
     split = run.split_metrics or {}
     shown = {"public": split.get("public", {})}
-    if user.is_course_staff or entry.lab.private_revealed:
+    if sees_private_split(user, entry.lab):
         shown["private"] = split.get("private", {})
     return shown
+
+
+def visible_private_session(entry: Entry, run: GradingRun | None, user: User) -> dict | None:
+    """How the run's private episodes went (status, reason, log), for whom may see it; None
+    when there is none or it is withheld. Until the reveal a student learns nothing of it,
+    not even whether it failed: their run shows the public session's status and log."""
+    if run is None or not run.private_session or not sees_private_split(user, entry.lab):
+        return None
+    return run.private_session
 
 
 def metric_rows(entry: Entry, shown: dict) -> dict[str, list[dict]]:

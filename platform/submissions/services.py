@@ -25,6 +25,7 @@ from accounts.models import User
 from courses.models import Lab
 from grader.entry import inspect_entry
 from grader.errors import EntryRejected, GradingCancelled, PlatformError
+from grader.pipeline import sandbox_time_budget_s
 from grader.specs import load_spec
 from leaderboards.services import participant_standing_refresh
 
@@ -279,6 +280,13 @@ def _cap_logs(text: str) -> str:
     return "[… earlier output cut …]\n" + data[-LOG_CAP_BYTES:].decode("utf-8", errors="replace")
 
 
+def _private_session(private: dict | None) -> dict:
+    """The private split's session as stored: its log capped like the run's own."""
+    if not private:
+        return {}
+    return {**private, "logs": _cap_logs(private.get("logs") or "")}
+
+
 def run_execute(*, run_id: int, worker: str) -> str:
     """What a Celery delivery does: claim the run, grade it, record the report once."""
     from grader.pipeline import GradeRequest, grade
@@ -335,6 +343,7 @@ def run_execute(*, run_id: int, worker: str) -> str:
         details=data.get("details") or {},
         receipt=data.get("receipt") or {},
         logs=_cap_logs(data.get("logs") or ""),
+        private_session=_private_session(data.get("private_session")),
     )
     if not recorded:
         return "stale"
@@ -438,7 +447,8 @@ def runs_reap(now: datetime | None = None) -> dict[str, int]:
     for run in GradingRun.objects.select_related("entry__lab").filter(
         status__in=[Status.RUNNING, Status.SCORING]
     ):
-        limit = timedelta(seconds=load_spec(run.entry.lab.spec_id).limits.wall_time_s) + RUN_GRACE
+        budget = sandbox_time_budget_s(load_spec(run.entry.lab.spec_id))
+        limit = timedelta(seconds=budget) + RUN_GRACE
         silent = run.is_silent(now, HEARTBEAT_STALE)
         overdue = run.started_at is not None and now - run.started_at > limit
         if not (silent or overdue):

@@ -18,7 +18,9 @@ from .selectors import (
     metric_rows,
     run_queue_position,
     runs_in_flight,
+    sees_private_split,
     visible_metrics,
+    visible_private_session,
 )
 
 
@@ -72,6 +74,8 @@ def entry_detail(request, entry_id: int):
             "run": run,
             "queue_position": run_queue_position(run) if run else None,
             "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
+            "sees_private": sees_private_split(request.user, entry.lab),
+            "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
         },
     )

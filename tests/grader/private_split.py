@@ -78,20 +78,19 @@ MISBEHAVIOURS = {
 }
 
 
-def public_first_observations() -> list[list[float]]:
+def public_first_observations(seeds: tuple[int, ...] = PUBLIC_SEEDS) -> list[list[float]]:
     import gymnasium as gym
 
     env = gym.make("CartPole-v1")
     try:
-        return [env.reset(seed=s)[0].tolist() for s in PUBLIC_SEEDS]
+        return [env.reset(seed=s)[0].tolist() for s in seeds]
     finally:
         env.close()
 
 
-def misbehaves_in_private(how: str) -> str:
-    return MISBEHAVES_IN_PRIVATE.format(
-        first=public_first_observations(), action=MISBEHAVIOURS[how]
-    )
+def misbehaves_in_private(how: str, public_seeds: tuple[int, ...] = PUBLIC_SEEDS) -> str:
+    first = public_first_observations(public_seeds)
+    return MISBEHAVES_IN_PRIVATE.format(first=first, action=MISBEHAVIOURS[how])
 
 
 def printed_returns(log: str) -> list[int]:

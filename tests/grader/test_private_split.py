@@ -2,7 +2,7 @@
 
 Public episodes run in one sandbox session, private ones in a fresh session started after the
 public one has ended; the report's `logs`, `status`, `reason` and receipt come from the public
-session only, and everything about the private one is in `report.private` (the site shows it
+session only, and everything about the private one is in `report.private_session` (the site shows it
 to students after the reveal). Docker variants: tests/sandboxes/docker/test_private_logs.py.
 """
 
@@ -30,11 +30,11 @@ def test_returns_printed_in_private_episodes_stay_out_of_the_log(graded, tmp_pat
     assert printed_returns(report.logs) == public, report.logs
     assert f"ALL {public}" in report.logs
     # Staff (and the student after the reveal) read the private session's own log.
-    assert report.private is not None and report.private.status == "scored"
-    assert printed_returns(report.private.logs) == private, report.private.logs
+    assert report.private_session is not None and report.private_session.status == "scored"
+    assert printed_returns(report.private_session.logs) == private, report.private_session.logs
     assert report.metrics["episodes"] == 4  # the whole-set figures are as before
     again = Report.from_dict(report.to_dict())
-    assert again.private == report.private
+    assert again.private_session == report.private_session
 
 
 @pytest.mark.parametrize("how", sorted(MISBEHAVIOURS))
@@ -48,20 +48,20 @@ def test_misbehaving_in_private_episodes_shows_the_public_result(graded, tmp_pat
     assert report.split_metrics["public"]["episodes"] == 2
     assert report.metrics == {}  # no whole-set score without the private episodes
     # The private session's own record says what happened.
-    assert report.private is not None
-    assert report.private.status == ("timeout" if how == "hangs" else "failed")
-    assert "PRIVATE SPLIT SEEN" in report.private.reason + report.private.logs
+    assert report.private_session is not None
+    assert report.private_session.status == ("timeout" if how == "hangs" else "failed")
+    assert "PRIVATE SPLIT SEEN" in report.private_session.reason + report.private_session.logs
 
 
 def test_the_log_holds_exactly_what_the_policy_printed(graded, tmp_path):
     report = graded("lab3-cartpole", synth.write_entry(tmp_path / "e", PRINTS_KNOWN_LINES))
     assert report.status == "scored", report.reason
     assert report.logs == KNOWN_LINES_LOG
-    assert report.private is not None and report.private.logs == KNOWN_LINES_LOG
+    assert report.private_session is not None and report.private_session.logs == KNOWN_LINES_LOG
 
 
 def test_a_failure_in_public_episodes_runs_no_private_session(graded, tmp_path):
     source = "def act(obs):\n    raise ValueError('broken policy')\n"
     report = graded("lab3-cartpole", synth.write_entry(tmp_path / "e", source))
     assert report.status == "failed" and "broken policy" in report.reason
-    assert report.private is None
+    assert report.private_session is None

@@ -24,7 +24,7 @@ def test_the_log_holds_exactly_what_the_policy_printed(grade_docker, no_leftover
     # No protocol frame (b"\x93NUMPY..." per step) and nothing lost to Docker's log rotation.
     assert "NUMPY" not in report.logs
     assert report.logs == KNOWN_LINES_LOG
-    assert report.private is not None and report.private.logs == KNOWN_LINES_LOG
+    assert report.private_session is not None and report.private_session.logs == KNOWN_LINES_LOG
     no_leftovers()
 
 
@@ -56,7 +56,10 @@ def test_returns_printed_in_private_episodes_stay_out_of_the_log(
     public = [int(r) for r in report.details["returns"]["public"]]
     private = [int(r) for r in report.details["returns"]["private"]]
     assert printed_returns(report.logs) == public, report.logs
-    assert report.private is not None and printed_returns(report.private.logs) == private
+    assert (
+        report.private_session is not None
+        and printed_returns(report.private_session.logs) == private
+    )
     no_leftovers()
 
 
@@ -65,6 +68,6 @@ def test_a_crash_in_private_episodes_shows_the_public_result(grade_docker, no_le
     report = grade_docker("lab3-cartpole", entry)
     assert report.status == "scored" and report.reason == "", report.reason
     assert "PRIVATE" not in report.logs and set(report.split_metrics) == {"public"}
-    assert report.private is not None and report.private.status == "failed"
-    assert "PRIVATE SPLIT SEEN" in report.private.reason
+    assert report.private_session is not None and report.private_session.status == "failed"
+    assert "PRIVATE SPLIT SEEN" in report.private_session.reason
     no_leftovers()
