@@ -637,14 +637,14 @@ class DockerSession(Session):
     def _read_loop(self) -> None:
         raw = bytearray()  # multiplexed stream bytes not yet parsed
         while not self._stop.is_set():
-            r, _w, _x = select.select([self.sock], [], [], 0.1)
-            if not r:
-                continue
             try:
+                r, _w, _x = select.select([self.sock], [], [], 0.1)
+                if not r:
+                    continue
                 chunk = self.sock.recv(1 << 16)
             except BlockingIOError:
                 continue
-            except OSError:
+            except (OSError, ValueError):  # closed under us: the session is ending
                 chunk = b""
             with self.cond:
                 if not chunk:
