@@ -49,9 +49,15 @@ def _reveal(lab: Lab) -> None:
     Lab.objects.filter(pk=lab.pk).update(private_revealed=True)
 
 
+@pytest.mark.parametrize("backend", ["process", pytest.param("docker", marks=pytest.mark.docker)])
 def test_returns_printed_in_private_episodes_reach_the_student_only_after_the_reveal(
-    enrolled, cartpole, client_as, mailoutbox, django_capture_on_commit_callbacks
+    enrolled, cartpole, client_as, mailoutbox, django_capture_on_commit_callbacks, settings, backend
 ):
+    if backend == "docker":
+        from engines import require_docker_engine
+
+        require_docker_engine()
+    settings.GRADER_BACKEND = backend
     run = _graded(enrolled, cartpole, PRINTS_RETURNS, django_capture_on_commit_callbacks)
     public = [int(r) for r in run.details["returns"]["public"]]
     private = [int(r) for r in run.details["returns"]["private"]]
