@@ -65,3 +65,18 @@ def test_a_failure_in_public_episodes_runs_no_private_session(graded, tmp_path):
     report = graded("lab3-cartpole", synth.write_entry(tmp_path / "e", source))
     assert report.status == "failed" and "broken policy" in report.reason
     assert report.private_session is None
+
+
+def test_the_cli_shows_staff_the_private_failure_and_the_public_scores(
+    graded, synth_hidden, tmp_path, capsys
+):
+    from grader.cli import main
+
+    entry = synth.write_entry(tmp_path / "e", misbehaves_in_private("raises"))
+    assert (
+        main(["grade", "--lab", "lab3-cartpole", str(entry), "--hidden-dir", str(synth_hidden[0])])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "SCORED" in out and "public 2" in out  # the episodes played in public
+    assert "private split: FAILED" in out and "PRIVATE SPLIT SEEN" in out
