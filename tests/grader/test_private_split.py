@@ -80,3 +80,33 @@ def test_the_cli_shows_staff_the_private_failure_and_the_public_scores(
     out = capsys.readouterr().out
     assert "SCORED" in out and "public 2" in out  # the episodes played in public
     assert "private split: FAILED" in out and "PRIVATE SPLIT SEEN" in out
+
+
+def test_a_batch_log_does_not_depend_on_the_split_or_the_labels(graded, tmp_path):
+    """Batch labs need no separate private run: the sandbox sees inputs only, so what an entry
+    prints is the same whatever the split assignment and the labels are (a guard: this held
+    before too; see docs/private-split.md)."""
+    import numpy as np
+
+    source = """
+import numpy as np
+def predict(x):
+    scores = np.eye(10, dtype=np.float32)[(np.rint(x[:, 0, 0, 0] * 10)).astype(int) % 10]
+    print("rows", len(x), "mean", float(x.mean()), "first half", scores[: len(x) // 2].sum(0))
+    return scores
+"""
+    entry = synth.write_entry(tmp_path / "e", source)
+    reports = []
+    for variant, (split_seed, label_shift) in enumerate([(0, 0), (1, 3)]):
+        hidden = tmp_path / f"hidden{variant}"
+        set_dir = hidden / "samples" / "lab2-mnist"
+        synth.build_mnist(set_dir, n=20, seed=1)
+        with np.load(set_dir / "labels" / "labels.npz") as npz:
+            y = (npz["y"] + label_shift) % 10
+        split = np.random.default_rng(split_seed).integers(0, 2, size=len(y)).astype(np.int8)
+        np.savez(set_dir / "labels" / "labels.npz", y=y, split=split)
+        reports.append(graded("lab2-mnist", entry, hidden_dir=hidden, sample=True))
+    assert [r.status for r in reports] == ["scored", "scored"]
+    assert reports[0].metrics != reports[1].metrics  # the labels did change the scores
+    assert reports[0].logs == reports[1].logs and "rows 20" in reports[0].logs
+    assert reports[0].private_session is None
