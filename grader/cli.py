@@ -20,18 +20,15 @@ def _human(report: Report, lab_id: str) -> str:
     if report.reason:
         lines.append(f"  {report.reason}")
     for m in spec.metrics:
-        if m.name in report.metrics:
-            unit = f" {m.unit}" if m.unit and m.unit != "fraction" else ""
-            splits = ", ".join(
-                f"{s} {vals[m.name]:.4g}"
-                for s, vals in report.split_metrics.items()
-                if m.name in vals
-            )
+        unit = f" {m.unit}" if m.unit and m.unit != "fraction" else ""
+        splits = ", ".join(
+            f"{s} {vals[m.name]:.4g}" for s, vals in report.split_metrics.items() if m.name in vals
+        )
+        # A run whose private episodes failed has public scores but no whole-set one.
+        if m.name in report.metrics or splits:
+            whole = f"{report.metrics[m.name]:.4g}{unit}" if m.name in report.metrics else "-"
             better = "higher" if m.higher_is_better else "lower"
-            lines.append(
-                f"  {m.label:28s} {report.metrics[m.name]:.4g}{unit}"
-                f"  ({better} is better; {splits})"
-            )
+            lines.append(f"  {m.label:28s} {whole}  ({better} is better; {splits})")
     for name, why in report.details.get("undefined_metrics", {}).items():
         lines.append(f"  {name}: {why}")
     for note in report.details.get("notes", []):
@@ -46,6 +43,14 @@ def _human(report: Report, lab_id: str) -> str:
         tail = report.logs.strip().splitlines()[-15:]
         lines.append("  last lines of the log:")
         lines.extend(f"    {ln}" for ln in tail)
+    private = report.private_session
+    if private is not None and private.status != "scored":
+        # The site withholds this from students until the reveal; the CLI shows it all.
+        lines.append(f"  private split: {private.status.upper()}: {private.reason}")
+        tail = private.logs.strip().splitlines()[-15:]
+        if tail:
+            lines.append("  last lines of the private session's log:")
+            lines.extend(f"    {ln}" for ln in tail)
     return "\n".join(lines)
 
 

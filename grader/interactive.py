@@ -30,8 +30,10 @@ class PolicyFault(Exception):
 
 @dataclass
 class Episodes:
-    returns: dict[str, list[float]] = field(default_factory=lambda: {"public": [], "private": []})
-    lengths: dict[str, list[int]] = field(default_factory=lambda: {"public": [], "private": []})
+    """What one session played: each episode's return and length, in seed order."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
 
 
 def make_env(env_spec: EnvironmentSpec) -> Any:
@@ -50,7 +52,8 @@ def pong80(frame: np.ndarray) -> np.ndarray:
     """The lab's Pong preprocessing of one RGB frame: crop, downsample to 80x80, binarise."""
     img = frame[35:195:2, ::2, 0].copy()
     img[(img == 144) | (img == 109)] = 0  # the two background colours
-    return (img != 0).astype(np.float32)[..., None]
+    binary: np.ndarray = (img != 0).astype(np.float32)
+    return binary[..., None]
 
 
 class Preprocessor:
@@ -70,7 +73,8 @@ class Preprocessor:
         current = pong80(np.asarray(obs))
         previous = current if self.previous is None else self.previous
         self.previous = current
-        return previous - current  # the lab's frame difference
+        diff: np.ndarray = previous - current  # the lab's frame difference
+        return diff
 
 
 def _expect(session: Session, timeout_s: float, what: str) -> tuple[bytes, bytes]:
@@ -96,11 +100,15 @@ def _expect(session: Session, timeout_s: float, what: str) -> tuple[bytes, bytes
 def play(
     session: Session,
     env_spec: EnvironmentSpec,
-    seeds: dict[str, list[int]],
+    seeds: list[int],
     tick: Callable[[], None],
     startup_timeout_s: float,
 ) -> Episodes:
-    """Play every seeded episode. Raises PolicyFault or SessionClosed."""
+    """Play one episode per seed in this session. Raises PolicyFault or SessionClosed.
+
+    The pipeline gives each split its own session (public first, then private in a fresh
+    sandbox), so nothing the policy learns or prints during private episodes can reach what
+    a student reads before the reveal."""
     kind, _ = _expect(session, startup_timeout_s, "while loading")
     if kind != P.HELLO:
         raise PolicyFault(
@@ -110,13 +118,10 @@ def play(
     pre = Preprocessor(env_spec.preprocess)
     result = Episodes()
     try:
-        number = 0
-        for split in ("public", "private"):
-            for seed in seeds[split]:
-                number += 1
-                ret, steps = _episode(session, env, pre, env_spec, seed, number, tick)
-                result.returns[split].append(ret)
-                result.lengths[split].append(steps)
+        for number, seed in enumerate(seeds, start=1):
+            ret, steps = _episode(session, env, pre, env_spec, seed, number, tick)
+            result.returns.append(ret)
+            result.lengths.append(steps)
         session.send(P.encode_frame(P.QUIT), env_spec.step_timeout_s)
     finally:
         env.close()

@@ -21,8 +21,8 @@ from grader import __version__
 from grader.entry import EntryInfo, unpack_entry
 from grader.errors import EntryRejected, GradingCancelled
 from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
-from grader.interactive import PolicyFault, play
-from grader.report import Receipt, Report
+from grader.interactive import Episodes, PolicyFault, play
+from grader.report import PrivateSession, Receipt, Report
 from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
 from grader.sandbox.base import SessionClosed
 from grader.scoring import (
@@ -108,6 +108,9 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
     def finish(report: Report, run: RunResult | None) -> Report:
         report.reason = one_line(report.reason, 1000) if report.reason else ""
         report.logs = sanitize(report.logs, LOG_BYTES)
+        if report.private_session is not None:
+            report.private_session.reason = one_line(report.private_session.reason, 1000)
+            report.private_session.logs = sanitize(report.private_session.logs, LOG_BYTES)
         report.receipt = Receipt(
             grader_version=__version__,
             lab_spec_hash=spec.spec_hash,
@@ -145,6 +148,13 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
             )
         report.details.setdefault("entry", {"kind": info.kind, "main": info.main})
         return finish(report, run)
+
+
+def sandbox_time_budget_s(spec: LabSpec) -> float:
+    """The most sandbox wall time one grading of this lab may take: the lab's limit once per
+    sandbox run (interactive labs play public and private episodes in separate sessions)."""
+    sessions = 2 if spec.task == "interactive" else 1
+    return spec.limits.wall_time_s * sessions
 
 
 def _hardware(spec: LabSpec) -> str:
@@ -269,8 +279,79 @@ def _grade_interactive(
     backend: Backend,
     deny: tuple[Path, ...],
     events: _Events,
-) -> tuple[Report, RunResult]:
+) -> tuple[Report, RunResult | None]:
+    """Public episodes in one sandbox session, then private ones in a fresh one.
+
+    The policy is told its rewards, so anything it prints (or how it ends) in private episodes
+    can carry the private score. The private session therefore starts only after the public
+    one has ended and its log has been read, shares nothing with it, and everything about it
+    goes into `Report.private_session`, which students see only after the reveal. If the private
+    episodes fail, the run is still "scored" on the public split (with no private metrics):
+    the status a student sees before the reveal must not depend on private episodes."""
+    events.emit("running", backend=backend.name, entry_kind=info.kind)
+    public, failed, run = _play_session(
+        spec, info, entry_dir, seeds["public"], backend, deny, events
+    )
+    if failed is not None:
+        return failed, run
+    private_part: PrivateSession | None = None
+    private = Episodes()
+    if seeds["private"]:
+        played, private_failed, private_run = _play_session(
+            spec, info, entry_dir, seeds["private"], backend, deny, events
+        )
+        assert private_run is not None
+        private_part = PrivateSession(
+            status=private_failed.status if private_failed else "scored",
+            reason=private_failed.reason if private_failed else "",
+            logs=private_run.log,
+            wall_time_s=private_run.wall_time_s,
+            peak_memory_mb=private_run.peak_memory_mb,
+        )
+        private = played or Episodes()
+    events.emit("scoring")
+    from grader.metrics import return_stats
+
+    names = set(spec.metric_names)
+
+    def stats(returns: list[float]) -> dict[str, float]:
+        return {k: v for k, v in return_stats(returns).values.items() if k in names}
+
+    returns = {"public": public.returns, "private": private.returns}
+    details: dict[str, Any] = {
+        "returns": returns,
+        "lengths": {"public": public.lengths, "private": private.lengths},
+    }
+    if private_part is not None and private_part.status != "scored":
+        # No whole-set or private score: the private standings list this run as unscored.
+        scores = Scores(
+            metrics={}, split_metrics={"public": stats(public.returns)}, details=details
+        )
+    else:
+        scores = Scores(
+            metrics=stats(public.returns + private.returns),
+            split_metrics={s: stats(returns[s]) for s in ("public", "private")},
+            details=details,
+        )
+    report = _scored(scores, run.log if run else "")
+    report.private_session = private_part
+    return report, run
+
+
+def _play_session(
+    spec: LabSpec,
+    info: EntryInfo,
+    entry_dir: Path,
+    seeds: list[int],
+    backend: Backend,
+    deny: tuple[Path, ...],
+    events: _Events,
+) -> tuple[Episodes, Report | None, RunResult | None]:
+    """One sandbox session playing one episode per seed: its episodes, or the report of how
+    the policy failed, and how the sandbox ended (None when there was nothing to play)."""
     assert spec.environment is not None
+    if not seeds:
+        return Episodes(), None, None
     with tempfile.TemporaryDirectory(prefix="grader-out-") as out:
         job = Job(
             command=_command("interactive", spec, info),
@@ -280,10 +361,9 @@ def _grade_interactive(
             env={"GRADER_TASK": spec.task},
             deny_paths=deny,
         )
-        events.emit("running", backend=backend.name, entry_kind=info.kind)
         session = backend.start_session(job)
         fault: PolicyFault | None = None
-        episodes = None
+        episodes = Episodes()
         try:
             startup = min(spec.environment.startup_timeout_s, spec.limits.wall_time_s)
             episodes = play(session, spec.environment, seeds, events.tick, startup)
@@ -295,30 +375,11 @@ def _grade_interactive(
             run = session.close()
     stopped = _ended_badly(spec, run)
     if stopped is not None:
-        return stopped, run
+        return episodes, stopped, run
     if fault is not None:
         reason = fault.reason or (
             f"your policy exited unexpectedly (exit code {run.exit_code}): "
             f"{_last_error_line(run.log) or 'no error message'}"
         )
-        return Report(status=fault.status, reason=reason, logs=run.log), run
-    assert episodes is not None
-    events.emit("scoring")
-    from grader.metrics import return_stats
-
-    names = set(spec.metric_names)
-    every = [r for split in ("public", "private") for r in episodes.returns[split]]
-    whole = return_stats(every)
-    details: dict[str, Any] = {
-        "returns": episodes.returns,
-        "lengths": episodes.lengths,
-    }
-    scores = Scores(
-        metrics={k: v for k, v in whole.values.items() if k in names},
-        split_metrics={
-            s: {k: v for k, v in return_stats(episodes.returns[s]).values.items() if k in names}
-            for s in ("public", "private")
-        },
-        details=details,
-    )
-    return _scored(scores, run.log), run
+        return episodes, Report(status=fault.status, reason=reason, logs=run.log), run
+    return episodes, None, run

@@ -43,6 +43,27 @@ class Receipt:
 
 
 @dataclass
+class PrivateSession:
+    """How the private split's own sandbox session went (interactive labs).
+
+    Whatever the entry did there (its log, how it ended, its time and memory) is withheld
+    from the student until the private split is revealed to them; `Report.status`, `logs`
+    and the receipt describe only what they may see before then. `status` is "scored" or the
+    failure status the private episodes would have earned (then the run has no private
+    metrics)."""
+
+    status: str
+    reason: str = ""
+    logs: str = ""
+    wall_time_s: float = 0.0
+    peak_memory_mb: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+
+@dataclass
 class Report:
     status: str
     reason: str = ""
@@ -51,6 +72,8 @@ class Report:
     details: dict[str, Any] = field(default_factory=dict)
     logs: str = ""
     receipt: Receipt | None = None
+    # Interactive labs: the private split's session, withheld from students until the reveal.
+    private_session: PrivateSession | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -67,11 +90,13 @@ class Report:
             s: {k: v for k, v in m.items() if math.isfinite(v)}
             for s, m in d["split_metrics"].items()
         }
-        return clean_json(d)
+        cleaned: dict[str, Any] = clean_json(d)
+        return cleaned
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
         receipt = d.get("receipt")
+        private = d.get("private_session")
         return cls(
             status=d["status"],
             reason=d.get("reason", ""),
@@ -83,4 +108,5 @@ class Report:
             details=dict(d.get("details") or {}),
             logs=d.get("logs", ""),
             receipt=Receipt(**receipt) if receipt else None,
+            private_session=PrivateSession(**private) if private else None,
         )

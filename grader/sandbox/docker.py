@@ -154,7 +154,12 @@ def sandbox_config(
         ],
         "ipc_mode": "private",
         "init": True,
-        "log_config": LogConfig(
+        # A session's stdout is the protocol channel: Docker must not log its frames (they
+        # would fill the capped log and push the entry's own output out); its stderr, the
+        # entry's output, is read from the attach stream instead (DockerSession).
+        "log_config": LogConfig(type=LogConfig.types.NONE)
+        if interactive
+        else LogConfig(
             type=LogConfig.types.JSON, config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
         ),
         "detach": not interactive,
@@ -180,7 +185,7 @@ def create_sandbox(client: docker.DockerClient, config: Mapping[str, Any]) -> Co
         container = client.containers.create(**config)
     except DockerException as exc:
         raise PlatformError(f"the Docker sandbox could not be created: {exc}") from exc
-    _record(config["labels"][LABEL], container.id)
+    _record(config["labels"][LABEL], _cid(container))
     return container
 
 
@@ -218,8 +223,8 @@ def reap_orphans(client: docker.DockerClient | None = None, everything: bool = F
     for c in client.containers.list(all=True, filters={"label": LABEL}):
         labels = c.labels or {}
         if everything or not _alive(labels.get(OWNER_LABEL, "")):
-            _remove(client, c.id, labels.get(LABEL))
-            removed.append(c.id)
+            _remove(client, _cid(c), labels.get(LABEL))
+            removed.append(_cid(c))
     directory = state_dir()
     for path in directory.glob("*.json") if directory.is_dir() else []:
         if path.name == "gpu-status.json":
@@ -361,7 +366,7 @@ class _Run:
 
     def sample(self) -> None:
         assert self.container is not None
-        peak = _peak_memory_mb(self.container.id)
+        peak = _peak_memory_mb(_cid(self.container))
         if peak is not None:
             self.peak_mb = max(self.peak_mb, peak)
 
@@ -385,7 +390,7 @@ class _Run:
     def state(self) -> dict[str, Any]:
         assert self.container is not None
         try:
-            return dict(self.client.api.inspect_container(self.container.id)["State"])
+            return dict(self.client.api.inspect_container(_cid(self.container))["State"])
         except DockerException as exc:
             raise PlatformError(f"the Docker sandbox vanished: {exc}") from exc
 
@@ -398,8 +403,9 @@ class _Run:
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return not self.state().get("Running", False)
 
-    def finish(self) -> RunResult:
-        """After exit: read how it ended, its log and outputs, then remove everything."""
+    def finish(self, log: str | None = None) -> RunResult:
+        """After exit: read how it ended, its log (unless given) and outputs, then remove
+        everything."""
         assert self.container is not None
         try:
             if not self.wait(10.0):
@@ -408,10 +414,12 @@ class _Run:
             wall = time.monotonic() - self.started
             st = self.state()
             oom = bool(st.get("OOMKilled"))
-            try:
-                raw = self.container.logs(stdout=True, stderr=True)
-            except DockerException:
-                raw = b""
+            raw = b""
+            if log is None:
+                try:
+                    raw = self.container.logs(stdout=True, stderr=True)
+                except DockerException:
+                    pass
             self.out.collect(self.job.output_dir)
             return RunResult(
                 exit_code=_exit_code(st.get("ExitCode")),
@@ -419,7 +427,7 @@ class _Run:
                 oom=oom,
                 wall_time_s=round(wall, 3),
                 peak_memory_mb=round(self.peak_mb, 1),
-                log=sanitize(raw, self.job.limits.log_bytes),
+                log=sanitize(raw, self.job.limits.log_bytes) if log is None else log,
             )
         finally:
             self.cleanup()
@@ -427,7 +435,7 @@ class _Run:
     def cleanup(self) -> None:
         try:
             if self.container is not None:
-                _remove(self.client, self.container.id, self.run_id)
+                _remove(self.client, _cid(self.container), self.run_id)
                 self.container = None
             if self.gpu is not None:
                 gpu, self.gpu = self.gpu, None
@@ -502,7 +510,8 @@ class DockerBackend(Backend):
                 raise PlatformError(f"cannot inspect sandbox image {tag}: {exc}") from exc
             self._images[tag] = str(image.id)
         image_id = self._images[tag]
-        repo_digests = self.client.api.inspect_image(image_id).get("RepoDigests") or []
+        inspected = self.client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]
+        repo_digests = inspected.get("RepoDigests") or []
         self.image_digest = self.pinned_image or (
             f"{tag}@{repo_digests[0].split('@')[-1] if repo_digests else image_id}"
         )
@@ -535,9 +544,10 @@ class DockerBackend(Backend):
         r = _Run(self, job, interactive=True)
         assert r.container is not None
         try:
-            # Attach before start, so no byte of output is missed.
+            # Attach before start, so no byte of output is missed. Both output streams come
+            # multiplexed: stdout carries the frames, stderr the entry's own output.
             sock = self.client.api.attach_socket(
-                r.container.id, params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1}
+                _cid(r.container), params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
             )
         except DockerException as exc:
             r.cleanup()
@@ -554,20 +564,65 @@ def _arg(command: tuple[str, ...], flag: str) -> str | None:
     return None
 
 
+class _LogTail:
+    """The entry's output as it streams in, kept as the process backend keeps its log file:
+    whole up to `cap` bytes, else the first quarter and the last three quarters."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.cut = 0
+
+    def write(self, data: bytes) -> None:
+        room = self.cap // 4 - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        self.tail += data
+        extra = len(self.tail) - (self.cap - self.cap // 4)
+        if extra > 0:
+            self.cut += extra
+            del self.tail[:extra]
+
+    def text(self) -> str:
+        if not self.cut:
+            return sanitize(bytes(self.head + self.tail), self.cap)
+        return (
+            sanitize(bytes(self.head), self.cap)
+            + f"\n[... {self.cut} bytes cut ...]\n"
+            + sanitize(bytes(self.tail), self.cap)
+        )
+
+
+# Unread protocol bytes allowed: one frame answering what was asked, plus slack.
+MAX_UNREAD = MAX_FRAME + HEADER.size + (1 << 16)
+
+
 class DockerSession(Session):
-    """Frames over the container's attached stdin/stdout (Docker multiplexes the output)."""
+    """Frames over the container's attached stdin/stdout; its stderr is the log.
+
+    Docker multiplexes both output streams on the attach socket (8-byte headers written by
+    the daemon, so the entry cannot forge them). A reader thread drains the socket all the
+    time, so an entry printing a lot never blocks on a full socket while the worker is
+    sending, and the log holds exactly what the entry wrote to stderr (the harness points
+    the entry's stdout there), never a protocol frame."""
 
     def __init__(self, run: _Run, sock: socket.socket) -> None:
         self.run = run
         self.sock = sock
         self.sock.setblocking(False)
-        self.raw = bytearray()  # multiplexed stream bytes not yet parsed
-        self.buffer = bytearray()  # the container's stdout
+        self.cond = threading.Condition()
+        self.buffer = bytearray()  # the container's stdout: protocol frames
+        self.log = _LogTail(run.job.limits.log_bytes)
         self.eof = False
+        self.error: ProtocolError | None = None
         self.result: RunResult | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._monitor, daemon=True)
         self._thread.start()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
 
     def _monitor(self) -> None:
         while not self._stop.wait(0.25):
@@ -578,6 +633,41 @@ class DockerSession(Session):
             except Exception:  # noqa: BLE001 - the session's own calls report the failure
                 log.exception("sandbox monitor")
                 return
+
+    def _read_loop(self) -> None:
+        raw = bytearray()  # multiplexed stream bytes not yet parsed
+        while not self._stop.is_set():
+            try:
+                r, _w, _x = select.select([self.sock], [], [], 0.1)
+                if not r:
+                    continue
+                chunk = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):  # closed under us: the session is ending
+                chunk = b""
+            with self.cond:
+                if not chunk:
+                    self.eof = True
+                    self.cond.notify_all()
+                    return
+                raw += chunk
+                while len(raw) >= 8:
+                    stream, size = raw[0], int.from_bytes(raw[4:8], "big")
+                    if len(raw) < 8 + size:
+                        break
+                    data = bytes(raw[8 : 8 + size])
+                    del raw[: 8 + size]
+                    if stream == 2:
+                        self.log.write(data)
+                    elif stream == 1 and self.error is None:
+                        self.buffer += data
+                        if len(self.buffer) > MAX_UNREAD:
+                            self.error = ProtocolError(
+                                "the policy sent more than one frame's worth unasked"
+                            )
+                            self.buffer.clear()
+                self.cond.notify_all()
 
     def _gone(self) -> bool:
         return self.run.killed or not self.run.state().get("Running", False)
@@ -602,43 +692,24 @@ class DockerSession(Session):
                 raise SessionClosed("the policy exited") from exc
             view = view[n:]
 
-    def _pump(self, deadline: float) -> None:
-        """Read what the socket has into raw, then move complete stdout chunks to buffer."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise SessionTimeout("no answer in time")
-        r, _w, _x = select.select([self.sock], [], [], min(left, 0.1))
-        if r:
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except BlockingIOError:
-                chunk = b""
-            except OSError as exc:
-                raise SessionClosed("the policy exited") from exc
-            else:
-                if not chunk:
-                    self.eof = True
-            self.raw += chunk
-        elif self._gone() and not self.raw:
-            self.eof = True
-        while len(self.raw) >= 8:
-            stream, size = self.raw[0], int.from_bytes(self.raw[4:8], "big")
-            if len(self.raw) < 8 + size:
-                break
-            if stream == 1:
-                self.buffer += self.raw[8 : 8 + size]
-            del self.raw[: 8 + size]
-            if len(self.buffer) > MAX_FRAME + HEADER.size + (1 << 16):
-                raise ProtocolError("the policy sent more than one frame's worth unasked")
-
     def _read_exact(self, n: int, deadline: float) -> bytes:
-        while len(self.buffer) < n:
-            if self.eof:
-                raise SessionClosed("the policy exited")
-            self._pump(deadline)
-        data = bytes(self.buffer[:n])
-        del self.buffer[:n]
-        return data
+        with self.cond:
+            while len(self.buffer) < n:
+                if self.error is not None:
+                    raise self.error
+                if self.eof:
+                    raise SessionClosed("the policy exited")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SessionTimeout("no answer in time")
+                if not self.cond.wait(min(left, 0.1)) and self._gone():
+                    # Exited: what it wrote last is still on its way; the stream ends soon.
+                    self.cond.wait_for(lambda: self.eof, timeout=2.0)
+                    if len(self.buffer) < n:
+                        raise SessionClosed("the policy exited")
+            data = bytes(self.buffer[:n])
+            del self.buffer[:n]
+            return data
 
     def close(self) -> RunResult:
         if self.result is not None:
@@ -650,10 +721,22 @@ class DockerSession(Session):
         try:
             if not self.run.wait(2.0):
                 self.run.kill()
+            # The stream ends once the container has exited and its output is flushed.
+            self._reader.join(timeout=5.0)
             self._stop.set()
             self._thread.join()
-            self.result = self.run.finish()
+            self._reader.join()
+            with self.cond:
+                text = self.log.text()
+            self.result = self.run.finish(log=text)
             return self.result
         finally:
+            self._stop.set()
             self.sock.close()
             self.run.cleanup()
+
+
+def _cid(container: Container) -> str:
+    """The container's id (typed Optional in the SDK's stubs; set once it is created)."""
+    assert container.id is not None
+    return container.id

@@ -14,6 +14,7 @@ from .selectors import (
     entry_latest_run,
     run_queue_position,
     visible_metrics,
+    visible_private_session,
 )
 from .services import intake
 
@@ -34,6 +35,9 @@ def entry_data(entry: Entry, user) -> dict:
         "queue_position": run_queue_position(run) if run else None,
         "reason": run.reason if run else "",
         "metrics": visible_metrics(entry, run, user),
+        "log": run.logs if run else "",
+        # The private episodes' session (interactive labs): null until the reveal.
+        "private_session": visible_private_session(entry, run, user),
         "url": f"/entries/{entry.pk}/",
     }
 

@@ -140,6 +140,10 @@ class GradingRun(models.Model):
     details = models.JSONField(default=dict, blank=True)
     receipt = models.JSONField(default=dict, blank=True)
     logs = models.TextField(blank=True)
+    # Interactive labs: the private episodes' own sandbox session (status, reason, logs,
+    # wall_time_s, peak_memory_mb). Its log can carry private-split returns, so students see
+    # it only once the private split is revealed to them (selectors.visible_private_session).
+    private_session = models.JSONField(default=dict, blank=True)
     pinned_image = models.CharField(
         max_length=200, blank=True, help_text="Sandbox image digest a re-grade must use."
     )

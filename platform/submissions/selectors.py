@@ -7,7 +7,7 @@ from courses.models import Lab
 from grader.specs import load_spec
 
 from .models import ACTIVE, Entry, GradingRun, Status
-from .splits import visible_splits
+from .splits import sees_private, visible_splits
 
 
 def entry_find(entry_id: int) -> Entry | None:
@@ -56,6 +56,15 @@ def visible_metrics(entry: Entry, run: GradingRun | None, user: User) -> dict:
         return {}
     split = run.split_metrics or {}
     return {name: split.get(name, {}) for name in visible_splits(user, entry.lab)}
+
+
+def visible_private_session(entry: Entry, run: GradingRun | None, user: User) -> dict | None:
+    """How the run's private episodes went (status, reason, log), for whom may see it; None
+    when there is none or it is withheld. Until the reveal a student learns nothing of it,
+    not even whether it failed: their run shows the public session's status and log."""
+    if run is None or not run.private_session or not sees_private(user, entry.lab):
+        return None
+    return run.private_session
 
 
 def metric_rows(entry: Entry, shown: dict) -> dict[str, list[dict]]:

@@ -20,8 +20,10 @@ from .selectors import (
     run_queue_position,
     runs_in_flight,
     visible_metrics,
+    visible_private_session,
 )
 from .services import intake, reaper, runs
+from .splits import sees_private
 
 
 @login_required
@@ -69,6 +71,8 @@ def entry_detail(request, entry_id: int):
             "run": run,
             "queue_position": run_queue_position(run) if run else None,
             "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
+            "sees_private": sees_private(request.user, entry.lab),
+            "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
         },
     )

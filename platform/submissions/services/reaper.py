@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from grader.pipeline import sandbox_time_budget_s
 from grader.specs import load_spec
 
 from ..models import GradingRun, Status
@@ -29,7 +30,8 @@ def runs_reap(now: datetime | None = None) -> dict[str, int]:
     for run in GradingRun.objects.select_related("entry__lab").filter(
         status__in=[Status.RUNNING, Status.SCORING]
     ):
-        limit = timedelta(seconds=load_spec(run.entry.lab.spec_id).limits.wall_time_s) + RUN_GRACE
+        budget = sandbox_time_budget_s(load_spec(run.entry.lab.spec_id))
+        limit = timedelta(seconds=budget) + RUN_GRACE
         silent = run.is_silent(now, HEARTBEAT_STALE)
         overdue = run.started_at is not None and now - run.started_at > limit
         if not (silent or overdue):

@@ -58,6 +58,13 @@ def _cap_logs(text: str) -> str:
     return "[… earlier output cut …]\n" + data[-LOG_CAP_BYTES:].decode("utf-8", errors="replace")
 
 
+def _private_session(private: dict | None) -> dict:
+    """The private split's session as stored: its log capped like the run's own."""
+    if not private:
+        return {}
+    return {**private, "logs": _cap_logs(private.get("logs") or "")}
+
+
 def run_execute(*, run_id: int, worker: str) -> str:
     """What a Celery delivery does: claim the run, grade it, record the report once."""
     from grader.pipeline import GradeRequest, grade
@@ -114,6 +121,7 @@ def run_execute(*, run_id: int, worker: str) -> str:
         details=data.get("details") or {},
         receipt=data.get("receipt") or {},
         logs=_cap_logs(data.get("logs") or ""),
+        private_session=_private_session(data.get("private_session")),
     )
     if not recorded:
         return "stale"

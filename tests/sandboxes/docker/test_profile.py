@@ -149,7 +149,10 @@ def test_interactive_sessions_use_the_same_profile(tmp_path, monkeypatch):
     assert session["stdin_open"] is True and session["detach"] is False
     same = {k for k in batch if k not in {"name", "labels", "mounts", "command", "environment"}}
     differ = {k for k in same if batch[k] != session[k]}
-    assert differ == {"stdin_open", "detach"}, differ
+    assert differ == {"stdin_open", "detach", "log_config"}, differ
+    # A session's stdout carries protocol frames: Docker must not log them (the entry's
+    # stderr is read from the attach stream instead).
+    assert session["log_config"].type == "none"
 
 
 def test_a_mount_exposing_the_hidden_data_is_refused(tmp_path, monkeypatch):
