@@ -9,7 +9,7 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "role", "affiliation")
     list_filter = ("role", "affiliation", "is_active")
     search_fields = ("username", "email", "first_name", "last_name")
-    fieldsets = BaseUserAdmin.fieldsets + (("Course", {"fields": ("role", "affiliation")}),)
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Course", {"fields": ("role", "affiliation")}))
     add_fieldsets = BaseUserAdmin.add_fieldsets + (("Course", {"fields": ("role", "affiliation")}),)
 
 

@@ -33,17 +33,17 @@ def project_entrants(edition: Edition) -> list[Entrant]:
 
 def lab_entrants(lab: Lab) -> list[Entrant]:
     """Ranked finalists of a lab by the combined rubric score (judged finalists only)."""
-    results = [r for r in prize_standings(lab) if r.rank is not None]
-    user_ids = [int(r.finalist.key.split(":", 1)[1]) for r in results]
+    results = [(r, r.rank) for r in prize_standings(lab) if r.rank is not None]
+    user_ids = [int(r.finalist.key.split(":", 1)[1]) for r, _ in results]
     emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
     return [
         Entrant(
             key=r.finalist.key,
             name=r.finalist.name,
-            rank=r.rank,
+            rank=rank,
             eligible=r.finalist.eligible,
             score=fraction_text(r.combined),
             emails=(emails[user_id],) if emails.get(user_id) else (),
         )
-        for r, user_id in zip(results, user_ids, strict=True)
+        for (r, rank), user_id in zip(results, user_ids, strict=True)
     ]

@@ -52,8 +52,11 @@ def roc_chart(curve) -> dict | None:
     fpr, tpr = curve.get("fpr"), curve.get("tpr")
     if not (isinstance(fpr, list) and isinstance(tpr, list)) or len(fpr) != len(tpr) or not fpr:
         return None
-    points = [(_number(a), _number(b)) for a, b in zip(fpr[:500], tpr[:500], strict=False)]
-    points = [(a, b) for a, b in points if a is not None and b is not None]
+    points = []
+    for a, b in zip(fpr[:500], tpr[:500], strict=False):
+        x, y = _number(a), _number(b)
+        if x is not None and y is not None:
+            points.append((x, y))
     if not points:
         return None
     path = " ".join(

@@ -78,7 +78,10 @@ class JudgeBallot(models.Model):
     @property
     def score(self) -> Fraction | None:
         """The mean of the criteria, exactly; None until the ballot is complete."""
-        return exact_mean(self.scores().values()) if self.is_complete else None
+        if not self.is_complete:
+            return None
+        # Complete: every criterion has a score (the filter only tells the type checker).
+        return exact_mean(s for s in self.scores().values() if s is not None)
 
 
 class EntryScore(JudgeBallot):

@@ -50,24 +50,27 @@ class FinalistResult:
 
 def combine(finalists: list[Finalist], ballots: list[Ballot]) -> list[FinalistResult]:
     results = {f.entry_id: FinalistResult(f) for f in finalists}
-    complete: dict[int, list[Ballot]] = {}
+    complete: dict[int, list[tuple[int, int, int]]] = {}  # (judge, soundness, descriptions)
     for ballot in ballots:
-        if ballot.entry_id in results and None not in (ballot.soundness, ballot.descriptions):
-            complete.setdefault(ballot.entry_id, []).append(ballot)
+        sound, desc = ballot.soundness, ballot.descriptions
+        if ballot.entry_id in results and sound is not None and desc is not None:
+            complete.setdefault(ballot.entry_id, []).append((ballot.judge_id, sound, desc))
     for entry_id, result in results.items():
         counted = complete.get(entry_id, [])
-        result.judge_ids = [b.judge_id for b in counted]
+        result.judge_ids = [judge_id for judge_id, _, _ in counted]
         if not counted:
             continue
-        result.soundness = exact_mean(b.soundness for b in counted)
-        result.descriptions = exact_mean(b.descriptions for b in counted)
+        soundness = exact_mean(s for _, s, _ in counted)
+        descriptions = exact_mean(d for _, _, d in counted)
+        # Means of a non-empty list always exist.
+        assert soundness is not None and descriptions is not None
+        result.soundness, result.descriptions = soundness, descriptions
         if result.finalist.results is not None:
-            result.combined = exact_mean(
-                [result.finalist.results, result.soundness, result.descriptions]
-            )
+            result.combined = exact_mean([result.finalist.results, soundness, descriptions])
 
-    ranked = [r for r in results.values() if r.combined is not None]
-    ranks = competition_ranks([-r.combined for r in ranked])  # higher is better
+    scored = [(r, r.combined) for r in results.values() if r.combined is not None]
+    ranked = [r for r, _ in scored]
+    ranks = competition_ranks([-combined for _, combined in scored])  # higher is better
     for result, (rank, tied) in zip(ranked, ranks, strict=True):
         result.rank, result.tied = rank, tied
     ranked.sort(key=lambda r: (r.rank, r.finalist.name, r.finalist.key))

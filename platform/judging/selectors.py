@@ -38,6 +38,12 @@ def finalists_of(lab: Lab) -> list[RankedRow]:
     ]
 
 
+def finalist_entry_id(finalist: RankedRow) -> int:
+    """The entry a finalist stands for: finalists_of keeps only rows with an entry."""
+    assert finalist.row.entry_id is not None, "finalists always have an entry"
+    return finalist.row.entry_id
+
+
 def access_entry_for_judging(user: User, entry_id: int) -> Entry:
     """The gate for reading an entry as a judge: staff, or a judge assigned to the entry's
     lab while the entry stands for a finalist. Anyone else gets a 404, as with access_entry."""
@@ -101,14 +107,14 @@ def judge_queue(judge: User) -> list[LabQueue]:
     queues = []
     labs = Lab.objects.filter(judge_assignments__judge=judge).select_related("edition")
     for lab in labs:
-        finalists = sorted(finalists_of(lab), key=lambda r: r.row.entry_id)
+        finalists = sorted(finalists_of(lab), key=finalist_entry_id)
         scores = {
             s.entry_id: s
             for s in EntryScore.objects.filter(
-                judge=judge, entry_id__in=[r.row.entry_id for r in finalists]
+                judge=judge, entry_id__in=[finalist_entry_id(r) for r in finalists]
             )
         }
-        items = [QueueItem(r, scores.get(r.row.entry_id)) for r in finalists]
+        items = [QueueItem(r, scores.get(finalist_entry_id(r))) for r in finalists]
         queues.append(LabQueue(lab, judging_settings(lab), items))
     return queues
 
@@ -127,7 +133,7 @@ def prize_standings(lab: Lab) -> list[FinalistResult]:
     """The lab's prize standings: finalists ordered by the combined rubric score."""
     finalists = finalists_of(lab)
     rubric = load_spec(lab.spec_id).rubric
-    entry_ids = [r.row.entry_id for r in finalists]
+    entry_ids = [finalist_entry_id(r) for r in finalists]
     ballots = [
         Ballot(s.entry_id, s.judge_id, s.soundness, s.descriptions)
         for s in EntryScore.objects.filter(entry_id__in=entry_ids)
@@ -138,7 +144,7 @@ def prize_standings(lab: Lab) -> list[FinalistResult]:
                 key=r.row.key,
                 name=r.row.name,
                 eligible=r.row.eligible,
-                entry_id=r.row.entry_id,
+                entry_id=finalist_entry_id(r),
                 results=rubric.score(r.row.metrics.get(rubric.metric)),
             )
             for r in finalists
@@ -159,13 +165,13 @@ def scoring_progress(lab: Lab, finalists: list[RankedRow]) -> list[dict]:
     """Per assigned judge: which finalists they have scored (for staff)."""
     scores = {
         (s.judge_id, s.entry_id): s
-        for s in EntryScore.objects.filter(entry_id__in=[r.row.entry_id for r in finalists])
+        for s in EntryScore.objects.filter(entry_id__in=[finalist_entry_id(r) for r in finalists])
     }
     rows = []
     for assignment in lab_judges(lab):
         cells = []
         for r in finalists:
-            score = scores.get((assignment.judge_id, r.row.entry_id))
+            score = scores.get((assignment.judge_id, finalist_entry_id(r)))
             cells.append(score.state if score else TO_SCORE)
         rows.append({"assignment": assignment, "cells": cells})
     return rows

@@ -130,7 +130,8 @@ def judging_entry(request, entry_id: int):
     run = entry_latest_run(entry)
     shown = visible_metrics(entry, run, request.user)
     details = run.details if run else {}
-    returns = details.get("returns") if isinstance(details.get("returns"), dict) else {}
+    returns = details.get("returns")
+    returns = returns if isinstance(returns, dict) else {}
     spec = load_spec(lab.spec_id)
     results_split = PRIVATE if sees_private(request.user, lab) else PUBLIC
     return render(

@@ -82,6 +82,7 @@ def compute_standings(
     for judge_id, scored in judge_scores.items():
         values = [score for _, score in scored]
         mean = exact_mean(values)
+        assert mean is not None, "a judge listed here scored at least one group"
         variance = sum((v - mean) ** 2 for v in values) / len(values)
         judges[judge_id] = JudgeStats(
             judge_id, len(values), mean, math.sqrt(variance), min(values), max(values)
@@ -101,10 +102,16 @@ def compute_standings(
         result.insufficient = len(scores) < max(min_judges, 1)
 
     ranked = [r for r in by_id.values() if not r.insufficient]
-    ranks = competition_ranks([-r.final for r in ranked])  # higher is better
+    finals, mean_zs = [], []
+    for result in ranked:
+        # Enough judges means at least one score, so both are set.
+        assert result.final is not None and result.mean_z is not None
+        finals.append(result.final)
+        mean_zs.append(result.mean_z)
+    ranks = competition_ranks([-final for final in finals])  # higher is better
     for result, (rank, tied) in zip(ranked, ranks, strict=True):
         result.rank, result.tied = rank, tied
-    z_ranks = competition_ranks([-r.mean_z for r in ranked])
+    z_ranks = competition_ranks([-z for z in mean_zs])
     for result, (rank, _) in zip(ranked, z_ranks, strict=True):
         result.z_rank = rank
 

@@ -404,7 +404,9 @@ def ballot_save(
 ) -> PitchBallot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
-    values = {c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes}
+    values: dict[str, int | str | None] = {
+        c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes
+    }
     if "comment" in changes:
         comment = changes["comment"]
         if not isinstance(comment, str):

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -124,7 +126,7 @@ def invitation_respond(request, invitation_id: int, action: str):
     invitation = get_object_or_404(
         Invitation.objects.select_related("group__edition"), pk=invitation_id
     )
-    actions = {
+    actions: dict[str, tuple[Callable[..., object], str]] = {
         "accept": (services.invitation_accept, "You joined {group}."),
         "decline": (services.invitation_decline, "Invitation to {group} declined."),
         "cancel": (services.invitation_cancel, "Invitation cancelled."),
@@ -301,8 +303,10 @@ def dashboard(request, edition_slug: str):
     config = selectors.project_settings_for(edition)
     standings = selectors.standings_for(edition)
     groups, progress = selectors.scoring_progress(edition)
-    for group in groups:
-        group.starts_at = config.slot_starts_at(group.slot) if config and group.slot else None
+    schedule = [
+        {"group": g, "starts_at": config.slot_starts_at(g.slot) if config and g.slot else None}
+        for g in groups
+    ]
     names = {j.judge.pk: j.judge for j in progress}
     rows = [{"result": r, "final_text": fraction_text(r.final)} for r in standings.groups]
     judge_stats = [
@@ -324,6 +328,7 @@ def dashboard(request, edition_slug: str):
             "standings": standings,
             "rows": rows,
             "groups": groups,
+            "schedule": schedule,
             "progress": progress,
             "judge_stats": judge_stats,
             "conflicts": selectors.conflict_list(edition),

@@ -132,9 +132,10 @@ def lab_regrade_all(request, lab_id: int):
 def staff_queue(request):
     require_staff(request.user)
     now = timezone.now()
-    in_flight = list(runs_in_flight())
-    for run in in_flight:
-        run.silent = run.is_silent(now, reaper.HEARTBEAT_STALE)
+    in_flight = [
+        {"run": run, "silent": run.is_silent(now, reaper.HEARTBEAT_STALE)}
+        for run in runs_in_flight()
+    ]
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
     return render(
         request, "submissions/staff_queue.html", {"runs": in_flight, "labs": labs, "now": now}

@@ -49,7 +49,9 @@ def _stage_upload(
     staging_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(dir=staging_dir, suffix=Path(_safe_name(upload.name)).suffix)
+    # entry_submit refuses an upload without a name before staging it.
+    suffix = Path(_safe_name(upload.name or "")).suffix
+    fd, tmp = tempfile.mkstemp(dir=staging_dir, suffix=suffix)
     path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -32,11 +32,12 @@ def run_transition(
     """Move a run to `to` if that is legal from its current state (and, when given, the
     claim still holds). One conditional UPDATE, so racing workers and staff cannot both win."""
     now = now or timezone.now()
-    stamp = {
+    stamps: dict[str, str] = {
         Status.QUEUED: "queued_at",
         Status.RUNNING: "started_at",
         Status.SCORING: "scoring_at",
-    }.get(to, "finished_at")
+    }
+    stamp = stamps.get(to, "finished_at")
     with transaction.atomic():
         current = GradingRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
         if current is None:
@@ -64,7 +65,7 @@ def run_enqueue(run: GradingRun) -> None:
 
     run_id, queue = run.pk, run.queue
     GradingRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
-    transaction.on_commit(lambda: grade_run.apply_async(args=[run_id], queue=queue))
+    transaction.on_commit(lambda: grade_run.apply_async(args=(run_id,), queue=queue))
 
 
 def run_cancel(*, run: GradingRun, by: User) -> bool:

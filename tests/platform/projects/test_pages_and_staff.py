@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Affiliation, Role
+from courses.models import format_in_zone
 from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
 from judging.models import PitchBallot
 from projects.models import PaperReview, ProjectGroup, ReviewStatus
@@ -217,6 +218,24 @@ def test_staff_generate_and_reorder_the_schedule(client_as, config, staff):
         client_as("judge").post(f"/projects/{config.edition.slug}/staff/schedule/").status_code
         == 403
     )
+
+
+@pytest.mark.django_db
+def test_the_dashboard_schedule_shows_each_slot_start_in_the_edition_zone(client_as, config):
+    config.pitches_start_at = datetime(2027, 1, 31, 23, 0, tzinfo=UTC)
+    config.save()
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    for i, name in enumerate(["Early", "Late"]):
+        ProjectGroupFactory(
+            edition=config.edition, name=name, signed_up_at=now + timedelta(hours=i)
+        )
+    client = client_as("staff")
+    client.post(f"/projects/{config.edition.slug}/staff/schedule/")
+    page = client.get(f"/projects/{config.edition.slug}/staff/").content.decode()
+    zone = config.edition.time_zone
+    second = config.pitches_start_at + timedelta(minutes=config.pitch_minutes)
+    assert format_in_zone(config.pitches_start_at, zone) in page
+    assert format_in_zone(second, zone) in page
 
 
 @pytest.mark.django_db

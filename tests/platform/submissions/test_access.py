@@ -1,10 +1,13 @@
 """Nobody sees what is not theirs: entries, files, logs and private-split scores, by role."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from submissions.models import GradingRun, Status
-from submissions.services import intake, runs
+from submissions.services import intake, reaper, runs
 from uploads import LEFT, upload
 
 SECRET_LOG = "log line only the owner and staff may read"
@@ -105,6 +108,18 @@ def test_staff_queue_is_staff_only(persona, route):
     response = client.get(reverse(route))
     expected = {"anonymous": 302, "student": 403, "judge": 403, "staff": 200}[name]
     assert response.status_code == expected
+
+
+def test_staff_queue_marks_a_run_whose_worker_went_silent_as_stuck(client_as, enrolled, cartpole):
+    run = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT)).runs.get()
+    stuck = 'running</span> <span class="badge bad">stuck</span>'
+    GradingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, heartbeat_at=timezone.now())
+    page = client_as("staff").get(reverse("staff-queue")).content.decode()
+    assert f"#{run.entry_id}</a>" in page and stuck not in page
+    stale = timezone.now() - reaper.HEARTBEAT_STALE - timedelta(seconds=1)
+    GradingRun.objects.filter(pk=run.pk).update(heartbeat_at=stale)
+    page = client_as("staff").get(reverse("staff-queue")).content.decode()
+    assert f"#{run.entry_id}</a>" in page and stuck in page
 
 
 def test_only_staff_cancel_and_regrade(client_as, scored_entry):

@@ -129,8 +129,8 @@ class Command(BaseCommand):
         transaction.on_commit(lambda: self._seed_entries(edition))
         self.stdout.write(self.style.SUCCESS(f"Demo edition '{edition.name}' is ready."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-        for username, role, affiliation in logins:
-            self.stdout.write(f"  {username:<16} {role:<8} {affiliation}")
+        for username, role_label, affiliation_label in logins:
+            self.stdout.write(f"  {username:<16} {role_label:<8} {affiliation_label}")
 
     def _seed_entries(self, edition: Edition) -> None:
         """Queue the reference entries once; the grading worker scores them."""
