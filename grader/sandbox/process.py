@@ -49,6 +49,7 @@ from grader.sandbox.base import (
     Session,
     SessionClosed,
     SessionTimeout,
+    check_mounts,
 )
 from grader.text import sanitize
 
@@ -351,7 +352,8 @@ class _Workspace:
         roots = [src for src, _ in binds if os.path.isdir(src)]
         for denied in job.deny_paths:
             hide = os.path.realpath(denied)
-            if _under(hide, roots) is None or not os.path.exists(hide):
+            inside = _under(hide, roots)
+            if inside is None or inside == hide or not os.path.exists(hide):
                 continue
             if os.path.isdir(hide):
                 argv += ["--tmpfs", hide, "--remount-ro", hide]
@@ -413,6 +415,7 @@ def _spawn(
     iso: _Isolation, job: Job, slot: _Slot, interactive: bool
 ) -> tuple[_Workspace, subprocess.Popen[bytes], int]:
     """Start the job's sandbox; returns its workspace, the bwrap process and its status pipe."""
+    check_mounts(job)
     ws = _Workspace(job, iso, slot.uid)
     log = open(ws.log_path, "wb")  # noqa: SIM115 - handed to the child, closed below
     status_r, status_w = os.pipe()
