@@ -339,7 +339,8 @@ class _Workspace:
             argv += ["--ro-bind", "/sys", "/sys"]
             for dev in sorted(Path("/dev").glob("nvidia*")):
                 argv += ["--dev-bind", str(dev), str(dev)]
-        for name, mount in sorted(job.mounts.items()):
+        for name, given in sorted(job.mounts.items()):
+            mount = Path(given).resolve()  # bwrap runs from /: no relative paths
             if not _readable_by_all(mount):  # the slot's uid could not read it: a copy can
                 staged = self.dir / "mounts" / name
                 staged.parent.mkdir(exist_ok=True)

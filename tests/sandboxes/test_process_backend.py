@@ -366,3 +366,36 @@ def test_host_unix_sockets_are_unreachable(backend, tmp_path):
             s.close()
         for path in paths:
             Path(path).unlink(missing_ok=True)
+
+
+def test_mounts_given_as_relative_paths(backend, tmp_path, monkeypatch):
+    # The CLI passes `--hidden-dir var/hidden` as typed: bwrap itself starts from /.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("hello")
+    monkeypatch.chdir(tmp_path)
+    code = "import os\nprint(open(os.environ['SANDBOX_DATA'] + '/a.txt').read())\n"
+    result = backend.run(
+        Job(
+            ("python", "-c", code), {"data": Path("data")}, tmp_path / "out", SandboxLimits(20, 500)
+        )
+    )
+    assert result.exit_code == 0 and "hello" in result.log, result.log
+
+
+def test_mounts_the_sandbox_user_cannot_read_are_copied_for_it(backend, tmp_path):
+    # Files unpacked under a strict umask (0600) must still reach the entry, read-only.
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "a.txt").write_text("hello")
+    (data / "a.txt").chmod(0o600)
+    code = (
+        "import os\n"
+        "p = os.environ['SANDBOX_DATA'] + '/a.txt'\n"
+        "print(open(p).read())\n"
+        "try:\n    open(p, 'w')\nexcept OSError:\n    print('read-only')\n"
+    )
+    result = backend.run(
+        Job(("python", "-c", code), {"data": data}, tmp_path / "out", SandboxLimits(20, 500))
+    )
+    assert result.exit_code == 0 and "hello" in result.log and "read-only" in result.log
+    assert (data / "a.txt").stat().st_mode & 0o777 == 0o600  # the original is untouched
