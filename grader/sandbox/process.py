@@ -96,8 +96,8 @@ _ISOLATION: _Isolation | None = None
 _PROBE_LOCK = threading.Lock()
 
 PROBE_CODE = """
-import json, os, socket
-import numpy  # the harness needs it: the venv must be reachable
+import importlib.util, json, os, socket
+assert importlib.util.find_spec("numpy"), "the harness's packages are not reachable"
 status = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
 print("PROBE " + json.dumps({
     "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
@@ -162,7 +162,7 @@ def _check_isolation(iso: _Isolation) -> None:
         problems.append("capabilities were left or no_new_privs is off")
     if seen["net"] != ["lo"]:
         problems.append(f"network interfaces {seen['net']} are visible")
-    if seen["host_tmp"]:
+    if marker.name in seen["host_tmp"]:
         problems.append("the host's /tmp is visible")
     if problems:
         raise _unavailable("; ".join(problems))
@@ -324,17 +324,19 @@ class _Workspace:
         binds += [(str(etc / n), f"/etc/{n}") for n in ("passwd", "group", "hosts")]
         binds += [(p, p) for p in python_dirs]
         binds.append((os.path.realpath(SANDBOXES_DIR / "harness"), f"{HARNESS_ROOT}/harness"))
+        # Scratch first: a Python install under the host's /tmp stays visible, bound on top.
+        argv += ["--dev", "/dev", "--proc", "/proc"]
+        for scratch, size_mb in _scratch_sizes(lim):
+            argv += ["--size", str(size_mb * MB), "--perms", "1777", "--tmpfs", scratch]
         mounts = {f"{MOUNT_ROOT}/{name}" for name in job.mounts} | {f"{MOUNT_ROOT}/out"}
         # bwrap makes missing parent folders 0700 as root: make them enterable first.
-        parents = {str(p) for _, dst in binds for p in Path(dst).parents if str(p) != "/"}
-        parents |= {str(p) for dst in mounts for p in Path(dst).parents if str(p) != "/"}
+        fixed = {"/", "/dev", "/proc", *(path for path, _ in _scratch_sizes(lim))}
+        parents = {str(p) for _, dst in binds for p in Path(dst).parents} - fixed
+        parents |= {str(p) for dst in mounts for p in Path(dst).parents} - fixed
         for parent in sorted(parents):
             argv += ["--perms", "0755", "--dir", parent]
         for src, dst in binds:
             argv += ["--ro-bind", src, dst]
-        argv += ["--dev", "/dev", "--proc", "/proc"]
-        for scratch, size_mb in _scratch_sizes(lim):
-            argv += ["--size", str(size_mb * MB), "--perms", "1777", "--tmpfs", scratch]
         if lim.gpu:
             argv += ["--ro-bind", "/sys", "/sys"]
             for dev in sorted(Path("/dev").glob("nvidia*")):
