@@ -399,3 +399,16 @@ def test_mounts_the_sandbox_user_cannot_read_are_copied_for_it(backend, tmp_path
     )
     assert result.exit_code == 0 and "hello" in result.log and "read-only" in result.log
     assert (data / "a.txt").stat().st_mode & 0o777 == 0o600  # the original is untouched
+
+
+def test_memory_limit_covers_what_the_run_keeps_in_tmp_and_shm(backend, tmp_path):
+    # tmpfs pages are memory that no process's RSS shows: they count against the limit too.
+    code = (
+        "import time\n"
+        "for d in ('/tmp', '/dev/shm'):\n"
+        "    open(d + '/fill', 'wb').write(b'x' * 60 * 2**20)\n"
+        "b = bytearray(150 * 2**20)\n"
+        "time.sleep(10)\n"
+    )
+    result = backend.run(job(tmp_path, code, memory=256))
+    assert result.oom and result.peak_memory_mb > 256, result
