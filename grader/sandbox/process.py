@@ -160,6 +160,8 @@ def _check_isolation(iso: _Isolation) -> None:
         problems.append(f"the sandbox ran as uid {seen['uid']}, not {uid}")
     if seen["cap_eff"] != 0 or seen["nnp"] != "1":
         problems.append("capabilities were left or no_new_privs is off")
+    if seen["pid"] > 16:  # a fresh PID namespace numbers from 1: bwrap's init, then us
+        problems.append(f"no PID namespace of its own (pid {seen['pid']})")
     if seen["net"] != ["lo"]:
         problems.append(f"network interfaces {seen['net']} are visible")
     if marker.name in seen["host_tmp"]:
