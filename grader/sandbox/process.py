@@ -353,8 +353,9 @@ class _Workspace:
             argv += ["--ro-bind", str(mount), f"{MOUNT_ROOT}/{name}"]
             self.env[f"SANDBOX_{name.upper()}"] = f"{MOUNT_ROOT}/{name}"
         argv += ["--bind", str(out), f"{MOUNT_ROOT}/out"]
-        # Private paths that happen to lie inside a system bind (a venv inside var/...).
-        roots = [src for src, _ in binds if os.path.isdir(src)]
+        # Private paths that happen to lie inside a system bind (a checkout under /usr/src,
+        # a var/ inside the venv's folder...): covered where they appear.
+        roots = [src for src, dst in binds if src == dst and os.path.isdir(src)]
         for denied in job.deny_paths:
             hide = os.path.realpath(denied)
             inside = _under(hide, roots)

@@ -412,3 +412,29 @@ def test_memory_limit_covers_what_the_run_keeps_in_tmp_and_shm(backend, tmp_path
     )
     result = backend.run(job(tmp_path, code, memory=256))
     assert result.oom and result.peak_memory_mb > 256, result
+
+
+def test_denied_paths_inside_a_system_folder_are_hidden_there(backend, tmp_path, monkeypatch):
+    # A checkout under /usr/src (or a var/ beside the venv) lies inside what the sandbox must
+    # see: its private folders are still covered.
+    system = tmp_path / "system"
+    (system / "private").mkdir(parents=True)
+    (system / "public.txt").write_text("shown")
+    (system / "private" / "db.sqlite3").write_text("secret")
+    monkeypatch.setattr(process_backend, "ETC_FILES", (*process_backend.ETC_FILES, str(system)))
+    code = (
+        "import os\n"
+        f"print(open({str(system / 'public.txt')!r}).read())\n"
+        f"print('PRIVATE', os.listdir({str(system / 'private')!r}))\n"
+    )
+    result = backend.run(
+        Job(
+            ("python", "-c", code),
+            {},
+            tmp_path / "out",
+            SandboxLimits(20, 500),
+            deny_paths=(system / "private",),
+        )
+    )
+    assert result.exit_code == 0, result.log
+    assert "shown" in result.log and "PRIVATE []" in result.log
