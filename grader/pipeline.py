@@ -87,9 +87,21 @@ def _limits(spec: LabSpec) -> SandboxLimits:
     )
 
 
+def default_private_paths() -> tuple[Path, ...]:
+    """What the site keeps private, hidden from the sandbox whoever grades (the CLI too): the
+    checkout's var/ (database, broker folder, worker logs, media, cached sources of the hidden
+    data) and wherever the site's settings move those folders."""
+    paths = [Path(__file__).resolve().parents[1] / "var"]
+    for name in ("PLATFORM_VAR_DIR", "MEDIA_ROOT", "GRADER_HIDDEN_DIR"):
+        if os.environ.get(name):
+            paths.append(Path(os.environ[name]))
+    return tuple(paths)
+
+
 def _deny_paths(hidden_dir: Path, private: tuple[Path, ...]) -> tuple[Path, ...]:
     extra = [Path(p) for p in os.environ.get("GRADER_SANDBOX_DENY", "").split(os.pathsep) if p]
-    return (hidden_dir.resolve(), *(Path(p).resolve() for p in private), *extra)
+    mine = (*private, *default_private_paths(), *extra)
+    return (hidden_dir.resolve(), *dict.fromkeys(Path(p).resolve() for p in mine))
 
 
 def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report:

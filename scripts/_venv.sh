@@ -22,3 +22,17 @@ ensure_venv() {
     echo "$want" > "$stamp"
   fi
 }
+
+# The process sandbox runs entries under bubblewrap (and util-linux's setpriv when root).
+ensure_bubblewrap() {
+  if [ -x /usr/bin/bwrap ]; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing bubblewrap for the process sandbox"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "note: /usr/bin/bwrap is missing: the process sandbox will refuse to grade" \
+      "(install the bubblewrap package, or use GRADER_BACKEND=docker)" >&2
+  fi
+}

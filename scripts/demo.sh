@@ -3,6 +3,7 @@
 # site and a grading worker on the embedded defaults (SQLite, filesystem broker, process sandbox).
 source "$(dirname "$0")/_venv.sh"
 ensure_venv requirements.txt
+ensure_bubblewrap
 
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"

@@ -54,7 +54,8 @@ class Job:
     output_dir: Path
     limits: SandboxLimits
     env: Mapping[str, str] = field(default_factory=dict)
-    # Host paths that must stay invisible inside (the hidden data); best effort for weak backends.
+    # Host paths that must stay invisible inside (the hidden data, the platform's var/): both
+    # backends show only what a job needs, and hide these even inside what they do show.
     deny_paths: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
@@ -64,6 +65,16 @@ class Job:
         for name in self.mounts:
             if not name.isidentifier() or name.lower() != name or name == "out":
                 raise ValueError(f"bad mount name {name!r}")
+
+
+def check_mounts(job: Job) -> None:
+    """Refuse a mount that would expose a denied path (the hidden labels) to the sandbox."""
+    for name, src in job.mounts.items():
+        real = Path(src).resolve()
+        for deny in job.deny_paths:
+            d = Path(deny).resolve()
+            if real == d or real in d.parents:
+                raise PlatformError(f"mount {name!r} ({real}) would expose the denied path {d}")
 
 
 @dataclass

@@ -51,6 +51,7 @@ from grader.sandbox.base import (
     Session,
     SessionClosed,
     SessionTimeout,
+    check_mounts,
 )
 from grader.sandbox.gpu import GpuPool, device_request, state_dir
 from grader.text import sanitize
@@ -445,13 +446,7 @@ class _Run:
 
 
 def _check_mounts(job: Job) -> None:
-    """Refuse a mount that would expose a denied path (the hidden labels) to the sandbox."""
-    for name, src in job.mounts.items():
-        real = Path(src).resolve()
-        for deny in job.deny_paths:
-            d = Path(deny).resolve()
-            if real == d or real in d.parents:
-                raise PlatformError(f"mount {name!r} ({real}) would expose the denied path {d}")
+    check_mounts(job)
 
 
 class DockerBackend(Backend):

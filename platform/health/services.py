@@ -10,11 +10,15 @@ from .models import WorkerHeartbeat
 def sandbox_backend_status() -> dict:
     backend = settings.GRADER_BACKEND
     if backend == "process":
-        return {
-            "ok": True,
-            "backend": "process",
-            "isolation": "weak: entries run as local processes, not in containers",
-        }
+        from grader.errors import PlatformError
+        from grader.sandbox.process import ProcessBackend
+
+        try:
+            # Probed once per process, by starting a real sandbox; refused, it says why.
+            sandbox = ProcessBackend()
+        except PlatformError as error:
+            return {"ok": False, "backend": "process", "error": str(error)}
+        return {"ok": True, "backend": "process", "isolation": sandbox.isolation}
     if backend == "docker":
         try:
             import docker

@@ -35,10 +35,18 @@ def _start_heartbeat(sender, **kwargs) -> None:
         except Exception:  # noqa: BLE001  (the backend reports an unusable engine per job)
             logger.exception("could not look for orphaned sandbox containers")
     if settings.GRADER_BACKEND == "process":
-        logger.warning(
-            "Grading with the PROCESS sandbox: entries run as local processes with weak "
-            "isolation. Use GRADER_BACKEND=docker for untrusted entries."
-        )
+        from grader.errors import PlatformError
+        from grader.sandbox.process import ProcessBackend
+
+        try:  # probe before the first entry runs, so no entry can interfere with the probe
+            isolation = ProcessBackend().isolation
+            logger.warning(
+                "Grading with the PROCESS sandbox: %s. GRADER_BACKEND=docker adds memory and "
+                "CPU cgroups and a seccomp filter.",
+                isolation,
+            )
+        except PlatformError as error:
+            logger.error("The process sandbox refuses to grade here: %s", error)
 
     def beat() -> None:
         while not _stop.is_set():

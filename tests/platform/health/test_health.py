@@ -19,7 +19,7 @@ def test_health_reports_each_part(client):
     assert body["checks"]["workers"] == {"ok": False, "alive": []}
     assert body["status"] == "degraded"
     assert response.status_code == 200
-    assert "weak" in body["checks"]["sandbox"]["isolation"]
+    assert body["checks"]["sandbox"]["isolation"].startswith("process (bubblewrap: ")
 
 
 @pytest.mark.django_db
@@ -70,3 +70,19 @@ def test_docker_backend_reports_gpus_taken_out_of_service(settings, monkeypatch,
         {u: {"in_service": False, "reason": "x"} for u in ("GPU-aaa", "GPU-bbb")},
     )
     assert sandbox_backend_status()["ok"] is False
+
+
+@pytest.mark.django_db
+def test_process_backend_that_cannot_isolate_is_reported_with_its_reason(
+    client, settings, monkeypatch, tmp_path
+):
+    # Issue 15, item 7: no quiet fallback; /health/ says why the process sandbox refuses.
+    from grader.sandbox import process
+
+    settings.GRADER_BACKEND = "process"
+    monkeypatch.setattr(process, "_ISOLATION", None)
+    monkeypatch.setattr(process, "BWRAP", str(tmp_path / "no-bwrap"))
+    body = client.get("/health/").json()
+    sandbox = body["checks"]["sandbox"]
+    assert sandbox["ok"] is False and "bubblewrap" in sandbox["error"]
+    assert body["status"] == "degraded"

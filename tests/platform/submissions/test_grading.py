@@ -198,10 +198,7 @@ def test_staff_cancel_stops_a_running_sandbox(enrolled, cartpole, staff):
 def test_an_entry_cannot_read_the_database_or_other_uploads(
     enrolled, other_student, cartpole, settings
 ):
-    from grader.sandbox.process import ProcessBackend
-
-    if ProcessBackend().describe()["hidden data masked"] == "unavailable":
-        pytest.skip("this machine gives the process sandbox no mount namespace (not root)")
+    # The process sandbox shows an entry only what it needs, or refuses to grade: no skip.
     intake.entry_submit(user=other_student, lab=cartpole, upload=upload(CONTROLLER))
     database = Path(str(connection.settings_dict["NAME"]))
     snoop = (
