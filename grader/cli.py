@@ -17,7 +17,7 @@ from grader.datasets import (
     write_spec_checksum,
 )
 from grader.errors import PlatformError
-from grader.hidden import default_hidden_dir
+from grader.hidden import default_hidden_dir, expected_checksum
 from grader.pipeline import GradeRequest, grade
 from grader.report import Report
 from grader.specs import load_all_specs, load_spec, specs_dir
@@ -168,8 +168,12 @@ def _staff_command(args: argparse.Namespace) -> int:
     if args.dataset_command == "verify":
         checksum, problems = verify_set(args.dir)
         if args.lab and checksum is not None:
-            expected = load_spec(args.lab).data.checksum
-            if checksum != expected:
+            try:
+                expected = expected_checksum(load_spec(args.lab), args.dir.parent)
+            except PlatformError as exc:
+                expected = None
+                problems.append(str(exc))
+            if expected is not None and checksum != expected:
                 problems.append(f"checksum {checksum} differs from lab {args.lab}'s {expected}")
         for problem in problems:
             print(f"MISMATCH {problem}", file=sys.stderr)

@@ -265,7 +265,10 @@ def test_verify_refuses_a_tampered_set(specs, tmp_path, capsys):
     build("--lab", "lab2-mnist", str(digits_folder(tmp_path / "d")), "--out", str(out))
     assert main(["dataset", "verify", str(out)]) == 0
     capsys.readouterr()
-    # The spec still holds the demo checksum: --lab reports the difference.
+    # The demo spec's checksum is per installation, and none is recorded next to this set.
+    assert main(["dataset", "verify", str(out), "--lab", "lab2-mnist"]) == 1
+    assert "records no checksum" in capsys.readouterr().err
+    (tmp_path / "checksums.json").write_text(json.dumps({"lab2-mnist-v1": "sha256:" + "0" * 64}))
     assert main(["dataset", "verify", str(out), "--lab", "lab2-mnist"]) == 1
     assert "differs from lab lab2-mnist" in capsys.readouterr().err
     labels = out / "labels" / "labels.npz"
@@ -277,3 +280,27 @@ def test_verify_refuses_a_tampered_set(specs, tmp_path, capsys):
     (out / "inputs" / "extra.npy").write_bytes(b"x")
     _, problems = verify_set(out)
     assert any("inputs/extra.npy: not in the manifest" in p for p in problems)
+
+
+def test_local_checksum_is_read_from_the_hidden_dir(tmp_path, monkeypatch):
+    """Demo specs say checksum = "local": the installation's own build records it."""
+    from grader.errors import PlatformError
+    from grader.hidden import record_local_checksum, resolve_dataset
+    from grader.specs import load_spec
+
+    monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)
+    spec = load_spec("lab3-cartpole")
+    assert spec.data.checksum == "local"
+    hidden = tmp_path / "hidden"
+    args = ["--public-episodes", "2", "--private-episodes", "2"]
+    assert build("--lab", "lab3-cartpole", "--out", str(hidden / "lab3-cartpole-v1"), *args) == 0
+    with pytest.raises(PlatformError, match="records no checksum"):
+        resolve_dataset(spec, hidden)
+    record_local_checksum(hidden, "lab3-cartpole-v1", "sha256:" + "1" * 64)
+    with pytest.raises(PlatformError, match="does not match"):
+        resolve_dataset(spec, hidden)
+    record_local_checksum(hidden, "lab3-cartpole-v1", compute_checksum(hidden / "lab3-cartpole-v1"))
+    assert resolve_dataset(spec, hidden).verified
+    # The platform's own record (an uploaded set) overrides the spec.
+    with pytest.raises(PlatformError, match="does not match"):
+        resolve_dataset(spec, hidden, expected="sha256:" + "2" * 64)
