@@ -6,6 +6,7 @@ claimed by exactly one delivery (a fresh claim token), and only that claim may r
 """
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -28,15 +29,18 @@ from grader.errors import EntryRejected, GradingCancelled, PlatformError
 from grader.specs import load_spec
 from leaderboards.services import participant_standing_refresh
 
+from . import blobs
 from .models import (
     ACTIVE,
     COUNTED,
     Entry,
     GradingRun,
+    HiddenSet,
     Participant,
     RunEvent,
     Status,
     entry_upload_path,
+    hidden_set_path,
     sources_of,
 )
 
@@ -304,21 +308,33 @@ def run_execute(*, run_id: int, worker: str) -> str:
             still_ours[0] = run_heartbeat(run_id=run_id, claim=claim)
         return not still_ours[0]
 
-    request = GradeRequest(
-        lab_id=run.entry.lab.spec_id,
-        entry_path=Path(run.entry.file.path),
-        hidden_dir=settings.GRADER_HIDDEN_DIR,
-        backend=settings.GRADER_BACKEND,
-        cancel=cancelled,
-        # The database, the broker's folder and every upload stay out of the sandbox's sight.
-        private_paths=(settings.VAR_DIR, Path(settings.MEDIA_ROOT)),
-        image=run.pinned_image or None,
-    )
     try:
-        report = grade(request, on_event=on_event)
+        # Uploads and uploaded hidden sets come by digest, verified, from the site's storage
+        # (fetched over the network when the worker is on another machine).
+        with tempfile.TemporaryDirectory(prefix="entry-", dir=_worker_scratch()) as scratch:
+            hidden_set = blobs.current_hidden_set(run.entry.lab.spec_id)
+            request = GradeRequest(
+                lab_id=run.entry.lab.spec_id,
+                entry_path=blobs.entry_copy(run.entry, Path(scratch)),
+                hidden_dir=(
+                    blobs.hidden_set_dir(hidden_set) if hidden_set else settings.GRADER_HIDDEN_DIR
+                ),
+                expected_checksum=hidden_set.checksum if hidden_set else None,
+                backend=settings.GRADER_BACKEND,
+                cancel=cancelled,
+                # The database, the broker's folder, every upload and the worker's cache stay
+                # out of the sandbox's sight.
+                private_paths=(
+                    settings.VAR_DIR,
+                    Path(settings.MEDIA_ROOT),
+                    Path(settings.GRADER_CACHE_DIR),
+                ),
+                image=run.pinned_image or None,
+            )
+            report = grade(request, on_event=on_event)
     except GradingCancelled:
         return "cancelled"
-    except PlatformError as error:
+    except (PlatformError, blobs.BlobUnavailable, blobs.BundleRefused) as error:
         return _run_platform_fault(run_id, claim, str(error))
     except Exception as error:  # noqa: BLE001  (a grader bug is ours, never the student's)
         logger.exception("grading run %s crashed", run_id)
@@ -340,6 +356,76 @@ def run_execute(*, run_id: int, worker: str) -> str:
         return "stale"
     transaction.on_commit(lambda: entry_notify(run_id))
     return data["status"]
+
+
+def _worker_scratch() -> Path:
+    path = Path(settings.GRADER_CACHE_DIR) / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class HiddenSetRefused(Exception):
+    """The uploaded bundle is not a usable hidden set; the message says why."""
+
+
+def hidden_set_upload(*, user: User, spec_id: str, upload: UploadedFile) -> HiddenSet:
+    """Check a staff-uploaded set bundle against its lab spec and store it as the new version.
+
+    The bundle is a zip of a set folder as `python -m grader dataset build` writes it
+    (manifest.json, inputs/, labels/). Every file must match the manifest; the checksum
+    recorded is the one recomputed from the files.
+    """
+    from grader.datasets import verify_set
+
+    if not user.is_course_staff:
+        raise HiddenSetRefused("Only staff can upload hidden sets.")
+    try:
+        spec = load_spec(spec_id)
+    except PlatformError as error:
+        raise HiddenSetRefused(str(error)) from None
+    limit = settings.HIDDEN_SET_MAX_MB * 2**20
+    staging = Path(settings.MEDIA_ROOT) / "staging"
+    try:
+        staged, sha256, size = _stage_upload(upload, limit, staging)
+    except SubmissionRefused as refused:
+        raise HiddenSetRefused(str(refused)) from None
+    try:
+        if HiddenSet.objects.filter(bundle_sha256=sha256).exists():
+            raise HiddenSetRefused("This bundle was uploaded already.")
+        with tempfile.TemporaryDirectory(dir=staging) as tmp:
+            set_dir = Path(tmp) / spec.data.name
+            try:
+                blobs.unpack_bundle(staged, set_dir, limit)
+            except blobs.BundleRefused as refused:
+                raise HiddenSetRefused(f"Not a set bundle: {refused}") from None
+            checksum, problems = verify_set(set_dir)
+            if problems or checksum is None:
+                why = "; ".join(problems)
+                raise HiddenSetRefused(f"The set does not match its manifest: {why}")
+            lab = json.loads((set_dir / "manifest.json").read_text(encoding="utf-8")).get("lab")
+            if lab != spec.id:
+                raise HiddenSetRefused(f"The manifest is for lab {lab!r}, not {spec.id}.")
+        hidden_set = HiddenSet(
+            spec_id=spec.id,
+            name=spec.data.name,
+            checksum=checksum,
+            bundle_sha256=sha256,
+            size_bytes=size,
+            uploaded_by=user,
+        )
+        relative = hidden_set_path(hidden_set, "bundle.zip")
+        target = Path(settings.MEDIA_ROOT) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target)
+        hidden_set.bundle = relative
+        try:
+            hidden_set.save()
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+    finally:
+        staged.unlink(missing_ok=True)
+    return hidden_set
 
 
 def _run_platform_fault(run_id: int, claim: uuid.UUID, reason: str) -> str:

@@ -1,16 +1,17 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse
+from django.http import FileResponse, Http404, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from courses.models import Lab
+from grader.specs import load_all_specs
 
-from . import services
-from .forms import UploadForm
-from .models import GradingRun
+from . import blobs, services
+from .forms import HiddenSetForm, UploadForm
+from .models import GradingRun, HiddenSet
 from .selectors import (
     access_entry,
     entries_of,
@@ -138,3 +139,46 @@ def staff_queue(request):
         run.silent = run.is_silent(now, services.HEARTBEAT_STALE)
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
     return render(request, "submissions/staff_queue.html", {"runs": runs, "labs": labs, "now": now})
+
+
+@require_GET
+def internal_blob(request, sha256: str):
+    """A stored upload or set bundle, by digest, for workers holding the deployment's token."""
+    if not blobs.worker_token_ok(request.headers.get("Authorization", "")):
+        return HttpResponseForbidden("worker token required")
+    stored = blobs.stored_file_for(sha256)
+    if stored is None:
+        raise Http404("no stored file has this digest")
+    return FileResponse(stored, content_type="application/octet-stream")
+
+
+@login_required
+def staff_hidden_sets(request):
+    _staff_only(request.user)
+    form = HiddenSetForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            hidden_set = services.hidden_set_upload(
+                user=request.user,
+                spec_id=form.cleaned_data["spec_id"],
+                upload=form.cleaned_data["bundle"],
+            )
+        except services.HiddenSetRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(
+                request,
+                f"{hidden_set.spec_id}: set {hidden_set.checksum} now grades every new run.",
+            )
+            return redirect("staff-hidden-sets")
+    specs = load_all_specs()
+    current = {spec.id: blobs.current_hidden_set(spec.id) for spec in specs}
+    return render(
+        request,
+        "submissions/staff_hidden_sets.html",
+        {
+            "form": form,
+            "rows": [(spec, current[spec.id]) for spec in specs],
+            "history": HiddenSet.objects.select_related("uploaded_by")[:50],
+        },
+    )
