@@ -22,10 +22,17 @@ from grader.pipeline import GradeRequest, grade
 from grader.report import Report
 from grader.specs import load_all_specs, load_spec, specs_dir
 
+SAMPLE_NOTE = (
+    "checked against the PUBLIC SAMPLE set: these are not your scores on the hidden test "
+    "set, which only the platform grades"
+)
+
 
 def _human(report: Report, lab_id: str) -> str:
     spec = load_spec(lab_id)
     lines = [f"{spec.title}: {report.status.upper()}"]
+    if report.receipt and report.receipt.dataset_name.startswith("samples/"):
+        lines.append(f"  NOTE: {SAMPLE_NOTE}")
     if report.reason:
         lines.append(f"  {report.reason}")
     for m in spec.metrics:
@@ -114,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.json:
-        print(json.dumps(report.to_dict(), allow_nan=False))
+        out = report.to_dict()
+        if args.sample:
+            out["note"] = SAMPLE_NOTE
+        print(json.dumps(out, allow_nan=False))
     else:
         print(_human(report, args.lab))
     return 0 if report.scored else 1

@@ -170,7 +170,11 @@ class LabSpec:
 
 
 def specs_dir() -> Path:
-    return Path(os.environ.get("GRADER_SPECS_DIR") or REPO_DIR / "lab_specs")
+    """$GRADER_SPECS_DIR, the checkout's lab_specs/, or the copy a pip install ships."""
+    if os.environ.get("GRADER_SPECS_DIR"):
+        return Path(os.environ["GRADER_SPECS_DIR"])
+    in_repo = REPO_DIR / "lab_specs"
+    return in_repo if in_repo.is_dir() else Path(__file__).resolve().parent / "lab_specs"
 
 
 def load_spec(lab_id: str) -> LabSpec:

@@ -32,6 +32,7 @@ from .models import Entry, HiddenSet
 logger = logging.getLogger(__name__)
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SPEC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MIN_TOKEN_LENGTH = 32
 CHUNK = 1 << 20
 
@@ -177,6 +178,32 @@ def hidden_set_dir(hidden_set: HiddenSet) -> Path:
         if staging.exists():
             shutil.rmtree(staging)
     return root
+
+
+# ---------------------------------------------------------------------------- samples
+
+
+def sample_zip(spec_id: str) -> bytes | None:
+    """The lab's public sample folder zipped under samples/<lab id>/ (None when it has none)."""
+    import io
+
+    if not SPEC_ID.match(spec_id):
+        return None
+    root = Path(settings.GRADER_HIDDEN_DIR) / "samples" / spec_id
+    if not (root / "labels").is_dir():
+        return None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(root.rglob("*")):
+            # Plain files only: a link in the data folder must not pull in anything else.
+            if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+                info = zipfile.ZipInfo(
+                    f"samples/{spec_id}/{path.relative_to(root).as_posix()}",
+                    date_time=(1980, 1, 1, 0, 0, 0),
+                )
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------- bundles

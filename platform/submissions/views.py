@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseForbidden
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -139,6 +139,23 @@ def staff_queue(request):
         run.silent = run.is_silent(now, services.HEARTBEAT_STALE)
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
     return render(request, "submissions/staff_queue.html", {"runs": runs, "labs": labs, "now": now})
+
+
+@require_GET
+def lab_sample(request, spec_id: str):
+    """A lab's public sample set as a zip (public data: no login needed, as on a course site).
+
+    Members sit under samples/<lab id>/, so that unzipping into DIR gives what
+    `python -m grader grade --lab LAB ENTRY --sample --hidden-dir DIR` reads.
+    """
+    if not Lab.objects.filter(spec_id=spec_id).exists():
+        raise Http404("no such lab")
+    data = blobs.sample_zip(spec_id)
+    if data is None:
+        raise Http404("this lab has no public sample set")
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{spec_id}-sample.zip"'
+    return response
 
 
 @require_GET
