@@ -193,10 +193,16 @@ def sample_zip(spec_id: str) -> bytes | None:
     if not (root / "labels").is_dir():
         return None
     buffer = io.BytesIO()
+    real_root = root.resolve()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(root.rglob("*")):
             # Plain files only: a link in the data folder must not pull in anything else.
-            if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+            if (
+                path.is_file()
+                and not path.is_symlink()
+                and path.resolve().is_relative_to(real_root)
+                and not path.name.startswith(".")
+            ):
                 info = zipfile.ZipInfo(
                     f"samples/{spec_id}/{path.relative_to(root).as_posix()}",
                     date_time=(1980, 1, 1, 0, 0, 0),

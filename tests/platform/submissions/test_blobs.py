@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from hidden_sets import LAB, PERFECT, build_bundle, new_lab, zip_bytes
 
+from hidden_sets import LAB, PERFECT, build_bundle, new_lab, zip_bytes
 from submissions import blobs, services
 from submissions.models import HiddenSet
 from uploads import upload
@@ -113,3 +113,36 @@ def test_a_changed_cached_file_is_fetched_again(site, enrolled, cartpole):
     assert again.read_bytes() == PERFECT
     with pytest.raises(blobs.BlobUnavailable, match="no stored file"):
         blobs.cached_blob("0" * 64, 2**20)
+
+
+@pytest.mark.django_db
+def test_the_public_sample_set_downloads_from_the_lab_page(settings, tmp_path, client, student):
+    from factories import LabFactory
+
+    hidden = tmp_path / "hidden"
+    sample = hidden / "samples" / "lab2-mnist"
+    (sample / "labels").mkdir(parents=True)
+    (sample / "inputs").mkdir()
+    (sample / "labels" / "labels.npz").write_bytes(b"public labels")
+    (sample / "inputs" / "images.npy").write_bytes(b"public images")
+    (hidden / "lab2-mnist-v1" / "labels").mkdir(parents=True)
+    (hidden / "lab2-mnist-v1" / "labels" / "labels.npz").write_bytes(b"SECRET")
+    (sample / "inputs" / "link.npy").symlink_to(hidden / "lab2-mnist-v1" / "labels/labels.npz")
+    settings.GRADER_HIDDEN_DIR = hidden
+    lab = LabFactory(spec_id="lab2-mnist")
+
+    client.force_login(student)
+    page = client.get(f"/labs/{lab.pk}/").content.decode()
+    assert 'href="/samples/lab2-mnist.zip"' in page and "not the hidden test set" in page
+    client.logout()
+    response = client.get("/samples/lab2-mnist.zip")  # public data: no login needed
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        assert sorted(zf.namelist()) == [
+            "samples/lab2-mnist/inputs/images.npy",
+            "samples/lab2-mnist/labels/labels.npz",
+        ]
+        assert b"SECRET" not in b"".join(zf.read(n) for n in zf.namelist())
+    assert client.get("/samples/lab2-debias.zip").status_code == 404  # no such lab here
+    LabFactory(spec_id="lab3-pong", edition=lab.edition)
+    assert client.get("/samples/lab3-pong.zip").status_code == 404  # no sample set
