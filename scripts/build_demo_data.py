@@ -62,7 +62,7 @@ def fresh_set(out: Path, rel: str) -> Path:
     return set_dir
 
 
-def secret_warp(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_warp(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random affine warp (rotation, shear, scale, shift) and noise on every image.
 
     Mild enough that a model trained on the public images still sees the same things, but
@@ -177,7 +177,7 @@ def build_debias(out: Path, sdist: Path, secret: int) -> Built:
             "group": np.array(group, dtype="<U2"),
             "split": np.concatenate(split).astype(np.int8),
         }
-        warped = secret_warp(np.stack(images), rng)
+        warped = random_warp(np.stack(images), rng)
         write_classification_set(set_dir, warped, labels, rng)
         built.append((rel, write_manifest(set_dir, rel.split("/")[-1], "lab2-debias")))
     return built
@@ -210,7 +210,7 @@ def build_mnist(out: Path, secret: int) -> Built:
     built: Built = []
     for rel, idx in ((DATASET_NAMES["lab2-mnist"], hidden), ("samples/lab2-mnist", sample)):
         set_dir = fresh_set(out, rel)
-        warped = secret_warp(images[idx], derive_rng(secret, "lab2-mnist", "warp", rel))
+        warped = random_warp(images[idx], derive_rng(secret, "lab2-mnist", "warp", rel))
         save_npy(set_dir / "inputs" / "images.npy", warped)
         labels = {"y": y[idx], "split": balanced_split(len(idx), rng)}
         save_npz(set_dir / "labels" / "labels.npz", labels)
