@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import PlatformError
-from grader.specs import REPO_DIR, LabSpec
+from grader.specs import LOCAL_CHECKSUM, REPO_DIR, TBD_CHECKSUM, LabSpec
 
 _CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -64,8 +64,51 @@ def compute_checksum(set_dir: Path) -> str:
     return "sha256:" + hashlib.sha256("".join(sorted(lines)).encode("utf-8")).hexdigest()
 
 
-def resolve_dataset(spec: LabSpec, hidden_dir: Path, sample: bool = False) -> Dataset:
-    """The lab's data set, verified against the spec; PlatformError when it is unusable."""
+LOCAL_CHECKSUMS = "checksums.json"
+
+
+def local_checksums(hidden_dir: Path) -> dict[str, str]:
+    """{set name: checksum} of the sets this installation built from its own secret."""
+    path = hidden_dir / LOCAL_CHECKSUMS
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise PlatformError(f"{path} is unreadable: {exc}") from exc
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise PlatformError(f"{path} must map set names to checksums")
+    return raw
+
+
+def record_local_checksum(hidden_dir: Path, name: str, checksum: str) -> None:
+    current = local_checksums(hidden_dir)
+    current[name] = checksum
+    path = hidden_dir / LOCAL_CHECKSUMS
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def expected_checksum(spec: LabSpec, hidden_dir: Path) -> str:
+    """The checksum the lab's hidden set must have (sha256:TBD while there is none)."""
+    if spec.data.checksum != LOCAL_CHECKSUM:
+        return spec.data.checksum
+    recorded = local_checksums(hidden_dir).get(spec.data.name)
+    if recorded is None:
+        raise PlatformError(
+            f"lab {spec.id}: its set {spec.data.name} is built per installation, and "
+            f"{hidden_dir / LOCAL_CHECKSUMS} records no checksum for it (build the demo sets "
+            "with scripts/build_demo_data.py)"
+        )
+    return recorded
+
+
+def resolve_dataset(
+    spec: LabSpec, hidden_dir: Path, sample: bool = False, expected: str | None = None
+) -> Dataset:
+    """The lab's data set, verified against the spec; PlatformError when it is unusable.
+
+    `expected` overrides the spec's checksum (the platform's record of an uploaded set).
+    """
     if sample:
         set_dir = hidden_dir / "samples" / spec.id
         name = f"samples/{spec.id}"
@@ -80,11 +123,12 @@ def resolve_dataset(spec: LabSpec, hidden_dir: Path, sample: bool = False) -> Da
     checksum = compute_checksum(set_dir)
     verified = False
     if not sample:
-        if spec.data.verified:
-            if checksum != spec.data.checksum:
+        want = expected or expected_checksum(spec, hidden_dir)
+        if want != TBD_CHECKSUM:
+            if checksum != want:
                 raise PlatformError(
                     f"the data set {name} does not match lab spec {spec.id}: checksum "
-                    f"{checksum}, the spec expects {spec.data.checksum}"
+                    f"{checksum}, expected {want}"
                 )
             verified = True
         else:

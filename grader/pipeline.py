@@ -52,6 +52,9 @@ class GradeRequest:
     # hidden from the sandbox like the hidden data.
     private_paths: tuple[Path, ...] = ()
     image: str | None = None  # pin the sandbox image (a re-grade runs on what graded before)
+    # The checksum the hidden set must have when the caller keeps its own record of it (the
+    # platform's uploaded sets); None: the lab spec's.
+    expected_checksum: str | None = None
 
 
 class _Events:
@@ -108,7 +111,9 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
     started_at = _now()
     spec = load_spec(request.lab_id)
     hidden_dir = Path(request.hidden_dir) if request.hidden_dir else default_hidden_dir()
-    dataset = resolve_dataset(spec, hidden_dir, sample=request.sample)
+    dataset = resolve_dataset(
+        spec, hidden_dir, sample=request.sample, expected=request.expected_checksum
+    )
     backend = get_backend(request.backend, image=request.image)
     events = _Events(on_event, request.cancel)
     deny = _deny_paths(hidden_dir, request.private_paths)

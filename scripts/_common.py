@@ -1,25 +1,34 @@
 """Helpers shared by the demo-data builder and the reference-entry maker.
 
-Everything here writes bytes that depend only on the data, never on the clock or the
-machine, so that the checksums recorded in lab_specs/*.toml stay valid.
+The writers (reproducible .npy/.npz/JSON, manifests, checksums) live in grader.datasets,
+which `python -m grader dataset build` uses too; they are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 import subprocess
 import sys
 import tarfile
-import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from grader.datasets import (  # noqa: E402,F401  (re-exported for the scripts)
+    checksum_of,
+    derive_rng,
+    load_or_create_secret,
+    npy_bytes,
+    save_json,
+    save_npy,
+    save_npz,
+    set_files,
+    sha256_file,
+    split_tunes,
+    write_manifest,
+)
+
 CACHE_DIR = REPO / "var" / "cache"
 SDIST_NAME = "mitdeeplearning-0.7.5.tar.gz"
 SDIST_SHA256 = "56b1588e1574d17f3ff07a3d56e3b45f2f568f78a92855141f959f407084242b"
@@ -37,73 +46,15 @@ FACE_GROUPS = ("LF", "LM", "DF", "DM")
 MUSIC_T = 100
 FACE_SIZE = 64
 
-# Fixed timestamp for zip members: np.savez would stamp the current time.
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
 
 def default_hidden_dir() -> Path:
     return Path(os.environ.get("GRADER_HIDDEN_DIR", REPO / "var" / "hidden"))
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(npy_bytes(array))
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like np.savez, but byte-for-byte reproducible (fixed member order and timestamps)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for key in sorted(arrays):
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, npy_bytes(arrays[key]))
-    path.write_bytes(buf.getvalue())
-
-
-def save_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def set_files(set_dir: Path) -> dict[str, str]:
-    """sha256 of every file under inputs/ and labels/, keyed by POSIX relpath."""
-    files: dict[str, str] = {}
-    for part in ("inputs", "labels"):
-        root = set_dir / part
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            files[path.relative_to(set_dir).as_posix()] = sha256_file(path)
-    return files
-
-
-def checksum_of(files: dict[str, str]) -> str:
-    lines = "".join(f"{rel} {digest}\n" for rel, digest in sorted(files.items()))
-    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
-
-
-def write_manifest(set_dir: Path, name: str, lab: str) -> str:
-    files = set_files(set_dir)
-    checksum = checksum_of(files)
-    save_json(
-        set_dir / "manifest.json",
-        {"name": name, "lab": lab, "files": files, "checksum": checksum},
-    )
-    return checksum
+def demo_secret_path() -> Path:
+    """This installation's demo secret: next to the hidden directory, never in the repo."""
+    explicit = os.environ.get("GRADER_DEMO_SECRET_FILE")
+    return Path(explicit) if explicit else default_hidden_dir().parent / "demo-secret"
 
 
 def _download_sdist(cache: Path) -> None:
@@ -149,20 +100,3 @@ def read_sdist_members(sdist: Path, prefix: str) -> dict[str, bytes]:
                 assert f is not None
                 out[inner[len(head) :].lstrip("/")] = f.read()
     return out
-
-
-def split_tunes(text: str) -> list[str]:
-    """Tunes of irish.abc: blocks separated by blank lines, each starting with X:.
-
-    Two tunes contain an inner blank line; the block after it belongs to the tune before.
-    """
-    tunes: list[str] = []
-    for block in text.split("\n\n"):
-        block = block.strip("\n")
-        if not block:
-            continue
-        if block.startswith("X:") or not tunes:
-            tunes.append(block)
-        else:
-            tunes[-1] += "\n\n" + block
-    return tunes

@@ -1,17 +1,23 @@
 """Build the demo hidden sets and the public sample sets (layout: docs/hidden-data.md).
 
 Sources: the mitdeeplearning 0.7.5 sdist (Irish tunes, 20 test faces), scikit-learn's
-sample photos and digits, and fixed seeds for the gymnasium labs. The output is
-deterministic: the same bytes on every run, so the printed checksums go into
-lab_specs/*.toml.
+sample photos and digits, and the gymnasium labs' environments. All of them are public, so
+every random draw comes from this installation's secret (created at the first build in
+`var/demo-secret`, never in the repository): which rows are hidden, the splits, a secret
+warp and noise on every image, a secret transposition of every hidden tune, and the RL
+seeds. An entry that regenerates the public sources cannot look its answers up. The output
+is deterministic given the secret (a re-grade reproduces); the checksums it prints are
+recorded in `$OUT/checksums.json` for the lab specs that say `checksum = "local"`.
 
     python scripts/build_demo_data.py [--out DIR] [--sdist PATH] [--only LAB ...]
+                                      [--secret-file FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -28,6 +34,9 @@ from _common import (  # noqa: E402
     FACE_SIZE,
     MUSIC_T,
     default_hidden_dir,
+    demo_secret_path,
+    derive_rng,
+    load_or_create_secret,
     read_sdist_members,
     save_json,
     save_npy,
@@ -36,6 +45,9 @@ from _common import (  # noqa: E402
     split_tunes,
     write_manifest,
 )
+
+from grader.datasets import balanced_split, draw_seeds, music_rows  # noqa: E402
+from grader.hidden import record_local_checksum  # noqa: E402
 
 Built = list[tuple[str, str]]  # (set path relative to --out, checksum)
 
@@ -50,11 +62,32 @@ def fresh_set(out: Path, rel: str) -> Path:
     return set_dir
 
 
-def balanced_split(n: int, rng: np.random.Generator) -> np.ndarray:
-    """0 = public, 1 = private, half each (the extra one private), in random order."""
-    split = np.zeros(n, dtype=np.int8)
-    split[n // 2 :] = 1
-    return split[rng.permutation(n)]
+def random_warp(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random affine warp (rotation, shear, scale, shift) and noise on every image.
+
+    Mild enough that a model trained on the public images still sees the same things, but
+    no image is a pixel-for-pixel copy of its public source any more.
+    """
+    from scipy.ndimage import affine_transform
+
+    n, height, width, channels = images.shape
+    centre = np.array([(height - 1) / 2, (width - 1) / 2])
+    out = np.empty_like(images, dtype=np.float32)
+    for i in range(n):
+        angle = rng.uniform(-0.2, 0.2)
+        cos, sin = np.cos(angle), np.sin(angle)
+        matrix = (
+            np.array([[cos, -sin], [sin, cos]])
+            @ np.array([[1.0, rng.uniform(-0.15, 0.15)], [0.0, 1.0]])
+            @ np.diag(1.0 / rng.uniform(0.9, 1.1, size=2))
+        )
+        offset = centre - matrix @ centre + rng.uniform(-1.5, 1.5, size=2) * height / 28
+        for c in range(channels):
+            out[i, :, :, c] = affine_transform(
+                images[i, :, :, c], matrix, offset=offset, order=1, mode="nearest"
+            )
+    noise = rng.normal(0.0, 0.03, size=images.shape)
+    return np.clip(out + noise, 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- faces
@@ -112,16 +145,16 @@ def write_classification_set(
     save_npz(set_dir / "labels" / "labels.npz", {k: v[order] for k, v in labels.items()})
 
 
-def build_debias(out: Path, sdist: Path) -> Built:
+def build_debias(out: Path, sdist: Path, secret: int) -> Built:
     faces = load_faces(sdist)
     photos = sample_photos()
     width = photos[0].shape[1]
     built: Built = []
-    for rel, face_slice, n_crops, x_range, seed in (
-        (f"{DATASET_NAMES['lab2-debias']}", slice(1, None), 24, (0, width // 2), 201),
-        ("samples/lab2-debias", slice(0, 1), 8, (width // 2, width), 202),
+    for rel, face_slice, n_crops, x_range in (
+        (f"{DATASET_NAMES['lab2-debias']}", slice(1, None), 24, (0, width // 2)),
+        ("samples/lab2-debias", slice(0, 1), 8, (width // 2, width)),
     ):
-        rng = np.random.default_rng(seed)
+        rng = derive_rng(secret, "lab2-debias", rel)
         images: list[np.ndarray] = []
         y: list[int] = []
         group: list[str] = []
@@ -144,7 +177,8 @@ def build_debias(out: Path, sdist: Path) -> Built:
             "group": np.array(group, dtype="<U2"),
             "split": np.concatenate(split).astype(np.int8),
         }
-        write_classification_set(set_dir, np.stack(images), labels, rng)
+        warped = random_warp(np.stack(images), rng)
+        write_classification_set(set_dir, warped, labels, rng)
         built.append((rel, write_manifest(set_dir, rel.split("/")[-1], "lab2-debias")))
     return built
 
@@ -168,15 +202,16 @@ def digits_28() -> tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
-def build_mnist(out: Path) -> Built:
+def build_mnist(out: Path, secret: int) -> Built:
     images, y = digits_28()
-    rng = np.random.default_rng(301)
+    rng = derive_rng(secret, "lab2-mnist")
     order = rng.permutation(len(images))
     hidden, sample, train = np.split(order, [MNIST_HIDDEN, MNIST_HIDDEN + MNIST_SAMPLE])
     built: Built = []
     for rel, idx in ((DATASET_NAMES["lab2-mnist"], hidden), ("samples/lab2-mnist", sample)):
         set_dir = fresh_set(out, rel)
-        save_npy(set_dir / "inputs" / "images.npy", images[idx])
+        warped = random_warp(images[idx], derive_rng(secret, "lab2-mnist", "warp", rel))
+        save_npy(set_dir / "inputs" / "images.npy", warped)
         labels = {"y": y[idx], "split": balanced_split(len(idx), rng)}
         save_npz(set_dir / "labels" / "labels.npz", labels)
         built.append((rel, write_manifest(set_dir, rel.split("/")[-1], "lab2-mnist")))
@@ -192,65 +227,104 @@ MUSIC_SAMPLE_TUNES = 40
 MUSIC_PROBES = 24
 
 
-def music_split(sdist: Path) -> tuple[list[str], list[str], list[str], list[str]]:
+def music_split(sdist: Path, secret: int) -> tuple[list[str], list[str], list[str], list[str]]:
     """(vocab, hidden tunes, sample tunes, training tunes) — shared with the entry maker."""
     text = read_sdist_members(sdist, "data")["irish.abc"].decode("utf-8")
     vocab = sorted(set(text))
     tunes = split_tunes(text)
-    order = np.random.default_rng(101).permutation(len(tunes))
+    order = derive_rng(secret, "lab1-music", "tunes").permutation(len(tunes))
     a, b = MUSIC_HIDDEN_TUNES, MUSIC_HIDDEN_TUNES + MUSIC_SAMPLE_TUNES
     pick = [[tunes[i] for i in sorted(part)] for part in np.split(order, [a, b])]
     return vocab, pick[0], pick[1], pick[2]
 
 
-def music_rows(
-    tunes: list[str], vocab: list[str], rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Windows of T tokens over the tunes (blank line between tunes) plus causality probes."""
-    index = {c: i for i, c in enumerate(vocab)}
-    stream = np.array([index[c] for c in "\n\n".join(tunes) + "\n\n"], dtype=np.int32)
-    n_real = (len(stream) - 1) // MUSIC_T
-    tokens = np.stack([stream[i * MUSIC_T : (i + 1) * MUSIC_T] for i in range(n_real)])
-    targets = np.stack([stream[i * MUSIC_T + 1 : (i + 1) * MUSIC_T + 1] for i in range(n_real)])
-
-    n_probe = min(MUSIC_PROBES, n_real)
-    probe_src = np.sort(rng.choice(n_real, size=n_probe, replace=False))
-    probe_k = rng.integers(10, MUSIC_T - 10, size=n_probe)
-    pert_tokens = tokens[probe_src].copy()
-    pert_targets = targets[probe_src].copy()
-    vocab_size = len(vocab)
-    for row, k in enumerate(probe_k):
-        # A nonzero shift mod V guarantees every later character differs from the original.
-        shift = rng.integers(1, vocab_size, size=MUSIC_T - k - 1)
-        pert_tokens[row, k + 1 :] = (pert_tokens[row, k + 1 :] + shift) % vocab_size
-        pert_targets[row, k:-1] = pert_tokens[row, k + 1 :]
-        pert_targets[row, -1] = (targets[probe_src[row], -1] + 1) % vocab_size
-
-    all_tokens = np.concatenate([tokens, pert_tokens])
-    all_targets = np.concatenate([targets, pert_targets])
-    real = np.arange(len(all_tokens)) < n_real
-    split = np.concatenate([balanced_split(n_real, rng), np.zeros(n_probe, dtype=np.int8)])
-    perm = rng.permutation(len(all_tokens))
-    new_pos = np.argsort(perm)  # new_pos[old row] = its row after shuffling
-    return {
-        "tokens": all_tokens[perm].astype(np.int32),
-        "targets": all_targets[perm].astype(np.int32),
-        "real": real[perm],
-        "split": split[perm].astype(np.int8),
-        "probe_orig": new_pos[probe_src].astype(np.int64),
-        "probe_pert": new_pos[n_real + np.arange(n_probe)].astype(np.int64),
-        "probe_k": probe_k.astype(np.int64),
-    }
+NOTE_LETTERS = "CDEFGAB"
+_HEADER = re.compile(r"^[A-Za-z]:")
+_NOTE = re.compile(r"([A-Ga-g])([,']*)")
 
 
-def build_music(out: Path, sdist: Path) -> Built:
-    vocab, hidden, sample, train = music_split(sdist)
+def _shift_note(match: re.Match[str], steps: int) -> str:
+    letter, marks = match.group(1), match.group(2)
+    pitch = NOTE_LETTERS.index(letter.upper()) + (7 if letter.islower() else 0)
+    pitch += 7 * (marks.count("'") - marks.count(",")) + steps
+    octave, degree = divmod(pitch, 7)
+    name = NOTE_LETTERS[degree]
+    if octave <= 0:
+        return name + "," * -octave
+    return name.lower() + "'" * (octave - 1)
+
+
+def transpose_tune(tune: str, steps: int) -> str:
+    """Move every note of an ABC tune `steps` scale degrees (and the key's root with it).
+
+    Header lines (`X:`, `T:`, `M:`...) stay as they are, except the key; chord symbols and
+    text in quotes, and inline fields such as `[K:G]`, are not notes.
+    """
+    lines = []
+    for line in tune.split("\n"):
+        if line.startswith("K:") and len(line) > 2 and line[2].upper() in NOTE_LETTERS:
+            root = NOTE_LETTERS[(NOTE_LETTERS.index(line[2].upper()) + steps) % 7]
+            lines.append("K:" + root + line[3:])
+        elif _HEADER.match(line):
+            lines.append(line)
+        else:
+            # Split off quoted text and inline fields; transpose only what is between them.
+            parts = re.split(r'("[^"]*"|\[[A-Za-z]:[^\]]*\])', line)
+            lines.append(
+                "".join(
+                    p if i % 2 else _NOTE.sub(lambda m: _shift_note(m, steps), p)
+                    for i, p in enumerate(parts)
+                )
+            )
+    return "\n".join(lines)
+
+
+def _grams(text: str, n: int = 30) -> set[str]:
+    return {text[i : i + n] for i in range(len(text) - n + 1)}
+
+
+def disguise_tunes(tunes: list[str], others: list[str], rng: np.random.Generator) -> list[str]:
+    """Each tune transposed by a secret number of scale degrees (never 0), and its number,
+    title and id lines (X:, T:, Z:) taken from a secretly chosen tune of `others` (the
+    public training tunes), so no line of irish.abc gives the tune away.
+
+    irish.abc holds some tunes twice in different keys: of the shifts (tried in secret
+    order) the first whose notes share no 30 characters with `others` is taken.
+    """
+    public = _grams("\n\n".join(others))
+    out = []
+    for tune in tunes:
+        best: tuple[int, str] | None = None
+        for step in rng.permutation([-3, -2, -1, 1, 2, 3]):
+            moved = transpose_tune(tune, int(step))
+            body = "\n".join(ln for ln in moved.split("\n") if not _HEADER.match(ln))
+            overlap = len(_grams(body) & public)
+            if best is None or overlap < best[0]:
+                best = (overlap, moved)
+            if overlap == 0:
+                break
+        assert best is not None
+        donor = {ln[:2]: ln for ln in others[int(rng.integers(len(others)))].split("\n")[:6]}
+        lines = [
+            donor.get(ln[:2], ln) if ln[:2] in ("X:", "T:", "Z:") else ln
+            for ln in best[1].split("\n")
+        ]
+        out.append("\n".join(lines))
+    return out
+
+
+def build_music(out: Path, sdist: Path, secret: int) -> Built:
+    vocab, hidden, sample, train = music_split(sdist, secret)
+    # The hidden tunes are in the public irish.abc: only their transposed form is graded.
+    rng = derive_rng(secret, "lab1-music", "disguise")
+    hidden = disguise_tunes(hidden, train + sample, rng)
     built: Built = []
-    for rel, tunes, seed in (
-        (DATASET_NAMES["lab1-music"], hidden, 111),
-        ("samples/lab1-music", sample, 112),
+    for rel, tunes in (
+        (DATASET_NAMES["lab1-music"], hidden),
+        ("samples/lab1-music", sample),
     ):
-        rows = music_rows(tunes, vocab, np.random.default_rng(seed))
+        rng = derive_rng(secret, "lab1-music", rel)
+        rows = music_rows(tunes, vocab, rng, MUSIC_T, MUSIC_PROBES)
         set_dir = fresh_set(out, rel)
         save_npy(set_dir / "inputs" / "tokens.npy", rows.pop("tokens"))
         save_json(set_dir / "inputs" / "vocab.json", vocab)
@@ -264,18 +338,16 @@ def build_music(out: Path, sdist: Path) -> Built:
 
 # ---------------------------------------------------------------------------- RL
 
-RL_SEEDS = {
-    # lab: (seed of the seed generator, hidden public, hidden private, sample public, private)
-    "lab3-cartpole": (401, 5, 5, 3, 3),
-    "lab3-pong": (402, 1, 1, 1, 1),
+RL_EPISODES = {
+    # lab: (hidden public, hidden private, sample public, sample private)
+    "lab3-cartpole": (5, 5, 3, 3),
+    "lab3-pong": (1, 1, 1, 1),
 }
 
 
-def build_rl(out: Path, lab: str) -> Built:
-    generator, *counts = RL_SEEDS[lab]
+def build_rl(out: Path, lab: str, secret: int) -> Built:
     # Distinct seeds for the four lists, so the sample never replays a hidden episode.
-    seeds = np.random.default_rng(generator).choice(2**31 - 1, size=sum(counts), replace=False)
-    parts = [[int(s) for s in p] for p in np.split(seeds, np.cumsum(counts)[:-1])]
+    parts = draw_seeds(derive_rng(secret, lab, "seeds"), RL_EPISODES[lab])
     built: Built = []
     for rel, public, private in (
         (DATASET_NAMES[lab], parts[0], parts[1]),
@@ -295,23 +367,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: $GRADER_HIDDEN_DIR")
     parser.add_argument("--sdist", type=Path, default=None, help="mitdeeplearning-0.7.5.tar.gz")
     parser.add_argument("--only", nargs="*", choices=sorted(DATASET_NAMES), default=None)
+    parser.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="this installation's secret (default: $GRADER_DEMO_SECRET_FILE or var/demo-secret; "
+        "created at the first build)",
+    )
     args = parser.parse_args(argv)
+    secret = load_or_create_secret(args.secret_file or demo_secret_path())
     out: Path = args.out or default_hidden_dir()
     labs = args.only or sorted(DATASET_NAMES)
     needs_sdist = {"lab1-music", "lab2-debias"} & set(labs)
     sdist = sdist_path(args.sdist) if needs_sdist else Path()
 
     steps: dict[str, Callable[[], Built]] = {
-        "lab1-music": lambda: build_music(out, sdist),
-        "lab2-debias": lambda: build_debias(out, sdist),
-        "lab2-mnist": lambda: build_mnist(out),
-        "lab3-cartpole": lambda: build_rl(out, "lab3-cartpole"),
-        "lab3-pong": lambda: build_rl(out, "lab3-pong"),
+        "lab1-music": lambda: build_music(out, sdist, secret),
+        "lab2-debias": lambda: build_debias(out, sdist, secret),
+        "lab2-mnist": lambda: build_mnist(out, secret),
+        "lab3-cartpole": lambda: build_rl(out, "lab3-cartpole", secret),
+        "lab3-pong": lambda: build_rl(out, "lab3-pong", secret),
     }
     out.mkdir(parents=True, exist_ok=True)
     for lab in labs:
         for rel, checksum in steps[lab]():
             print(f"{rel:28s} {checksum}")
+            if not rel.startswith("samples/"):
+                record_local_checksum(out, rel, checksum)
     return 0
 
 

@@ -54,7 +54,11 @@ from grader.sandbox.base import (
 from grader.text import sanitize
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-SANDBOXES_DIR = REPO_DIR / "sandboxes"
+# The folder holding the `harness` package: the checkout's sandboxes/, or site-packages when
+# the grader was installed with pip (the wheel ships the harness as a top-level package).
+SANDBOXES_DIR = (
+    REPO_DIR / "sandboxes" if (REPO_DIR / "sandboxes" / "harness").is_dir() else REPO_DIR
+)
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
 # Slot uids: unprivileged, with no account on the host, one per concurrent run.

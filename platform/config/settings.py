@@ -35,6 +35,14 @@ GRADER_ALLOW_PROCESS_BACKEND = env_bool("GRADER_ALLOW_PROCESS_BACKEND", default=
 GRADER_HIDDEN_DIR = Path(env_str("GRADER_HIDDEN_DIR", str(VAR_DIR / "hidden")))
 # Comma-separated GPU UUIDs this worker may hand out, one per job; empty means CPU only.
 GRADER_GPUS = env_list("GRADER_GPUS")
+# Workers on other machines share only the database and the broker with the site: they fetch
+# uploads and hidden-set bundles from PLATFORM_SITE_URL (the site's internal address) with
+# the deployment's PLATFORM_WORKER_TOKEN, and keep them in GRADER_CACHE_DIR by SHA-256.
+# Without PLATFORM_SITE_URL a worker reads the site's storage directly (one machine).
+PLATFORM_SITE_URL = env_str("PLATFORM_SITE_URL").rstrip("/")
+PLATFORM_WORKER_TOKEN = env_str("PLATFORM_WORKER_TOKEN")
+GRADER_CACHE_DIR = Path(env_str("GRADER_CACHE_DIR", str(VAR_DIR / "worker-cache")))
+HIDDEN_SET_MAX_MB = env_int("HIDDEN_SET_MAX_MB", 2048)
 
 _problems = production_problems(
     ProductionCheck(

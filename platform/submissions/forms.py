@@ -7,3 +7,11 @@ class UploadForm(forms.Form):
         "entry with writeup.md / writeup.pdf, figures/ and songs.abc."
     )
     note = forms.CharField(max_length=200, required=False, help_text="Optional, for yourself.")
+
+
+class HiddenSetForm(forms.Form):
+    spec_id = forms.SlugField(max_length=64, label="Lab id")
+    bundle = forms.FileField(
+        help_text="A .zip of the set folder that `python -m grader dataset build` wrote "
+        "(manifest.json, inputs/, labels/)."
+    )

@@ -183,3 +183,32 @@ class RunEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+def hidden_set_path(hidden_set: "HiddenSet", filename: str) -> str:
+    return f"hidden-sets/{hidden_set.spec_id}/{hidden_set.bundle_sha256}.zip"
+
+
+class HiddenSet(models.Model):
+    """A lab's hidden set, uploaded by staff as a zip bundle; the newest one per lab grades.
+
+    Workers on other machines fetch the bundle from the site by `bundle_sha256` and verify
+    the unpacked files against `checksum` before every grade (submissions.blobs).
+    """
+
+    spec_id = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=100, help_text="The lab spec's [data] name.")
+    checksum = models.CharField(max_length=71, help_text="sha256:<hex> of the set's files.")
+    bundle = models.FileField(upload_to=hidden_set_path, max_length=300)
+    bundle_sha256 = models.CharField(max_length=64, unique=True)
+    size_bytes = models.BigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.spec_id} {self.checksum[:19]}"

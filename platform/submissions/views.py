@@ -1,17 +1,19 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses.models import Lab
+from grader.specs import load_all_specs
 
-from .forms import UploadForm
-from .models import GradingRun
+from . import blobs
+from .forms import HiddenSetForm, UploadForm
+from .models import GradingRun, HiddenSet
 from .selectors import (
     access_entry,
     entries_of,
@@ -22,7 +24,7 @@ from .selectors import (
     visible_metrics,
     visible_private_session,
 )
-from .services import intake, reaper, runs
+from .services import hidden_sets, intake, reaper, runs
 from .splits import sees_private
 
 
@@ -139,4 +141,64 @@ def staff_queue(request):
     labs = Lab.objects.select_related("edition").order_by("edition", "position")
     return render(
         request, "submissions/staff_queue.html", {"runs": in_flight, "labs": labs, "now": now}
+    )
+
+
+@require_GET
+def lab_sample(request, spec_id: str):
+    """A lab's public sample set as a zip (public data: no login needed, as on a course site).
+
+    Members sit under samples/<lab id>/, so that unzipping into DIR gives what
+    `python -m grader grade --lab LAB ENTRY --sample --hidden-dir DIR` reads.
+    """
+    if not Lab.objects.filter(spec_id=spec_id).exists():
+        raise Http404("no such lab")
+    data = blobs.sample_zip(spec_id)
+    if data is None:
+        raise Http404("this lab has no public sample set")
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{spec_id}-sample.zip"'
+    return response
+
+
+@require_GET
+def internal_blob(request, sha256: str):
+    """A stored upload or set bundle, by digest, for workers holding the deployment's token."""
+    if not blobs.worker_token_ok(request.headers.get("Authorization", "")):
+        return HttpResponseForbidden("worker token required")
+    stored = blobs.stored_file_for(sha256)
+    if stored is None:
+        raise Http404("no stored file has this digest")
+    return FileResponse(stored, content_type="application/octet-stream")
+
+
+@login_required
+def staff_hidden_sets(request):
+    require_staff(request.user)
+    form = HiddenSetForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        ok, hidden_set = attempt(
+            request,
+            lambda: hidden_sets.hidden_set_upload(
+                user=request.user,
+                spec_id=form.cleaned_data["spec_id"],
+                upload=form.cleaned_data["bundle"],
+            ),
+        )
+        if ok:
+            messages.success(
+                request,
+                f"{hidden_set.spec_id}: set {hidden_set.checksum} now grades every new run.",
+            )
+            return redirect("staff-hidden-sets")
+    specs = load_all_specs()
+    current = {spec.id: blobs.current_hidden_set(spec.id) for spec in specs}
+    return render(
+        request,
+        "submissions/staff_hidden_sets.html",
+        {
+            "form": form,
+            "rows": [(spec, current[spec.id]) for spec in specs],
+            "history": HiddenSet.objects.select_related("uploaded_by")[:50],
+        },
     )

@@ -15,8 +15,9 @@ PERSONAS = ["anonymous", "student", "judge", "staff"]
 
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
-    """Uploads go to a scratch folder, never the developer's var/media."""
+    """Uploads go to a scratch folder, never the developer's var/media (nor its worker cache)."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.GRADER_CACHE_DIR = tmp_path / "worker-cache"
 
 
 @pytest.fixture(autouse=True)

@@ -74,24 +74,30 @@ def test_inputs_hold_only_the_documented_files(hidden_dir: Path, rel: str) -> No
     assert (hidden_dir / rel / "inputs").is_dir()  # present (maybe empty) for every lab
 
 
-def test_builder_is_deterministic_and_idempotent(hidden_dir: Path, tmp_path: Path) -> None:
-    command = [PYTHON, str(SCRIPTS / "build_demo_data.py"), "--out", str(tmp_path)]
+def test_builder_is_deterministic_given_the_secret(hidden_dir: Path, tmp_path: Path) -> None:
+    # Same installation secret (var/demo-secret): the same bytes, so a re-grade reproduces.
+    command = [PYTHON, str(SCRIPTS / "build_demo_data.py"), "--out", str(tmp_path / "a")]
     first = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     again = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert first == again
-    assert checksums(tmp_path) == checksums(hidden_dir)
-    for rel, checksum in checksums(tmp_path).items():
+    assert checksums(tmp_path / "a") == checksums(hidden_dir)
+    for rel, checksum in checksums(tmp_path / "a").items():
         assert f"{rel} " in first and checksum in first
+    # Another installation's secret: every set differs (no checksum can be in the repo).
+    other = [*command[:-1], str(tmp_path / "b"), "--secret-file", str(tmp_path / "secret")]
+    subprocess.run(other, check=True, capture_output=True)
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    mine, theirs = checksums(tmp_path / "a"), checksums(tmp_path / "b")
+    assert all(mine[rel] != theirs[rel] for rel in SETS)
 
 
-def test_lab_specs_record_the_built_checksums(hidden_dir: Path) -> None:
-    specs = sorted((REPO / "lab_specs").glob("*.toml"))
-    if not specs:
-        pytest.skip("no lab specs yet")
-    for spec_path in specs:
-        spec = tomllib.loads(spec_path.read_text())
-        manifest = json.loads((hidden_dir / spec["data"]["name"] / "manifest.json").read_text())
-        assert spec["data"]["checksum"] == manifest["checksum"], spec_path.name
+def test_demo_specs_take_the_checksums_this_installation_recorded(hidden_dir: Path) -> None:
+    recorded = json.loads((hidden_dir / "checksums.json").read_text())
+    for spec_path in sorted((REPO / "lab_specs").glob("*.toml")):
+        data = tomllib.loads(spec_path.read_text())["data"]
+        assert data["checksum"] == "local", spec_path.name  # per installation, not in the repo
+        manifest = json.loads((hidden_dir / data["name"] / "manifest.json").read_text())
+        assert recorded[data["name"]] == manifest["checksum"], spec_path.name
 
 
 def load_labels(set_dir: Path) -> dict[str, np.ndarray]:
@@ -197,3 +203,104 @@ def test_hidden_tunes_are_not_public(hidden_dir: Path) -> None:
     public = (samples / "train.abc").read_text() + (samples / "sample.abc").read_text()
     hidden_text = ["".join(vocab[t] for t in row) for row in tokens[real]]
     assert not [row for row in hidden_text if row in public]
+
+
+# ---------------------------------------------------------------------------- public sources
+# Entries that rebuild the demo's public sources (scikit-learn's digits with this
+# repository's recipe; irish.abc from the mitdeeplearning sdist) and look answers up.
+
+DIGITS_LOOKUP = """
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+
+
+def predict(x):
+    digits = load_digits()
+    public = np.zeros((len(digits.images), 28, 28), np.float32)
+    for i, img in enumerate(digits.images):  # scripts/build_demo_data.py's digits_28
+        small = Image.fromarray((img / 16.0).astype(np.float32), mode="F")
+        big = np.asarray(small.resize((20, 20), Image.Resampling.BILINEAR), np.float32)
+        public[i, 4:24, 4:24] = np.clip(big, 0.0, 1.0)
+    public = public.reshape(len(public), -1)
+    out = np.zeros((len(x), 10), np.float32)
+    for i, row in enumerate(x.reshape(len(x), -1)):
+        diff = np.abs(public - row).max(axis=1)
+        j = int(diff.argmin())
+        out[i, digits.target[j] if diff[j] < 0.05 else 0] = 1.0  # a match, or a guess
+    return out
+"""
+
+# Predicts the character that follows the last 12 characters wherever they occur in the
+# text file shipped with the entry; the character frequencies elsewhere.
+TEXT_LOOKUP = """
+import pathlib
+
+import numpy as np
+
+TEXT = (pathlib.Path(__file__).parent / "source.txt").read_text()
+VOCAB = VOCAB_LITERAL
+K = 12
+
+
+def predict(tokens):
+    table = {}
+    for i in range(K, len(TEXT)):
+        table.setdefault(TEXT[i - K : i], TEXT[i])
+    index = {c: i for i, c in enumerate(VOCAB)}
+    counts = np.bincount([index[c] for c in TEXT], minlength=len(VOCAB)) + 1.0
+    out = np.tile(np.log(counts / counts.sum()), (*tokens.shape, 1)).astype(np.float32)
+    for r, row in enumerate(tokens):
+        text = "".join(VOCAB[t] for t in row)
+        for p in range(K - 1, len(text)):
+            nxt = table.get(text[p - K + 1 : p + 1])
+            if nxt is not None:
+                out[r, p] = np.log(0.01 / len(VOCAB))
+                out[r, p, index[nxt]] = np.log(0.99)
+    return out
+"""
+
+
+def _grade(lab: str, entry: Path, hidden_dir: Path):
+    from grader.pipeline import GradeRequest, grade
+
+    report = grade(GradeRequest(lab, entry, hidden_dir=hidden_dir))
+    assert report.status == "scored", report.reason + report.logs[-2000:]
+    assert report.receipt.dataset_verified
+    return report.metrics
+
+
+@pytest.mark.slow
+def test_digits_lookup_entry_scores_near_chance(hidden_dir: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)
+    (tmp_path / "lookup").mkdir()
+    (tmp_path / "lookup" / "submission.py").write_text(DIGITS_LOOKUP)
+    accuracy = _grade("lab2-mnist", tmp_path / "lookup", hidden_dir)["accuracy"]
+    assert accuracy < 0.3  # 1.0 on the unwarped digits; 0.1 is chance
+
+
+@pytest.mark.slow
+def test_irish_abc_lookup_entry_gains_nothing_over_the_public_training_tunes(
+    hidden_dir: Path, tmp_path: Path, monkeypatch
+):
+    """A lookup over all of irish.abc does no better than one over the tunes students get."""
+    import sys
+
+    sys.path.insert(0, str(SCRIPTS))
+    from _common import read_sdist_members, sdist_path
+
+    monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)
+    irish = read_sdist_members(sdist_path(), "data")["irish.abc"].decode("utf-8")
+    samples = hidden_dir / "samples/lab1-music"
+    public = (samples / "train.abc").read_text() + (samples / "sample.abc").read_text()
+    vocab = json.loads((hidden_dir / "lab1-music-v1/inputs/vocab.json").read_text())
+    bpc = {}
+    for name, text in (("irish", irish), ("public", public)):
+        entry = tmp_path / name
+        entry.mkdir()
+        (entry / "submission.py").write_text(TEXT_LOOKUP.replace("VOCAB_LITERAL", repr(vocab)))
+        (entry / "source.txt").write_text(text)
+        bpc[name] = _grade("lab1-music", entry, hidden_dir)["bits_per_char"]
+    # On the untransposed tunes the irish.abc lookup scored about 0.5 bits per character.
+    assert bpc["irish"] > bpc["public"] - 0.1, bpc
+    assert bpc["irish"] > 3.0, bpc

@@ -3,6 +3,7 @@ once (only the claim that holds may record), and tell the student.
 """
 
 import logging
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from grader.errors import GradingCancelled, PlatformError
 
+from .. import blobs
 from ..models import ACTIVE, GradingRun, Status
 from .runs import MAX_DELIVERIES, run_enqueue, run_transition
 
@@ -90,21 +92,33 @@ def run_execute(*, run_id: int, worker: str) -> str:
             still_ours[0] = run_heartbeat(run_id=run_id, claim=claim)
         return not still_ours[0]
 
-    request = GradeRequest(
-        lab_id=run.entry.lab.spec_id,
-        entry_path=Path(run.entry.file.path),
-        hidden_dir=settings.GRADER_HIDDEN_DIR,
-        backend=settings.GRADER_BACKEND,
-        cancel=cancelled,
-        # The database, the broker's folder and every upload stay out of the sandbox's sight.
-        private_paths=(settings.VAR_DIR, Path(settings.MEDIA_ROOT)),
-        image=run.pinned_image or None,
-    )
     try:
-        report = grade(request, on_event=on_event)
+        # Uploads and uploaded hidden sets come by digest, verified, from the site's storage
+        # (fetched over the network when the worker is on another machine).
+        with tempfile.TemporaryDirectory(prefix="entry-", dir=_worker_scratch()) as scratch:
+            hidden_set = blobs.current_hidden_set(run.entry.lab.spec_id)
+            request = GradeRequest(
+                lab_id=run.entry.lab.spec_id,
+                entry_path=blobs.entry_copy(run.entry, Path(scratch)),
+                hidden_dir=(
+                    blobs.hidden_set_dir(hidden_set) if hidden_set else settings.GRADER_HIDDEN_DIR
+                ),
+                expected_checksum=hidden_set.checksum if hidden_set else None,
+                backend=settings.GRADER_BACKEND,
+                cancel=cancelled,
+                # The database, the broker's folder, every upload and the worker's cache stay
+                # out of the sandbox's sight.
+                private_paths=(
+                    settings.VAR_DIR,
+                    Path(settings.MEDIA_ROOT),
+                    Path(settings.GRADER_CACHE_DIR),
+                ),
+                image=run.pinned_image or None,
+            )
+            report = grade(request, on_event=on_event)
     except GradingCancelled:
         return "cancelled"
-    except PlatformError as error:
+    except (PlatformError, blobs.BlobUnavailable, blobs.BundleRefused) as error:
         return _run_platform_fault(run_id, claim, str(error))
     except Exception as error:  # noqa: BLE001  (a grader bug is ours, never the student's)
         logger.exception("grading run %s crashed", run_id)
@@ -127,6 +141,12 @@ def run_execute(*, run_id: int, worker: str) -> str:
         return "stale"
     transaction.on_commit(lambda: entry_notify(run_id))
     return data["status"]
+
+
+def _worker_scratch() -> Path:
+    path = Path(settings.GRADER_CACHE_DIR) / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _run_platform_fault(run_id: int, claim: uuid.UUID, reason: str) -> str:
