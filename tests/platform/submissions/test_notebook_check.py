@@ -5,6 +5,7 @@ downloaded from the running site, an entry graded against it."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -64,6 +65,13 @@ def _top_levels(names: tuple[str, ...]) -> set[str]:
     return tops
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _fresh_venv(path: Path) -> Path:
     base = Path(getattr(sys, "_base_executable", sys.executable))
     subprocess.run([str(base), "-m", "venv", str(path)], check=True)
@@ -77,9 +85,15 @@ def _fresh_venv(path: Path) -> Path:
     deps = path / "deps"
     deps.mkdir()
     ours = Path(sysconfig.get_paths()["purelib"])
+    # Real files, as a notebook's own installs are (hard links where the file system allows,
+    # copies otherwise): the process sandbox shows the entry the interpreter's folders, and a
+    # symbolic link out of them would point at nothing inside it.
     for top in _top_levels(DEPENDENCIES):
-        if (ours / top).exists():
-            (deps / top).symlink_to(ours / top)
+        source = ours / top
+        if source.is_dir():
+            shutil.copytree(source, deps / top, copy_function=_link_or_copy, symlinks=True)
+        elif source.exists():
+            _link_or_copy(str(source), str(deps / top))
     (Path(site) / "deps.pth").write_text(str(deps) + "\n")
     return python
 
