@@ -65,17 +65,6 @@ def test_bits_per_char_by_hand_and_renormalised():
     assert M.bits_per_char(np.zeros((1, 3, V)), targets) == pytest.approx(2.0)
 
 
-def test_causality_violation_detects_changed_past():
-    lp = np.log(np.full((2, 5, 3), 1 / 3))
-    assert M.causality_violation(lp, np.array([0]), np.array([1]), np.array([2])) is None
-    lp2 = lp.copy()
-    lp2[1, 4] = np.log([0.8, 0.1, 0.1])  # after k: allowed to differ
-    assert M.causality_violation(lp2, np.array([0]), np.array([1]), np.array([2])) is None
-    lp2[1, 2] = np.log([0.8, 0.1, 0.1])  # at k: must agree
-    row, pos, diff = M.causality_violation(lp2, np.array([0]), np.array([1]), np.array([2]))
-    assert (row, pos) == (0, 2) and diff > 0.4
-
-
 def test_return_stats_population_std():
     ms = M.return_stats([10.0, 20.0, 30.0]).values
     assert ms == {
