@@ -206,7 +206,11 @@ def music_split(sdist: Path) -> tuple[list[str], list[str], list[str], list[str]
 def music_rows(
     tunes: list[str], vocab: list[str], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Windows of T tokens over the tunes (blank line between tunes) plus causality probes."""
+    """Windows of T tokens over the tunes (blank line between tunes), plus unscored copies.
+
+    The copies (`real` false, and the `probe_*` arrays) served the grader's old causality
+    check, which no longer reads them (docs/hidden-data.md); they stay so that v1 keeps the
+    bytes its checksum in lab_specs/lab1-music.toml pins. A v2 set should drop them."""
     index = {c: i for i, c in enumerate(vocab)}
     stream = np.array([index[c] for c in "\n\n".join(tunes) + "\n\n"], dtype=np.int32)
     n_real = (len(stream) - 1) // MUSIC_T
