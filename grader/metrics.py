@@ -101,6 +101,45 @@ def debias_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> Metr
         out.put("non_face_specificity", 100.0 * float((~detected[non_face]).mean()))
     else:
         out.put("non_face_specificity", None, "undefined: no non-face images in this set")
+    by_group = group_auc_metrics(y, scores, group)
+    out.values.update(by_group.values)
+    out.undefined.update(by_group.undefined)
+    return out
+
+
+def group_aucs(
+    y: np.ndarray, scores: np.ndarray, group: np.ndarray
+) -> dict[str, tuple[float | None, str]]:
+    """Each group's ROC AUC: its faces against all the non-faces, (value or None, why)."""
+    result: dict[str, tuple[float | None, str]] = {}
+    non_face = y == 0
+    for g in DEBIAS_GROUPS:
+        faces = (group == g) & (y == 1)
+        if not faces.any():
+            result[g] = (None, f"undefined: no {g} faces in this set")
+        elif not non_face.any():
+            result[g] = (None, "undefined: no non-face images in this set")
+        else:
+            mask = faces | non_face
+            result[g] = roc_auc(y[mask], scores[mask])
+    return result
+
+
+def group_auc_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> MetricSet:
+    """`mean_group_auc` (mean of the four group AUCs) and `worst_group_auc` (the lowest).
+
+    Unlike group accuracies, which only look at faces, each group's AUC asks whether that
+    group's faces score above the non-faces: a constant answer gets exactly 0.5."""
+    out = MetricSet()
+    aucs = group_aucs(y, scores, group)
+    values = [v for v, _ in aucs.values() if v is not None]
+    if len(values) == len(DEBIAS_GROUPS):
+        out.put("mean_group_auc", float(np.mean(values)))
+        out.put("worst_group_auc", float(min(values)))
+    else:
+        why = next(w for v, w in aucs.values() if v is None)
+        out.put("mean_group_auc", None, why)
+        out.put("worst_group_auc", None, why)
     return out
 
 

@@ -100,7 +100,9 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
             f"got {list(out.shape)}"
         )
     names = set(spec.metric_names)
-    debias = any(name.startswith("accuracy_") for name in names) or "debias_accuracy" in names
+    debias = any(name.startswith("accuracy_") for name in names) or bool(
+        names & {"debias_accuracy", "mean_group_auc", "worst_group_auc"}
+    )
     group = labels.get("group")
     split = labels.get("split", np.zeros(n, dtype=np.int8))
 

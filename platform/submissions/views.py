@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from courses.models import Lab
+from grader.specs import load_spec
 
 from . import services
 from .forms import UploadForm
@@ -56,6 +57,7 @@ def lab_detail(request, lab_id: int):
             "entries": entries,
             "is_open": lab.is_open(timezone.now()),
             "counted": sum(1 for e in entries if e.counts_toward_quota),
+            "ranking_text": load_spec(lab.spec_id).ranking_text,
         },
     )
 
