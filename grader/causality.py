@@ -13,7 +13,8 @@ uniformly from 0..T-2, so no row or position is special. The generated suffix co
 kept prefix with a character trigram model fitted on the rows themselves, so it reads like
 the data around the cut; its first token always differs from the original, so a peek across
 the cut always sees a changed character. The original suffix is never copied anywhere in
-run B's input.
+run B's input, and run B's rows come in a secret order (defence in depth should a backend
+ever let run A's state reach run B: see tests/grader/test_causality_hostile.py).
 
 A model that peeks (deterministically) at a set S_i of positions of row i escapes one row
 with probability 1 - |S_i|/(T-1); it escapes every row with probability
@@ -47,10 +48,12 @@ _CHUNK_ROWS = 64  # rows compared at a time: bounds the worker's temporary memor
 
 @dataclass(frozen=True)
 class CutTokens:
-    """Run B's input and the secret cut of each row: tokens 0..keep[i] are the originals."""
+    """Run B's input: row j of `tokens` is row order[j] of run A's, kept up to its secret
+    cut: tokens 0..keep[order[j]] are the originals."""
 
     tokens: np.ndarray
-    keep: np.ndarray  # int64 [N], in 0..T-2
+    keep: np.ndarray  # int64 [N], per row of run A, in 0..T-2
+    order: np.ndarray  # int64 [N], a secret permutation
 
     @property
     def positions_checked(self) -> int:
@@ -133,22 +136,32 @@ def cut_tokens(tokens: np.ndarray, vocab_size: int) -> CutTokens:
             w[dead] = 1.0
             w[dead, tokens[todo[dead], pos].astype(np.int64)] = 0.0
         out[todo, pos] = _sample(w).astype(out.dtype)
-    return CutTokens(tokens=out, keep=keep)
+    # Run B's rows in a secret order too: even an entry that smuggled run A's rows and
+    # outputs into run B (which the sandbox must prevent) could match its rows only by
+    # their kept prefixes, and the rows cut early share their prefix with many others.
+    shuffled = list(range(n))
+    secrets.SystemRandom().shuffle(shuffled)
+    order = np.array(shuffled, dtype=np.int64)
+    return CutTokens(tokens=out[order], keep=keep, order=order)
 
 
-def find_violation(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> Violation | None:
-    """Compare the two runs' outputs ([N,T,V] each) at positions 0..keep[i] of each row.
+def find_violation(a: np.ndarray, b: np.ndarray, cut: CutTokens) -> Violation | None:
+    """Compare the two runs' outputs ([N,T,V] each) at positions 0..keep[i] of each row i of
+    run A (row i is row where(order == i) of run B).
 
     Position t holds the distribution of token t+1, computed from tokens 0..t; those are
     identical in both runs exactly when t <= keep[i], whatever the model reads beyond."""
-    if a.shape != b.shape or a.ndim != 3 or len(keep) != a.shape[0]:
+    keep = cut.keep
+    n = a.shape[0] if a.ndim else 0
+    if a.shape != b.shape or a.ndim != 3 or len(keep) != n or len(cut.order) != n:
         raise ValueError(f"shapes differ: {a.shape}, {b.shape}, {len(keep)} cuts")
+    b_row = np.argsort(cut.order)  # b_row[i]: the row of run B that holds run A's row i
     first: Violation | None = None
     count = 0
     positions = np.arange(a.shape[1])
     for start in range(0, a.shape[0], _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, a.shape[0])
-        la, lb = log_softmax(a[start:stop]), log_softmax(b[start:stop])
+        la, lb = log_softmax(a[start:stop]), log_softmax(b[b_row[start:stop]])
         excess = np.abs(la - lb) - (ATOL + RTOL * np.maximum(np.abs(la), np.abs(lb)))
         bad = (excess > 0).any(axis=-1) & (positions[None, :] <= keep[start:stop, None])
         count += int(bad.sum())

@@ -317,7 +317,7 @@ def _grade_next_char(
             return Report(
                 status="invalid_output", reason=f"on {CUT_RUN}: {exc}", logs=run_b.log
             ), run
-        violation = find_violation(out_a, b, cut.keep)
+        violation = find_violation(out_a, b, cut)
         del b
         if violation is not None:
             reason = (

@@ -310,3 +310,63 @@ def hostile_music(root: Path) -> tuple[Path, Path]:
     checksums["lab1-music"] = _manifest(hidden / "lab1-music-v1", "lab1-music-v1", "lab1-music")
     specs = write_specs(root / "specs", checksums, wall_time_s=120, memory_mb=2000)
     return hidden, specs
+
+
+def smuggler(stash: str) -> str:
+    """A cheater that peeks everywhere in run A and saves A's tokens and outputs under the
+    paths `stash` names (host-wide folders: /tmp, /dev/shm); in run B, if it finds them,
+    it answers A's outputs for the rows B shares a prefix with, so the two runs agree.
+    Only runs that share nothing (a fresh /tmp and /dev/shm each) can catch it."""
+    return (
+        _CHEAT_PRELUDE
+        + f"""
+STASH = [os.path.join(d, {stash!r}) for d in ("/tmp", "/dev/shm")]
+
+
+def load_stash():
+    for path in STASH:
+        try:
+            with np.load(path) as npz:
+                return npz["tokens"], npz["out"]
+        except Exception:
+            continue
+    return None
+
+
+def peek_all(tokens):
+    out = uniform(tokens)
+    for i, row in enumerate(tokens):
+        for pos in range(len(row) - 1):
+            peek(out, i, pos, row[pos + 1])
+    return out
+
+
+FOUND = load_stash()
+if FOUND is None:
+    OUT_ALL = peek_all(ALL)
+    for path in STASH:
+        try:
+            with open(path, "wb") as f:
+                np.savez(f, tokens=ALL, out=OUT_ALL)
+        except OSError:
+            pass
+
+SEEN = 0  # rows answered so far: this row's index in the whole input
+
+
+def predict(tokens):
+    global SEEN
+    out = peek_all(tokens)
+    if FOUND is not None:
+        # Each row gets run A's answer for the row of A at the same index when it starts
+        # alike (it is that row, if B kept A's row order), else for the row of A sharing
+        # its longest prefix.
+        for i, row in enumerate(tokens):
+            j = SEEN + i
+            if FOUND[0][j][0] != row[0]:
+                j = int(np.cumprod(FOUND[0] == row, axis=1).sum(axis=1).argmax())
+            out[i] = FOUND[1][j]
+    SEEN += len(tokens)
+    return out
+"""
+    )

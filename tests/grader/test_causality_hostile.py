@@ -10,7 +10,9 @@ computed below from the set itself where it is not zero.
 from __future__ import annotations
 
 import math
+import uuid
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +84,19 @@ def test_honest_model_with_batch_dependent_float_noise_passes(grade_music, hosti
 def test_random_output_at_inference_is_rejected(grade_music) -> None:
     report = grade_music(synth.RANDOM_AT_INFERENCE)
     assert report.status == "rejected" and "same answer for the same input" in report.reason
+
+
+def test_rows_smuggled_from_run_a_do_not_help(grade_music) -> None:
+    """Run B must not see run A's state; where a backend lets files through a host-wide
+    folder (today's process backend shares /tmp and /dev/shm between runs: issue 15, item
+    9), the secret order of run B's rows still defeats a model that copies A's answers
+    (with run B's rows in run A's order, this one is scored). It must match rows by their
+    kept prefix, which for rows cut early is shared with many others: about 33 rows are cut
+    at position 1 and each is matched right with chance ~1/8; all of them: < 1e-20."""
+    stash = f"causality-smuggle-{uuid.uuid4().hex}.npz"
+    try:
+        report = grade_music(synth.smuggler(stash))
+    finally:
+        for folder in ("/tmp", "/dev/shm"):  # noqa: S108 - the smuggler's own files
+            Path(folder, stash).unlink(missing_ok=True)
+    assert report.status == "rejected", (report.status, report.reason, report.metrics)

@@ -46,3 +46,10 @@ def test_honest_noisy_model_passes_on_docker(grade_music, no_leftovers) -> None:
     assert report.metrics["bits_per_char"] == pytest.approx(math.log2(8), abs=1e-5)
     assert report.receipt is not None and report.receipt.backend == "docker"
     no_leftovers()
+
+
+def test_nothing_passes_from_run_a_to_run_b_on_docker(grade_music) -> None:
+    # Each run is a new container with its own /tmp and /dev/shm: the smuggler finds no
+    # stash in run B (and would still face run B's secret row order).
+    report = grade_music(synth.smuggler("causality-smuggle.npz"))
+    assert report.status == "rejected", (report.status, report.reason, report.metrics)
