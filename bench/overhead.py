@@ -6,7 +6,8 @@ platform, on the same inputs. The gap is the platform's cost per entry: the HTTP
 upload checks, queueing, staging, the sandbox's workspace, scoring and recording.
 
 - Batch labs (classification, next-character): direct = the sandbox harness command run by
-  hand (`python -m harness batch ...`) on the hidden inputs, as the process backend runs it.
+  hand (`python -m harness batch ...`) on the hidden inputs, as the process backend runs it;
+  twice for next-character labs, whose grading runs the entry twice (the causality check).
 - Interactive labs (CartPole, Pong): the harness only answers actions; the environment loop
   lives in the grader, so direct = `grader.pipeline.grade` called in-process (same backend).
 
@@ -220,11 +221,14 @@ def direct(case: Case, hidden_dir: Path, workdir: Path, backend: str) -> float:
     if path is None:
         path = workdir / f"{case.name}-{case.filename}"
         path.write_bytes(case.content)
-    if load_spec(case.spec_id).task == "interactive":
+    task = load_spec(case.spec_id).task
+    if task == "interactive":
         return grade_in_process(case.spec_id, path, hidden_dir, backend)
-    if backend == "docker":
-        return docker_by_hand(case.spec_id, path, hidden_dir, workdir)
-    return harness_by_hand(case.spec_id, path, hidden_dir, workdir)
+    by_hand = docker_by_hand if backend == "docker" else harness_by_hand
+    # A next-character entry runs twice by design (the causality check's second, independent
+    # run on cut tokens: grader/causality.py), so its floor is two harness runs.
+    runs = 2 if task == "next_char" else 1
+    return sum(by_hand(case.spec_id, path, hidden_dir, workdir) for _ in range(runs))
 
 
 def cases(quick: bool) -> list[Case]:

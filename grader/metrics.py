@@ -31,12 +31,14 @@ class MetricSet:
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> tuple[float | None, str]:
     if len(np.unique(y_true)) < 2:
         return None, "undefined: the set has only one class (faces or non-faces)"
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
     return float(roc_auc_score(y_true, scores)), ""
 
 
-def roc_curve_points(y_true: np.ndarray, scores: np.ndarray, max_points: int = 50) -> dict:
+def roc_curve_points(
+    y_true: np.ndarray, scores: np.ndarray, max_points: int = 50
+) -> dict[str, list[float]]:
     if len(np.unique(y_true)) < 2:
         return {}
     from sklearn.metrics import roc_curve
@@ -99,13 +101,53 @@ def debias_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> Metr
         out.put("non_face_specificity", 100.0 * float((~detected[non_face]).mean()))
     else:
         out.put("non_face_specificity", None, "undefined: no non-face images in this set")
+    by_group = group_auc_metrics(y, scores, group)
+    out.values.update(by_group.values)
+    out.undefined.update(by_group.undefined)
+    return out
+
+
+def group_aucs(
+    y: np.ndarray, scores: np.ndarray, group: np.ndarray
+) -> dict[str, tuple[float | None, str]]:
+    """Each group's ROC AUC: its faces against all the non-faces, (value or None, why)."""
+    result: dict[str, tuple[float | None, str]] = {}
+    non_face = y == 0
+    for g in DEBIAS_GROUPS:
+        faces = (group == g) & (y == 1)
+        if not faces.any():
+            result[g] = (None, f"undefined: no {g} faces in this set")
+        elif not non_face.any():
+            result[g] = (None, "undefined: no non-face images in this set")
+        else:
+            mask = faces | non_face
+            result[g] = roc_auc(y[mask], scores[mask])
+    return result
+
+
+def group_auc_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> MetricSet:
+    """`mean_group_auc` (mean of the four group AUCs) and `worst_group_auc` (the lowest).
+
+    Unlike group accuracies, which only look at faces, each group's AUC asks whether that
+    group's faces score above the non-faces: a constant answer gets exactly 0.5."""
+    out = MetricSet()
+    aucs = group_aucs(y, scores, group)
+    values = [v for v, _ in aucs.values() if v is not None]
+    if len(values) == len(DEBIAS_GROUPS):
+        out.put("mean_group_auc", float(np.mean(values)))
+        out.put("worst_group_auc", float(min(values)))
+    else:
+        why = next(w for v, w in aucs.values() if v is None)
+        out.put("mean_group_auc", None, why)
+        out.put("worst_group_auc", None, why)
     return out
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    result: np.ndarray = x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    return result
 
 
 def bits_per_char(logprobs: np.ndarray, targets: np.ndarray) -> float | None:
@@ -116,24 +158,6 @@ def bits_per_char(logprobs: np.ndarray, targets: np.ndarray) -> float | None:
         return None
     picked = np.take_along_axis(lp, np.where(mask, targets, 0)[..., None], axis=-1)[..., 0]
     return float(-picked[mask].mean() / math.log(2))
-
-
-def causality_violation(
-    logprobs: np.ndarray,
-    orig: np.ndarray,
-    pert: np.ndarray,
-    k: np.ndarray,
-    tolerance: float = 1e-3,
-) -> tuple[int, int, float] | None:
-    """First probe whose predictions at positions <= k differ between the original and the
-    perturbed row (their futures differ, their pasts agree): (orig row, position, difference)."""
-    probs = np.exp(log_softmax(logprobs))
-    for o, p, kk in zip(orig.tolist(), pert.tolist(), k.tolist(), strict=True):
-        diff = np.abs(probs[o, : kk + 1] - probs[p, : kk + 1]).max(axis=-1)
-        bad = np.flatnonzero(diff > tolerance)
-        if bad.size:
-            return int(o), int(bad[0]), float(diff[bad[0]])
-    return None
 
 
 def return_stats(returns: list[float]) -> MetricSet:

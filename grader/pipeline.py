@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,7 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from grader import __version__
+from grader.causality import TOLERANCE_TEXT, cut_tokens, find_violation
 from grader.entry import EntryInfo, unpack_entry
 from grader.errors import EntryRejected, GradingCancelled
 from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
@@ -26,9 +30,10 @@ from grader.report import PrivateSession, Receipt, Report
 from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
 from grader.sandbox.base import SessionClosed
 from grader.scoring import (
-    CausalityViolation,
     OutputInvalid,
     Scores,
+    load_next_char_inputs,
+    load_next_char_output,
     score_classification,
     score_next_char,
 )
@@ -232,6 +237,41 @@ def _last_error_line(log: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _batch_job(
+    spec: LabSpec,
+    info: EntryInfo,
+    entry_dir: Path,
+    inputs_dir: Path,
+    out_dir: Path,
+    deny: tuple[Path, ...],
+) -> Job:
+    return Job(
+        command=_command("batch", spec, info),
+        mounts={"entry": entry_dir, "inputs": inputs_dir},
+        output_dir=out_dir,
+        limits=_limits(spec),
+        env={"GRADER_TASK": spec.task},
+        deny_paths=deny,
+    )
+
+
+def _run_failed(spec: LabSpec, run: RunResult, out_dir: Path) -> Report | None:
+    """The report for a batch run that did not finish cleanly, or None when it did."""
+    stopped = _ended_badly(spec, run)
+    if stopped is not None:
+        return stopped
+    said = _harness_status(out_dir)
+    if run.exit_code != 0:
+        if said.get("status") == "rejected" and run.exit_code == 3:
+            return Report(status="rejected", reason=said["reason"], logs=run.log)
+        why = said.get("reason") or _last_error_line(run.log) or "no error message"
+        code = run.exit_code if run.exit_code is not None else "?"
+        if isinstance(code, int) and code < 0:
+            why = f"killed by signal {-code}; {why}"
+        return Report(status="failed", reason=f"your entry crashed: {why}", logs=run.log)
+    return None
+
+
 def _grade_batch(
     spec: LabSpec,
     info: EntryInfo,
@@ -243,39 +283,100 @@ def _grade_batch(
     tmp: Path,
 ) -> tuple[Report, RunResult]:
     out_dir = tmp / "out"
-    job = Job(
-        command=_command("batch", spec, info),
-        mounts={"entry": entry_dir, "inputs": dataset.inputs_dir},
-        output_dir=out_dir,
-        limits=_limits(spec),
-        env={"GRADER_TASK": spec.task},
-        deny_paths=deny,
-    )
+    job = _batch_job(spec, info, entry_dir, dataset.inputs_dir, out_dir, deny)
     events.emit("running", backend=backend.name, entry_kind=info.kind)
     run = backend.run(job, on_tick=events.tick)
-    stopped = _ended_badly(spec, run)
-    if stopped is not None:
-        return stopped, run
-    said = _harness_status(out_dir)
-    if run.exit_code != 0:
-        if said.get("status") == "rejected" and run.exit_code == 3:
-            return Report(status="rejected", reason=said["reason"], logs=run.log), run
-        why = said.get("reason") or _last_error_line(run.log) or "no error message"
-        code = run.exit_code if run.exit_code is not None else "?"
-        if isinstance(code, int) and code < 0:
-            why = f"killed by signal {-code}; {why}"
-        return Report(status="failed", reason=f"your entry crashed: {why}", logs=run.log), run
+    failed = _run_failed(spec, run, out_dir)
+    if failed is not None:
+        return failed, run
+    if spec.task == "next_char":
+        return _grade_next_char(spec, info, entry_dir, dataset, backend, deny, events, tmp, run)
     events.emit("scoring")
     try:
-        if spec.task == "classification":
-            scores = score_classification(spec, dataset, out_dir)
-        else:
-            scores = score_next_char(spec, dataset, out_dir, entry_dir, info)
+        scores = score_classification(spec, dataset, out_dir)
     except OutputInvalid as exc:
         return Report(status="invalid_output", reason=str(exc), logs=run.log), run
-    except CausalityViolation as exc:
-        return Report(status="rejected", reason=str(exc), logs=run.log), run
     return _scored(scores, run.log), run
+
+
+CUT_RUN = "the second run (the check that predictions use only earlier characters)"
+
+
+def _grade_next_char(
+    spec: LabSpec,
+    info: EntryInfo,
+    entry_dir: Path,
+    dataset: Dataset,
+    backend: Backend,
+    deny: tuple[Path, ...],
+    events: _Events,
+    tmp: Path,
+    run_a: RunResult,
+) -> tuple[Report, RunResult]:
+    """Run B on the cut tokens (grader/causality.py), compare it with run A, score run A.
+
+    Run B is a second, independent sandbox run through the same backend call: a fresh
+    sandbox and workspace, its own copy of the inputs and its own output folder."""
+    try:
+        tokens, vocab = load_next_char_inputs(dataset)
+        out_a = load_next_char_output(spec, tokens.shape, len(vocab), tmp / "out")
+    except OutputInvalid as exc:
+        return Report(status="invalid_output", reason=str(exc), logs=run_a.log), run_a
+    cut = cut_tokens(tokens, len(vocab)) if tokens.shape[1] >= 2 and len(tokens) else None
+    run = run_a
+    if cut is not None:
+        inputs_b = tmp / "inputs-b"
+        shutil.copytree(dataset.inputs_dir, inputs_b)
+        (inputs_b / "tokens.npy").unlink()
+        np.save(inputs_b / "tokens.npy", cut.tokens, allow_pickle=False)
+        out_b = tmp / "out-b"
+        job = _batch_job(spec, info, entry_dir, inputs_b, out_b, deny)
+        events.emit("running", backend=backend.name, entry_kind=info.kind, check="causality")
+        run_b = backend.run(job, on_tick=events.tick)
+        run = _both(run_a, run_b)
+        failed = _run_failed(spec, run_b, out_b)
+        if failed is not None:
+            failed.reason = f"on {CUT_RUN}: {failed.reason}"
+            return failed, run
+        try:
+            b = load_next_char_output(spec, tokens.shape, len(vocab), out_b)
+        except OutputInvalid as exc:
+            return Report(
+                status="invalid_output", reason=f"on {CUT_RUN}: {exc}", logs=run_b.log
+            ), run
+        violation = find_violation(out_a, b, cut)
+        del b
+        if violation is not None:
+            reason = (
+                "your model looks ahead: in a second run where only characters AFTER some "
+                f"positions were changed, its predictions changed at {violation.positions} of "
+                f"those earlier positions (first at position {violation.position} of a row, by "
+                f"{violation.difference:.3g} in log-probability; allowed: {TOLERANCE_TEXT}). "
+                "A next-character model may use only the characters up to the current one of "
+                "its own row, and must give the same answer for the same input (no dropout "
+                "or other randomness at inference)."
+            )
+            return Report(status="rejected", reason=reason, logs=run_a.log), run
+    events.emit("scoring")
+    scores = score_next_char(spec, dataset, out_a, entry_dir, info)
+    if cut is not None:
+        scores.details["causality_checked"] = {
+            "rows": len(cut.keep),
+            "positions": cut.positions_checked,
+        }
+    return _scored(scores, run_a.log), run
+
+
+def _both(a: RunResult, b: RunResult) -> RunResult:
+    """The receipt's view of two runs: the time both took, the higher peak, run A's log."""
+    return RunResult(
+        exit_code=a.exit_code,
+        timed_out=a.timed_out,
+        oom=a.oom,
+        wall_time_s=round(a.wall_time_s + b.wall_time_s, 3),
+        peak_memory_mb=max(a.peak_memory_mb, b.peak_memory_mb),
+        log=a.log,
+    )
 
 
 def _scored(scores: Scores, log: str) -> Report:

@@ -27,10 +27,6 @@ class OutputInvalid(Exception):
     """The entry's outputs cannot be scored; the message is for the student."""
 
 
-class CausalityViolation(Exception):
-    """A next-character model looked at the future; the message is for the student."""
-
-
 @dataclass
 class Scores:
     metrics: dict[str, float]
@@ -65,7 +61,8 @@ def _load_labels(dataset: Dataset) -> dict[str, np.ndarray]:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+    return result
 
 
 def _binary_scores(out: np.ndarray, n: int, notes: list[str]) -> np.ndarray:
@@ -103,7 +100,9 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
             f"got {list(out.shape)}"
         )
     names = set(spec.metric_names)
-    debias = any(name.startswith("accuracy_") for name in names) or "debias_accuracy" in names
+    debias = any(name.startswith("accuracy_") for name in names) or bool(
+        names & {"debias_accuracy", "mean_group_auc", "worst_group_auc"}
+    )
     group = labels.get("group")
     split = labels.get("split", np.zeros(n, dtype=np.int8))
 
@@ -127,32 +126,39 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
     return _pack(spec, whole, per_split, details)
 
 
-def score_next_char(
-    spec: LabSpec, dataset: Dataset, out_dir: Path, entry_dir: Path, info: EntryInfo
-) -> Scores:
-    labels = _load_labels(dataset)
-    tokens_shape = np.load(dataset.inputs_dir / "tokens.npy", mmap_mode="r").shape
-    vocab = json.loads((dataset.inputs_dir / "vocab.json").read_text(encoding="utf-8"))
-    expected = (*tokens_shape, len(vocab))
+def load_next_char_inputs(dataset: Dataset) -> tuple[np.ndarray, list[str]]:
+    """The hidden set's tokens [N,T] and vocabulary (trusted files: a platform fault if bad)."""
+    try:
+        tokens = np.load(dataset.inputs_dir / "tokens.npy", allow_pickle=False)
+        vocab = json.loads((dataset.inputs_dir / "vocab.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlatformError(f"{dataset.name}: inputs are unreadable: {exc}") from exc
+    if tokens.ndim != 2 or not isinstance(vocab, list):
+        raise PlatformError(f"{dataset.name}: tokens.npy is not [N,T] or vocab.json not a list")
+    return tokens, vocab
+
+
+def load_next_char_output(
+    spec: LabSpec, tokens_shape: tuple[int, ...], vocab_size: int, out_dir: Path
+) -> np.ndarray:
+    expected = (*tokens_shape, vocab_size)
     out = load_output(out_dir / OUTPUT_NAMES["next_char"], spec.limits.output_mb * 2**20)
     if out.shape != expected:
         raise OutputInvalid(
             f"expected log-probabilities of shape {list(expected)} (rows, positions, vocabulary "
-            f"of {len(vocab)}); got {list(out.shape)}"
+            f"of {vocab_size}); got {list(out.shape)}"
         )
-    violation = M.causality_violation(
-        out, labels["probe_orig"], labels["probe_pert"], labels["probe_k"]
-    )
-    if violation is not None:
-        _row, pos, diff = violation
-        raise CausalityViolation(
-            "your model looks ahead: its prediction at position "
-            f"{pos} changed (by {diff:.3g} in probability) when only characters AFTER that "
-            "position changed. A next-character model may use only the characters up to the "
-            "current one."
-        )
+    return out
+
+
+def score_next_char(
+    spec: LabSpec, dataset: Dataset, out: np.ndarray, entry_dir: Path, info: EntryInfo
+) -> Scores:
+    """Bits per character of run A's validated outputs (the causality check is done)."""
+    labels = _load_labels(dataset)
     targets = labels["targets"].astype(np.int64)
-    real = labels["real"].astype(bool)
+    # `real` marks the scored rows; sets without it score every row.
+    real = labels["real"].astype(bool) if "real" in labels else np.ones(len(targets), bool)
     split = labels["split"]
 
     def compute(mask: np.ndarray) -> M.MetricSet:
@@ -162,7 +168,7 @@ def score_next_char(
 
     whole = compute(real)
     per_split = {s: compute(real & (split == v)) for s, v in SPLITS.items()}
-    details: dict[str, Any] = {"notes": [], "probes_checked": int(len(labels["probe_k"]))}
+    details: dict[str, Any] = {"notes": []}
     if info.songs and "abc_validity" in spec.metric_names:
         text = (entry_dir / info.songs).read_bytes()[: 2 * 2**20].decode("utf-8", "replace")
         validity, n_songs = M.abc_validity(text)

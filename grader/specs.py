@@ -6,6 +6,7 @@ metric. The specs directory is `GRADER_SPECS_DIR` or the repository's `lab_specs
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import json
@@ -36,6 +37,8 @@ KNOWN_METRICS: dict[str, frozenset[str]] = {
             "accuracy",
             "roc_auc",
             "debias_accuracy",
+            "mean_group_auc",
+            "worst_group_auc",
             "group_accuracy_variance",
             "worst_group_accuracy",
             "non_face_specificity",
@@ -65,6 +68,7 @@ class MetricSpec:
 class Ranking:
     primary: str
     tie_breaks: tuple[str, ...]
+    note: str = ""  # why this order, in a sentence for the lab page (optional)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,15 @@ class LabSpec:
                 key.append(-value if self.metric(name).higher_is_better else value)
         return tuple(key)
 
+    @property
+    def ranking_text(self) -> str:
+        """The ranking rule in words, e.g. for the lab page."""
+        text = f"Ranked by {self.metric(self.ranking.primary).label}"
+        if self.ranking.tie_breaks:
+            ties = ", then ".join(self.metric(n).label for n in self.ranking.tie_breaks)
+            text += f"; ties broken by {ties}"
+        return f"{text}. {self.ranking.note}".strip()
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if self.environment is not None:
@@ -236,43 +249,48 @@ class _Table:
             raise SpecError(f"{self.where}: {key!r} must be {tname}, got {value!r}")
         return value
 
-    def str(self, key: str, default: Any = None) -> str:
+    # The methods below are named after builtins, so their annotations say `builtins.`.
+    def str(self, key: builtins.str, default: Any = None) -> builtins.str:
         default = _REQUIRED if default is None else default
-        value = self._get(key, (str,), default, "a string")
+        value: builtins.str = self._get(key, (builtins.str,), default, "a string")
         if not value:
             raise SpecError(f"{self.where}: {key!r} must not be empty")
         return value
 
-    def num(self, key: str, default: Any = None, minimum: float = 0.0) -> float:
+    def num(self, key: builtins.str, default: Any = None, minimum: float = 0.0) -> float:
         default = _REQUIRED if default is None else default
-        value = float(self._get(key, (int, float), default, "a number"))
+        value = float(self._get(key, (builtins.int, float), default, "a number"))
         if value <= minimum:
             raise SpecError(f"{self.where}: {key!r} must be greater than {minimum}")
         return value
 
-    def int(self, key: str, default: Any = None) -> int:
+    def int(self, key: builtins.str, default: Any = None) -> builtins.int:
         default = _REQUIRED if default is None else default
-        value = self._get(key, (int,), default, "an integer")
+        value: builtins.int = self._get(key, (builtins.int,), default, "an integer")
         if value < 1:
             raise SpecError(f"{self.where}: {key!r} must be at least 1")
         return value
 
-    def bool(self, key: str, default: Any = None) -> bool:
+    def bool(self, key: builtins.str, default: Any = None) -> builtins.bool:
         default = _REQUIRED if default is None else default
-        return self._get(key, (bool,), default, "true or false")
+        value: builtins.bool = self._get(key, (builtins.bool,), default, "true or false")
+        return value
 
-    def list(self, key: str, default: Any = None) -> list[Any]:
+    def list(self, key: builtins.str, default: Any = None) -> builtins.list[Any]:
         default = _REQUIRED if default is None else default
-        return self._get(key, (list,), default, "a list")
+        value: builtins.list[Any] = self._get(key, (builtins.list,), default, "a list")
+        return value
 
-    def table(self, key: str, required: bool = True) -> _Table | None:
+    def table(self, key: builtins.str, required: builtins.bool = True) -> _Table | None:
         if key not in self.data:
             if required:
                 raise SpecError(f"{self.where}: missing required table [{key}]")
             return None
         return _Table(self.data[key], f"{self.where} [{key}]")
 
-    def choice(self, key: str, choices: tuple[str, ...], default: Any = None) -> str:
+    def choice(
+        self, key: builtins.str, choices: tuple[builtins.str, ...], default: Any = None
+    ) -> builtins.str:
         value = self.str(key, default)
         if value not in choices:
             raise SpecError(f"{self.where}: {key!r} must be one of {', '.join(choices)}")
@@ -340,7 +358,11 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
 
     rk = top.table("ranking")
     assert rk is not None
-    ranking = Ranking(primary=rk.str("primary"), tie_breaks=tuple(rk.list("tie_breaks", [])))
+    ranking = Ranking(
+        primary=rk.str("primary"),
+        tie_breaks=tuple(rk.list("tie_breaks", [])),
+        note=rk._get("note", (str,), "", "a string").strip(),
+    )
     for name in (ranking.primary, *ranking.tie_breaks):
         if name not in names:
             raise SpecError(f"{rk.where}: {name!r} is not one of the lab's metrics {names}")
@@ -420,6 +442,9 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
         spec_hash="",
     )
     unhashed = LabSpec(**fields).to_dict()
+    if not ranking.note:
+        # A spec without the (later) optional note keeps the hash its receipts recorded.
+        del unhashed["ranking"]["note"]
     canonical = json.dumps(unhashed, sort_keys=True, separators=(",", ":"))
     fields["spec_hash"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     return LabSpec(**fields)

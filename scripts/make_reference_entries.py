@@ -273,7 +273,7 @@ PEEKS_SUBMISSION = '''
 """Reference entry `peeks`: cheats by reading the character it is asked to predict.
 
 The prediction at position t puts almost all mass on token t+1; the grader's causality
-probes must reject it.
+check must reject it.
 """
 
 import numpy as np

@@ -9,7 +9,7 @@ from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses.models import Lab
-from grader.specs import load_all_specs
+from grader.specs import load_all_specs, load_spec
 
 from . import blobs
 from .forms import HiddenSetForm, UploadForm
@@ -57,6 +57,7 @@ def lab_detail(request, lab_id: int):
             "entries": entries,
             "is_open": lab.is_open(timezone.now()),
             "counted": sum(1 for e in entries if e.counts_toward_quota),
+            "ranking_text": load_spec(lab.spec_id).ranking_text,
         },
     )
 

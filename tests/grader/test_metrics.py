@@ -65,15 +65,41 @@ def test_bits_per_char_by_hand_and_renormalised():
     assert M.bits_per_char(np.zeros((1, 3, V)), targets) == pytest.approx(2.0)
 
 
-def test_causality_violation_detects_changed_past():
-    lp = np.log(np.full((2, 5, 3), 1 / 3))
-    assert M.causality_violation(lp, np.array([0]), np.array([1]), np.array([2])) is None
-    lp2 = lp.copy()
-    lp2[1, 4] = np.log([0.8, 0.1, 0.1])  # after k: allowed to differ
-    assert M.causality_violation(lp2, np.array([0]), np.array([1]), np.array([2])) is None
-    lp2[1, 2] = np.log([0.8, 0.1, 0.1])  # at k: must agree
-    row, pos, diff = M.causality_violation(lp2, np.array([0]), np.array([1]), np.array([2]))
-    assert (row, pos) == (0, 2) and diff > 0.4
+def test_group_auc_by_hand():
+    # Non-faces score 0.2, 0.4 and 0.6. LF faces 0.9 and 0.5: pairs above the non-faces are
+    # 3 + 2 of 6 -> 5/6. LM 0.3: above 1 of 3 -> 1/3. DF 0.4: above 0.2, tied with 0.4
+    # (half), below 0.6 -> 1.5/3 = 0.5. DM 0.7: above all -> 1.
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    group = np.array(["", "", "", "LF", "LF", "LM", "DF", "DM"])
+    scores = np.array([0.2, 0.4, 0.6, 0.9, 0.5, 0.3, 0.4, 0.7])
+    by_group = M.group_aucs(y, scores, group)
+    assert {g: v for g, (v, _) in by_group.items()} == pytest.approx(
+        {"LF": 5 / 6, "LM": 1 / 3, "DF": 0.5, "DM": 1.0}
+    )
+    ms = M.debias_metrics(y, scores, group).values
+    assert ms["mean_group_auc"] == pytest.approx((5 / 6 + 1 / 3 + 0.5 + 1.0) / 4)
+    assert ms["worst_group_auc"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.3, 0.7, 1.0])
+def test_a_constant_detector_gets_group_auc_exactly_one_half(value):
+    y = np.array([0, 0, 1, 1, 1, 1, 1, 1])
+    group = np.array(["", "", "LF", "LM", "DF", "DM", "DM", "LF"])
+    ms = M.debias_metrics(y, np.full(8, value), group)
+    assert ms.values["mean_group_auc"] == 0.5 and ms.values["worst_group_auc"] == 0.5
+    # while every face counts as detected at >= 0.5: group accuracies cannot tell
+    if value >= 0.5:
+        assert ms.values["debias_accuracy"] == 100.0
+
+
+def test_group_auc_undefined_without_non_faces_or_a_group():
+    y = np.array([1, 1, 1, 1])
+    group = np.array(["LF", "LM", "DF", "DM"])
+    ms = M.debias_metrics(y, np.array([0.9, 0.8, 0.7, 0.6]), group)
+    assert "mean_group_auc" not in ms.values and "non-face" in ms.undefined["mean_group_auc"]
+    y2 = np.array([0, 1, 1, 1])
+    ms2 = M.debias_metrics(y2, np.array([0.1, 0.8, 0.7, 0.6]), np.array(["", "LF", "LM", "DF"]))
+    assert "no DM faces" in ms2.undefined["worst_group_auc"]
 
 
 def test_return_stats_population_std():

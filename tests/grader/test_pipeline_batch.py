@@ -64,6 +64,8 @@ def test_debias_metrics_end_to_end(graded, synth_hidden, tmp_path):
     assert (m["accuracy_LF"], m["accuracy_DM"], m["debias_accuracy"]) == (100.0, 0.0, 75.0)
     assert m["group_accuracy_variance"] == pytest.approx(np.var([100, 100, 100, 0]))
     assert m["worst_group_accuracy"] == 0.0 and m["non_face_specificity"] == 100.0
+    # Dark men's faces (0.2) still score above every non-face (0.1): each group's AUC is 1.
+    assert m["mean_group_auc"] == m["worst_group_auc"] == 1.0
     with np.load(synth_hidden[0] / "lab2-debias-v1/labels/labels.npz") as npz:
         y, group, split = npz["y"], npz["group"], npz["split"]
     scores = np.where(y == 1, np.where(group == "DM", 0.2, 0.9), 0.1)

@@ -73,3 +73,33 @@ def test_cli_sample_mode_on_the_public_sample(reference_entries, hidden_dir, ind
     report = json.loads(proc.stdout)
     assert report["receipt"]["dataset_name"] == "samples/lab3-cartpole"
     assert 8 <= report["metrics"]["mean_return"] <= 11
+
+
+@pytest.mark.slow
+def test_constant_face_detector_ranks_below_the_staff_baseline(
+    index, reference_entries, hidden_dir, tmp_path, monkeypatch
+):
+    """A detector that answers 0.7 for every image detects every face (mean group accuracy
+    100 %, above the baseline's 87.5 %) but ranks last: lab2-debias ranks by group AUC."""
+    from grader.specs import load_spec
+
+    monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)
+    constant = synth.write_entry(
+        tmp_path / "c", "import numpy as np\ndef predict(x):\n    return np.full(len(x), 0.7)\n"
+    )
+    baseline = reference_entries / index["lab2-debias"]["baseline"]["path"]
+    reports = {
+        name: grade(GradeRequest("lab2-debias", path, hidden_dir=hidden_dir))
+        for name, path in (("constant", constant), ("baseline", baseline))
+    }
+    assert all(r.status == "scored" for r in reports.values())
+    c, b = reports["constant"], reports["baseline"]
+    assert c.metrics["debias_accuracy"] == 100.0 > b.metrics["debias_accuracy"]
+    for metrics in (c.metrics, *c.split_metrics.values()):
+        assert metrics["mean_group_auc"] == metrics["worst_group_auc"] == 0.5
+    spec = load_spec("lab2-debias")
+    for split in ("public", "private"):
+        shown = [c.split_metrics[split], b.split_metrics[split]]
+        assert sorted(shown, key=spec.sort_key)[0] is b.split_metrics[split]
+    assert spec.rubric.score(c.metrics["mean_group_auc"]) == 1
+    assert spec.rubric.score(b.split_metrics["private"]["mean_group_auc"]) >= 4

@@ -12,6 +12,8 @@ DESIGN_METRICS = {
     "lab1-music": {"bits_per_char", "abc_validity"},
     "lab2-mnist": {"accuracy"},
     "lab2-debias": {
+        "mean_group_auc",
+        "worst_group_auc",
         "roc_auc",
         "debias_accuracy",
         "group_accuracy_variance",
@@ -107,6 +109,45 @@ def test_rubric_and_ranking():
     # lower bits per char ranks first; a missing metric ranks last
     keys = sorted([{"bits_per_char": 3.0}, {"bits_per_char": 2.0}, {}], key=music.sort_key)
     assert keys[0] == {"bits_per_char": 2.0} and keys[-1] == {}
+
+
+def test_debias_ranks_by_group_auc_and_a_constant_cannot_win():
+    debias = parse_spec(_raw("lab2-debias"))
+    assert (debias.ranking.primary, debias.ranking.tie_breaks) == (
+        "mean_group_auc",
+        ("worst_group_auc",),
+    )
+    assert debias.rubric.metric == "mean_group_auc"
+    # The constant 0.7 detector's report (group accuracies 100 %, every AUC 0.5) against
+    # the staff baseline's on the demo set (mean group accuracy 87.5 %).
+    constant = {"mean_group_auc": 0.5, "worst_group_auc": 0.5, "debias_accuracy": 100.0}
+    baseline = {"mean_group_auc": 0.919, "worst_group_auc": 0.833, "debias_accuracy": 87.5}
+    assert sorted([constant, baseline], key=debias.sort_key) == [baseline, constant]
+    assert debias.rubric.score(0.5) == 1 and debias.rubric.score(0.911) == 4
+    assert "a constant 0.5" in debias.ranking_text
+    assert debias.ranking_text.startswith("Ranked by Mean group ROC AUC; ties broken by")
+
+
+def test_ranking_note_is_optional_and_leaves_older_hashes_alone():
+    raw = _raw("lab2-mnist")
+    plain = parse_spec(raw)
+    assert plain.ranking.note == "" and plain.ranking_text == "Ranked by Accuracy."
+    raw["ranking"]["note"] = "  Why: one sentence.  "
+    noted = parse_spec(raw)
+    assert noted.ranking.note == "Why: one sentence."
+    assert noted.ranking_text == "Ranked by Accuracy. Why: one sentence."
+    assert noted.spec_hash != plain.spec_hash
+    # The hash of a spec without a note is the one computed before the field existed.
+    import hashlib
+
+    legacy = plain.to_dict()
+    del legacy["ranking"]["note"], legacy["spec_hash"]
+    legacy["spec_hash"] = ""
+    canonical = json.dumps(legacy, sort_keys=True, separators=(",", ":"))
+    assert plain.spec_hash == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    raw["ranking"]["note"] = 3
+    with pytest.raises(SpecError, match="note"):
+        parse_spec(raw)
 
 
 def test_known_metrics_cover_the_specs():

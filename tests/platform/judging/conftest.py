@@ -57,16 +57,14 @@ def finalists(closed_debias, student, other_student, make_user, judge, staff):
     from judging import services
 
     third = make_user(username="third")
+
+    def auc(value):  # lab2-debias ranks (and criterion 1 reads) the mean group ROC AUC
+        return {"mean_group_auc": value}
+
     entries = {
-        "student": scored_entry(
-            student, closed_debias, {"debias_accuracy": 70.0}, {"debias_accuracy": 91.0}
-        ),
-        "other": scored_entry(
-            other_student, closed_debias, {"debias_accuracy": 60.0}, {"debias_accuracy": 75.0}
-        ),
-        "third": scored_entry(
-            third, closed_debias, {"debias_accuracy": 95.0}, {"debias_accuracy": 50.0}
-        ),
+        "student": scored_entry(student, closed_debias, auc(0.70), auc(0.96)),
+        "other": scored_entry(other_student, closed_debias, auc(0.60), auc(0.85)),
+        "third": scored_entry(third, closed_debias, auc(0.95), auc(0.50)),
     }
     services.lab_judging_configure(lab=closed_debias, finalists=2, by=staff)
     services.judge_assign(lab=closed_debias, judge=judge, by=staff)

@@ -15,7 +15,7 @@ from judging.selectors import access_entry_for_judging, finalists_of, prize_stan
 
 def test_finalists_are_the_top_n_of_the_private_standings(finalists, closed_debias):
     keys = [r.row.entry_id for r in finalists_of(closed_debias)]
-    assert keys == [finalists["student"].pk, finalists["other"].pk]  # 91 and 75 on private
+    assert keys == [finalists["student"].pk, finalists["other"].pk]  # 0.96 and 0.85 on private
 
 
 def test_who_may_read_an_entry_for_judging(finalists, judge, staff, student, other_student):
@@ -84,7 +84,7 @@ def test_scoring_rules(finalists, closed_debias, judge, staff):
 
 
 def test_prize_standings_combine_the_rubric(finalists, closed_debias, judge, staff, client_as):
-    # Criterion 1 from the private metric: 91 -> 5/5 and 75 -> 3/5 (thresholds 60/70/80/90).
+    # Criterion 1 from the private metric: 0.96 -> 5/5, 0.85 -> 3/5 (thresholds 0.7/0.8/0.9/0.95).
     services.entry_score_submit(
         judge=judge, entry=finalists["student"], soundness=2, descriptions=2
     )

@@ -62,8 +62,8 @@ def test_a_judge_hears_a_song_sees_the_charts_and_scores_an_entry(
     face_entry = scored_entry(
         other_student,
         closed_debias,
-        {"debias_accuracy": 82.0},
-        {"debias_accuracy": 81.5},
+        {"mean_group_auc": 0.92, "debias_accuracy": 82.0},
+        {"mean_group_auc": 0.915, "debias_accuracy": 81.5},
         details=DETAILS,
     )
     store_zip(
@@ -95,7 +95,7 @@ def test_a_judge_hears_a_song_sees_the_charts_and_scores_an_entry(
     assert page.locator("#writeup strong").inner_text() == "resample"
     page.wait_for_function("document.querySelector('#writeup img').complete")
     assert page.evaluate("document.querySelector('#writeup img').naturalWidth") == 120
-    assert page.locator("#criterion1").inner_text() == "4 / 5"  # 81.5 on private
+    assert page.locator("#criterion1").inner_text() == "4 / 5"  # 0.915 on private
     page.select_option("#soundness", "4")
     page.select_option("#descriptions", "5")
     page.fill("#comment", "Clear figures.")

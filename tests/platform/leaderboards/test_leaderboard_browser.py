@@ -16,7 +16,15 @@ GROUPS = {"accuracy_LF": 92.0, "accuracy_LM": 90.0, "accuracy_DF": 70.0, "accura
 
 
 def _metrics(mean, worst, **extra):
-    return {"debias_accuracy": mean, "worst_group_accuracy": worst, "roc_auc": 0.93, **extra}
+    # lab2-debias ranks by mean_group_auc, then worst_group_auc; the rest is shown.
+    return {
+        "mean_group_auc": mean / 100,
+        "worst_group_auc": worst / 100,
+        "debias_accuracy": mean,
+        "worst_group_accuracy": worst,
+        "roc_auc": 0.93,
+        **extra,
+    }
 
 
 def test_a_student_views_the_leaderboard(page, debias, student, staff):
@@ -33,6 +41,7 @@ def test_a_student_views_the_leaderboard(page, debias, student, staff):
 
     browser_login(page, "stu")
     page.goto(f"/labs/{debias.pk}/")
+    assert "Ranked by Mean group ROC AUC" in page.locator("#ranking-rule").inner_text()
     page.click("#leaderboard-link")
     rows = page.locator("table.leaderboard tbody tr")
     assert rows.count() == 5
@@ -42,6 +51,7 @@ def test_a_student_views_the_leaderboard(page, debias, student, staff):
     assert "not eligible" in rows.nth(0).inner_text()
     assert "you" in rows.nth(4).inner_text()
     assert page.locator("th", has_text="Accuracy, dark female").count() == 1
+    assert "a constant 0.5" in page.locator("main").inner_text()  # the ranking rule, stated
     assert page.locator("#split").inner_text() == "public split"
     assert page.locator("#csv").count() == 0  # staff only
 
