@@ -31,7 +31,7 @@ class MetricSet:
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> tuple[float | None, str]:
     if len(np.unique(y_true)) < 2:
         return None, "undefined: the set has only one class (faces or non-faces)"
-    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(y_true, scores)), ""
 

@@ -148,7 +148,8 @@ def _load_torch(path: Path) -> Entry:
         if path.suffix == ".pt2":
             module = torch.export.load(str(path)).module()
         else:
-            module = torch.jit.load(str(path), map_location="cpu")
+            # torch.jit.load carries no annotations in the installed torch.
+            module = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
             module.eval()
     except Exception as exc:  # noqa: BLE001
         raise EntryFailed(f"cannot load the PyTorch model: {exc}") from exc
