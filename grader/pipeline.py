@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -19,9 +20,10 @@ from typing import Any
 
 from grader import __version__
 from grader.entry import EntryInfo, unpack_entry
-from grader.errors import EntryRejected, GradingCancelled
+from grader.errors import EntryRejected, GraderError, GradingCancelled
 from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
 from grader.interactive import PolicyFault, play
+from grader.outputs import OutputsRefused, read_json
 from grader.report import Receipt, Report
 from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
 from grader.sandbox.base import SessionClosed
@@ -35,6 +37,7 @@ from grader.scoring import (
 from grader.specs import LabSpec, load_spec
 from grader.text import one_line, sanitize
 
+log = logging.getLogger(__name__)
 EventHandler = Callable[[str, dict[str, Any]], None]
 HEARTBEAT_S = 2.0
 LOG_BYTES = 64 * 1024
@@ -183,17 +186,17 @@ def _ended_badly(spec: LabSpec, run: RunResult) -> Report | None:
             "and was stopped",
             logs=run.log,
         )
+    if run.output_error:
+        # The backend refused the output folder (too deep, too many files, too big...).
+        return Report(status="invalid_output", reason=run.output_error, logs=run.log)
     return None
 
 
 def _harness_status(out_dir: Path) -> dict[str, str]:
     """What the harness said about the run; untrusted, so only short strings are kept."""
-    path = out_dir / "harness.json"
     try:
-        if path.stat().st_size > 65536:
-            return {}
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = read_json(out_dir / "harness.json", 65536)
+    except (OSError, OutputsRefused):
         return {}
     if not isinstance(raw, dict):
         return {}
@@ -243,11 +246,19 @@ def _grade_batch(
         if spec.task == "classification":
             scores = score_classification(spec, dataset, out_dir)
         else:
-            scores = score_next_char(spec, dataset, out_dir, entry_dir, info)
-    except OutputInvalid as exc:
+            scores = score_next_char(spec, dataset, out_dir, entry_dir, info, tick=events.tick)
+    except (OutputInvalid, OutputsRefused) as exc:
         return Report(status="invalid_output", reason=str(exc), logs=run.log), run
     except CausalityViolation as exc:
         return Report(status="rejected", reason=str(exc), logs=run.log), run
+    except GraderError:
+        raise  # a platform fault or a cancel: not the outputs' doing
+    except Exception as exc:  # noqa: BLE001 - see below
+        # Whatever else scoring the entry's own outputs raises (a memory error, a numeric
+        # edge case) is the entry's fault: refunding it would give it free runs.
+        log.exception("scoring outputs of a %s entry", spec.id)
+        reason = f"your entry's outputs could not be scored ({type(exc).__name__})"
+        return Report(status="invalid_output", reason=reason, logs=run.log), run
     return _scored(scores, run.log), run
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import outputs
 from grader.errors import PlatformError
 from grader.sandbox.base import (
     Backend,
@@ -395,24 +396,14 @@ class _Workspace:
             self.command[0] = sys.executable
         self.cwd = str(self.dir / "entry") if "entry" in job.mounts else str(self.dir / "tmp")
 
-    def collect(self) -> None:
-        """Copy plain files (no links) from the sandbox's out/ to the job's output dir."""
-        budget = self.job.limits.output_mb * 1024 * 1024
-        out = self.dir / "out"
-        self.job.output_dir.mkdir(parents=True, exist_ok=True)
-        for path in sorted(out.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            size = path.stat().st_size
-            if size > budget:
-                break
-            budget -= size
-            dst = self.job.output_dir / path.relative_to(out)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dst)
+    def collect(self) -> str | None:
+        """Copy plain files from the sandbox's out/ to the job's output dir, within limits;
+        why they were refused, if they were (bounded and iterative: grader.outputs)."""
+        limits = outputs.TreeLimits.for_output_mb(self.job.limits.output_mb)
+        return outputs.collect(self.dir / "out", self.job.output_dir, limits)
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        outputs.remove_tree(self.dir)
 
 
 def _read_only(root: Path) -> None:
@@ -474,7 +465,7 @@ class ProcessBackend(Backend):
                     next_tick = time.monotonic() + 1.0
                     on_tick()
             result = watch.finish(ws.log_path)
-            ws.collect()
+            result.output_error = ws.collect()
             return result
         finally:
             watch.kill()
@@ -559,6 +550,7 @@ class ProcessSession(Session):
         self._thread.join()
         try:
             self.result = self.watch.finish(self.ws.log_path)
+            self.result.output_error = self.ws.collect()
             assert self.proc.stdout is not None
             self.proc.stdout.close()
             return self.result
