@@ -86,6 +86,16 @@ GOOD_TUNE = "X:1\nT:good\nM:4/4\nL:1/8\nK:D\nABcd|efga|\n"
 SLOW_TUNE = "X:2\nT:slow\nM:4/4\nL:1/8\nK:D\n" + "A|" * 3500 + "\n"
 
 
+def leftovers(root: Path) -> list[str]:
+    """What runs left in a private temporary folder: workspaces, output folders, and any
+    container record still in the Docker backend's state folder (which may itself stay)."""
+    names = [p.name for p in root.iterdir() if p.name != "labgrader-sandboxes"]
+    state = root / "labgrader-sandboxes"
+    if state.is_dir():
+        names += [f"labgrader-sandboxes/{p.name}" for p in state.iterdir()]
+    return sorted(names)
+
+
 @contextlib.contextmanager
 def private_tempdir() -> Iterator[Path]:
     """Point tempfile (hence every workspace) at a fresh folder that only this test uses.

@@ -36,15 +36,11 @@ def entry(tmp_path: Path, source: str, name: str = "e", **files: str) -> Path:
     return synth.write_entry(tmp_path / name, source, **files)
 
 
-def leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir())
-
-
 def test_nested_output_folders_are_invalid_output(grade_docker, no_leftovers, tmp_root, tmp_path):
     report = grade_docker("lab2-mnist", entry(tmp_path, hostile.NESTED_MNIST), limits="roomy")
     assert report.status == "invalid_output", report.reason
     assert "nested more than 16 deep" in report.reason
-    assert leftovers(tmp_root) == []
+    assert hostile.leftovers(tmp_root) == []
     no_leftovers()
 
 
@@ -54,7 +50,7 @@ def test_nested_output_folders_of_a_policy_are_invalid_output(
     report = grade_docker("lab3-cartpole", entry(tmp_path, hostile.NESTED_POLICY), limits="roomy")
     assert report.status == "invalid_output", report.reason
     assert "nested more than 16 deep" in report.reason
-    assert leftovers(tmp_root) == []
+    assert hostile.leftovers(tmp_root) == []
     no_leftovers()
 
 
@@ -63,7 +59,7 @@ def test_deeply_nested_harness_json_is_not_a_worker_crash(
 ):
     report = grade_docker("lab2-mnist", entry(tmp_path, hostile.DEEP_JSON))
     assert report.status == "failed", report.reason
-    assert leftovers(tmp_root) == []
+    assert hostile.leftovers(tmp_root) == []
     no_leftovers()
 
 
@@ -85,7 +81,7 @@ def test_a_250_mib_boolean_output_is_refused_without_loading_it(
     assert report.status == "invalid_output", report.reason
     assert "got [262144000]" in report.reason
     assert peak < 64 * 2**20, peak  # before: over 2 GiB (np.load, then a float64 copy)
-    assert leftovers(tmp_root) == []
+    assert hostile.leftovers(tmp_root) == []
     no_leftovers()
 
 
