@@ -30,12 +30,14 @@ class MetricSet:
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> tuple[float | None, str]:
     if len(np.unique(y_true)) < 2:
         return None, "undefined: the set has only one class (faces or non-faces)"
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped,unused-ignore]
 
     return float(roc_auc_score(y_true, scores)), ""
 
 
-def roc_curve_points(y_true: np.ndarray, scores: np.ndarray, max_points: int = 50) -> dict:
+def roc_curve_points(
+    y_true: np.ndarray, scores: np.ndarray, max_points: int = 50
+) -> dict[str, list[float]]:
     if len(np.unique(y_true)) < 2:
         return {}
     from sklearn.metrics import roc_curve
@@ -104,7 +106,8 @@ def debias_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> Metr
 def log_softmax(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    out: np.ndarray = x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    return out
 
 
 def bits_per_char(logprobs: np.ndarray, targets: np.ndarray) -> float | None:

@@ -64,7 +64,8 @@ def _load_labels(dataset: Dataset) -> dict[str, np.ndarray]:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+    return out
 
 
 def _binary_scores(out: np.ndarray, n: int, notes: list[str]) -> np.ndarray:

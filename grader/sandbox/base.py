@@ -136,7 +136,7 @@ def get_backend(name: str, image: str | None = None) -> Backend:
         return ProcessBackend()
     if name == "docker":
         try:
-            from grader.sandbox.docker import DockerBackend  # type: ignore[import-not-found]
+            from grader.sandbox.docker import DockerBackend  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:
             raise PlatformError("the docker sandbox backend is not available here") from exc
         return DockerBackend(pinned_image=image or None)

@@ -165,6 +165,11 @@ def sandbox_config(
     return config
 
 
+def _cid(container: Container) -> str:
+    """A created container's id (the SDK's stubs allow None, which a created one never has)."""
+    return str(container.id)
+
+
 def _record(run_id: str, container_id: str) -> Path:
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -179,7 +184,7 @@ def create_sandbox(client: docker.DockerClient, config: Mapping[str, Any]) -> Co
         container = client.containers.create(**config)
     except DockerException as exc:
         raise PlatformError(f"the Docker sandbox could not be created: {exc}") from exc
-    _record(config["labels"][LABEL], container.id)
+    _record(config["labels"][LABEL], _cid(container))
     return container
 
 
@@ -217,8 +222,8 @@ def reap_orphans(client: docker.DockerClient | None = None, everything: bool = F
     for c in client.containers.list(all=True, filters={"label": LABEL}):
         labels = c.labels or {}
         if everything or not _alive(labels.get(OWNER_LABEL, "")):
-            _remove(client, c.id, labels.get(LABEL))
-            removed.append(c.id)
+            _remove(client, _cid(c), labels.get(LABEL))
+            removed.append(_cid(c))
     directory = state_dir()
     for path in directory.glob("*.json") if directory.is_dir() else []:
         if path.name == "gpu-status.json":
@@ -337,7 +342,7 @@ class _Run:
 
     def sample(self) -> None:
         assert self.container is not None
-        peak = _peak_memory_mb(self.container.id)
+        peak = _peak_memory_mb(_cid(self.container))
         if peak is not None:
             self.peak_mb = max(self.peak_mb, peak)
 
@@ -361,7 +366,7 @@ class _Run:
     def state(self) -> dict[str, Any]:
         assert self.container is not None
         try:
-            return dict(self.client.api.inspect_container(self.container.id)["State"])
+            return dict(self.client.api.inspect_container(_cid(self.container))["State"])
         except DockerException as exc:
             raise PlatformError(f"the Docker sandbox vanished: {exc}") from exc
 
@@ -404,7 +409,7 @@ class _Run:
     def cleanup(self) -> None:
         try:
             if self.container is not None:
-                _remove(self.client, self.container.id, self.run_id)
+                _remove(self.client, _cid(self.container), self.run_id)
                 self.container = None
             if self.gpu is not None:
                 gpu, self.gpu = self.gpu, None
@@ -479,7 +484,8 @@ class DockerBackend(Backend):
                 raise PlatformError(f"cannot inspect sandbox image {tag}: {exc}") from exc
             self._images[tag] = str(image.id)
         image_id = self._images[tag]
-        repo_digests = self.client.api.inspect_image(image_id).get("RepoDigests") or []
+        inspected = self.client.api.inspect_image(image_id)  # type: ignore[no-untyped-call,unused-ignore]
+        repo_digests = inspected.get("RepoDigests") or []
         self.image_digest = self.pinned_image or (
             f"{tag}@{repo_digests[0].split('@')[-1] if repo_digests else image_id}"
         )
@@ -514,7 +520,7 @@ class DockerBackend(Backend):
         try:
             # Attach before start, so no byte of output is missed.
             sock = self.client.api.attach_socket(
-                r.container.id, params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1}
+                _cid(r.container), params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1}
             )
         except DockerException as exc:
             r.cleanup()
