@@ -303,7 +303,7 @@ def _some_entries(dir_fd: int, n: int) -> list[tuple[str, bool]]:
 def _empty_one_level(fd: int, root_fd: int, fresh: Iterator[int], batch: int) -> int:
     """Unlink what is in folder `fd` and move its folders up into the root; operations done."""
     done = 0
-    while True:
+    for _ in range(MAX_REMOVALS // batch + 1):  # bounded even if something refills it
         names = _some_entries(fd, batch)
         if not names:
             return done
@@ -324,6 +324,7 @@ def _empty_one_level(fd: int, root_fd: int, fresh: Iterator[int], batch: int) ->
         done += progress
         if not progress:
             return done
+    return done
 
 
 def _unlink(dir_fd: int, name: str) -> int:
