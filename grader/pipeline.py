@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -16,21 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from grader import __version__
 from grader.causality import TOLERANCE_TEXT, cut_tokens, find_violation
 from grader.entry import EntryInfo, unpack_entry
-from grader.errors import EntryRejected, GradingCancelled
+from grader.errors import EntryRejected, GraderError, GradingCancelled
 from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
 from grader.interactive import Episodes, PolicyFault, play
+from grader.outputs import OutputsRefused, read_json
 from grader.report import PrivateSession, Receipt, Report
 from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
 from grader.sandbox.base import SessionClosed
 from grader.scoring import (
-    OutputInvalid,
     Scores,
     load_next_char_inputs,
     load_next_char_output,
@@ -40,6 +41,8 @@ from grader.scoring import (
 from grader.specs import LabSpec, load_spec
 from grader.text import one_line, sanitize
 
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 EventHandler = Callable[[str, dict[str, Any]], None]
 HEARTBEAT_S = 2.0
 LOG_BYTES = 64 * 1024
@@ -215,17 +218,17 @@ def _ended_badly(spec: LabSpec, run: RunResult) -> Report | None:
             "and was stopped",
             logs=run.log,
         )
+    if run.output_error:
+        # The backend refused the output folder (too deep, too many files, too big...).
+        return Report(status="invalid_output", reason=run.output_error, logs=run.log)
     return None
 
 
 def _harness_status(out_dir: Path) -> dict[str, str]:
     """What the harness said about the run; untrusted, so only short strings are kept."""
-    path = out_dir / "harness.json"
     try:
-        if path.stat().st_size > 65536:
-            return {}
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = read_json(out_dir / "harness.json", 65536)
+    except (OSError, OutputsRefused):
         return {}
     if not isinstance(raw, dict):
         return {}
@@ -293,10 +296,35 @@ def _grade_batch(
         return _grade_next_char(spec, info, entry_dir, dataset, backend, deny, events, tmp, run)
     events.emit("scoring")
     try:
-        scores = score_classification(spec, dataset, out_dir)
-    except OutputInvalid as exc:
-        return Report(status="invalid_output", reason=str(exc), logs=run.log), run
+        scores = _score_outputs(spec, lambda: score_classification(spec, dataset, out_dir))
+    except _OutputsFault as fault:
+        return Report(status="invalid_output", reason=fault.reason, logs=run.log), run
     return _scored(scores, run.log), run
+
+
+class _OutputsFault(Exception):
+    """The entry's outputs could not be handled: its own fault (invalid_output), never a
+    refunded platform fault, so that hostile outputs buy no free runs."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _score_outputs(spec: LabSpec, action: Callable[[], _T]) -> _T:
+    """Run `action` over the entry's outputs; what it raises, bar a platform fault or a
+    cancel, becomes _OutputsFault."""
+    try:
+        return action()
+    except OutputsRefused as exc:
+        raise _OutputsFault(str(exc)) from exc
+    except GraderError:
+        raise  # a platform fault or a cancel: not the outputs' doing
+    except Exception as exc:  # noqa: BLE001 - a memory error, a numeric edge case...
+        log.exception("scoring outputs of a %s entry", spec.id)
+        raise _OutputsFault(
+            f"your entry's outputs could not be scored ({type(exc).__name__})"
+        ) from exc
 
 
 CUT_RUN = "the second run (the check that predictions use only earlier characters)"
@@ -317,11 +345,13 @@ def _grade_next_char(
 
     Run B is a second, independent sandbox run through the same backend call: a fresh
     sandbox and workspace, its own copy of the inputs and its own output folder."""
+    tokens, vocab = load_next_char_inputs(dataset)
     try:
-        tokens, vocab = load_next_char_inputs(dataset)
-        out_a = load_next_char_output(spec, tokens.shape, len(vocab), tmp / "out")
-    except OutputInvalid as exc:
-        return Report(status="invalid_output", reason=str(exc), logs=run_a.log), run_a
+        out_a = _score_outputs(
+            spec, lambda: load_next_char_output(spec, tokens.shape, len(vocab), tmp / "out")
+        )
+    except _OutputsFault as fault:
+        return Report(status="invalid_output", reason=fault.reason, logs=run_a.log), run_a
     cut = cut_tokens(tokens, len(vocab)) if tokens.shape[1] >= 2 and len(tokens) else None
     run = run_a
     if cut is not None:
@@ -339,13 +369,15 @@ def _grade_next_char(
             failed.reason = f"on {CUT_RUN}: {failed.reason}"
             return failed, run
         try:
-            b = load_next_char_output(spec, tokens.shape, len(vocab), out_b)
-        except OutputInvalid as exc:
-            return Report(
-                status="invalid_output", reason=f"on {CUT_RUN}: {exc}", logs=run_b.log
-            ), run
-        violation = find_violation(out_a, b, cut)
-        del b
+            violation = _score_outputs(
+                spec,
+                lambda: find_violation(
+                    out_a, load_next_char_output(spec, tokens.shape, len(vocab), out_b), cut
+                ),
+            )
+        except _OutputsFault as fault:
+            reason = f"on {CUT_RUN}: {fault.reason}"
+            return Report(status="invalid_output", reason=reason, logs=run_b.log), run
         if violation is not None:
             reason = (
                 "your model looks ahead: in a second run where only characters AFTER some "
@@ -358,7 +390,12 @@ def _grade_next_char(
             )
             return Report(status="rejected", reason=reason, logs=run_a.log), run
     events.emit("scoring")
-    scores = score_next_char(spec, dataset, out_a, entry_dir, info)
+    try:
+        scores = _score_outputs(
+            spec, lambda: score_next_char(spec, dataset, out_a, entry_dir, info, events.tick)
+        )
+    except _OutputsFault as fault:
+        return Report(status="invalid_output", reason=fault.reason, logs=run_a.log), run
     if cut is not None:
         scores.details["causality_checked"] = {
             "rows": len(cut.keep),

@@ -7,6 +7,7 @@ checked for shape, dtype and finiteness before any metric sees them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,15 @@ from grader import metrics as M
 from grader.entry import EntryInfo
 from grader.errors import PlatformError
 from grader.hidden import Dataset
+from grader.outputs import OutputsRefused, load_npy
+from grader.songs import check_songs, read_songs
 from grader.specs import LabSpec
 
 OUTPUT_NAMES = {"classification": "probabilities.npy", "next_char": "logprobs.npy"}
 SPLITS = {"public": 0, "private": 1}
 
 
-class OutputInvalid(Exception):
+class OutputInvalid(OutputsRefused):
     """The entry's outputs cannot be scored; the message is for the student."""
 
 
@@ -34,18 +37,14 @@ class Scores:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def load_output(path: Path, max_bytes: int) -> np.ndarray:
-    if not path.is_file():
-        raise OutputInvalid(f"your entry finished without writing its output ({path.name})")
-    if path.stat().st_size > max_bytes:
-        raise OutputInvalid(f"the output is larger than {max_bytes // 2**20} MB")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise OutputInvalid(f"the output is not a plain numeric array ({exc})") from exc
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
-        raise OutputInvalid("the output is not a numeric array")
-    arr = arr.astype(np.float64)
+def load_output(
+    path: Path, max_bytes: int, shapes: Collection[tuple[int, ...]], wrong_shape: str
+) -> np.ndarray:
+    """The output as float64, refused from its .npy header unless it has one of `shapes`.
+
+    The worker's memory per scoring is thus bounded by the lab: nothing bigger than the
+    expected shape is ever read, and the float64 copy is at most 8 bytes an element."""
+    arr: np.ndarray = load_npy(path, shapes, wrong_shape, max_bytes).astype(np.float64)
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise OutputInvalid(f"the output contains {bad} NaN or infinite values")
@@ -87,18 +86,17 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
     labels = _load_labels(dataset)
     y = labels["y"].astype(np.int64)
     n = len(y)
-    out = load_output(out_dir / OUTPUT_NAMES["classification"], spec.limits.output_mb * 2**20)
-    notes: list[str] = []
     assert spec.classes is not None
     if spec.classes == 2:
-        scores = _binary_scores(out, n, notes)
-    elif out.shape == (n, spec.classes):
-        scores = out
+        shapes = [(n,), (n, 1), (n, 2)]
+        wrong = f"expected one face probability per image, shape [{n}] (or [{n},1] or [{n},2])"
     else:
-        raise OutputInvalid(
-            f"expected {spec.classes} class scores per image, shape [{n},{spec.classes}]; "
-            f"got {list(out.shape)}"
-        )
+        shapes = [(n, spec.classes)]
+        wrong = f"expected {spec.classes} class scores per image, shape [{n},{spec.classes}]"
+    path = out_dir / OUTPUT_NAMES["classification"]
+    out = load_output(path, spec.limits.output_mb * 2**20, shapes, wrong)
+    notes: list[str] = []
+    scores = _binary_scores(out, n, notes) if spec.classes == 2 else out
     names = set(spec.metric_names)
     debias = any(name.startswith("accuracy_") for name in names) or bool(
         names & {"debias_accuracy", "mean_group_auc", "worst_group_auc"}
@@ -142,17 +140,21 @@ def load_next_char_output(
     spec: LabSpec, tokens_shape: tuple[int, ...], vocab_size: int, out_dir: Path
 ) -> np.ndarray:
     expected = (*tokens_shape, vocab_size)
-    out = load_output(out_dir / OUTPUT_NAMES["next_char"], spec.limits.output_mb * 2**20)
-    if out.shape != expected:
-        raise OutputInvalid(
-            f"expected log-probabilities of shape {list(expected)} (rows, positions, vocabulary "
-            f"of {vocab_size}); got {list(out.shape)}"
-        )
-    return out
+    wrong = (
+        f"expected log-probabilities of shape {list(expected)} (rows, positions, vocabulary "
+        f"of {vocab_size})"
+    )
+    path = out_dir / OUTPUT_NAMES["next_char"]
+    return load_output(path, spec.limits.output_mb * 2**20, [expected], wrong)
 
 
 def score_next_char(
-    spec: LabSpec, dataset: Dataset, out: np.ndarray, entry_dir: Path, info: EntryInfo
+    spec: LabSpec,
+    dataset: Dataset,
+    out: np.ndarray,
+    entry_dir: Path,
+    info: EntryInfo,
+    tick: Callable[[], None] | None = None,
 ) -> Scores:
     """Bits per character of run A's validated outputs (the causality check is done)."""
     labels = _load_labels(dataset)
@@ -170,11 +172,11 @@ def score_next_char(
     per_split = {s: compute(real & (split == v)) for s, v in SPLITS.items()}
     details: dict[str, Any] = {"notes": []}
     if info.songs and "abc_validity" in spec.metric_names:
-        text = (entry_dir / info.songs).read_bytes()[: 2 * 2**20].decode("utf-8", "replace")
-        validity, n_songs = M.abc_validity(text)
-        details["songs"] = n_songs
+        checked = check_songs(read_songs(entry_dir / info.songs), tick=tick)
+        details["songs"] = checked.songs
+        details["notes"].extend(checked.notes)
         for result in (whole, *per_split.values()):
-            result.put("abc_validity", validity, "songs.abc holds no songs")
+            result.put("abc_validity", checked.validity, "songs.abc holds no songs")
     return _pack(spec, whole, per_split, details)
 
 

@@ -85,6 +85,9 @@ class RunResult:
     wall_time_s: float
     peak_memory_mb: float
     log: str
+    # Why the entry's output folder was refused (too deep, too many files, too big...), if it
+    # was: the entry's fault, reported as invalid_output. See grader.outputs.
+    output_error: str | None = None
 
 
 class SessionClosed(Exception):

@@ -23,9 +23,7 @@ import json
 import logging
 import os
 import select
-import shutil
 import socket
-import stat
 import subprocess
 import tempfile
 import threading
@@ -41,6 +39,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
+from grader import outputs
 from grader.errors import PlatformError
 from grader.protocol import HEADER, MAX_FRAME, ProtocolError
 from grader.sandbox.base import (
@@ -172,6 +171,11 @@ def sandbox_config(
     return config
 
 
+def _cid(container: Container) -> str:
+    """A created container's id (the SDK's stubs allow None, which a created one never has)."""
+    return str(container.id)
+
+
 def _record(run_id: str, container_id: str) -> Path:
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -251,7 +255,7 @@ class _OutDir:
         self.base = Path(tempfile.mkdtemp(prefix="grader-docker-"))
         self.path = self.base / "out"
         self.path.mkdir()
-        self.cap = limits.output_mb * MB
+        self.limits = outputs.TreeLimits.for_output_mb(limits.output_mb)
         self.mounted = False
         if os.geteuid() == 0:
             opts = f"size={limits.output_mb}m,mode=0700,uid=65534,gid=65534,noexec,nosuid,nodev"
@@ -265,43 +269,20 @@ class _OutDir:
             os.chmod(self.path, 0o777)  # noqa: S103 - the sandbox user writes here; parent is 0700
 
     def too_big(self) -> bool:
+        """True once the folder breaks the output limits (only watched when not a tmpfs)."""
         if self.mounted:
             return False
-        total = 0
-        for dirpath, _dirs, files in os.walk(self.path):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    continue
-        return total > self.cap
+        return outputs.check(self.path, self.limits) is not None
 
-    def collect(self, dest: Path) -> None:
-        """Copy plain files (never links or devices) out, within the output budget."""
-        budget = self.cap
-        dest.mkdir(parents=True, exist_ok=True)
-        for dirpath, dirs, files in os.walk(self.path):
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]
-            for name in sorted(files):
-                src = Path(dirpath) / name
-                try:
-                    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                except OSError:
-                    continue
-                with os.fdopen(fd, "rb") as f:
-                    st = os.fstat(f.fileno())
-                    if not stat.S_ISREG(st.st_mode) or st.st_size > budget:
-                        continue
-                    budget -= st.st_size
-                    target = dest / src.relative_to(self.path)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with open(target, "wb") as out:
-                        shutil.copyfileobj(f, out)
+    def collect(self, dest: Path) -> str | None:
+        """Copy plain files (never links or devices) out, within the output limits; why
+        they were refused, if they were (bounded and iterative: grader.outputs)."""
+        return outputs.collect(self.path, dest, self.limits)
 
     def remove(self) -> None:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)
-        shutil.rmtree(self.base, ignore_errors=True)
+        outputs.remove_tree(self.base)
 
 
 def _peak_memory_mb(container_id: str) -> float | None:
@@ -421,7 +402,7 @@ class _Run:
                     raw = self.container.logs(stdout=True, stderr=True)
                 except DockerException:
                     pass
-            self.out.collect(self.job.output_dir)
+            refused = self.out.collect(self.job.output_dir)
             return RunResult(
                 exit_code=_exit_code(st.get("ExitCode")),
                 timed_out=self.timed_out and not oom,
@@ -429,6 +410,7 @@ class _Run:
                 wall_time_s=round(wall, 3),
                 peak_memory_mb=round(self.peak_mb, 1),
                 log=sanitize(raw, self.job.limits.log_bytes) if log is None else log,
+                output_error=refused,
             )
         finally:
             self.cleanup()
@@ -729,9 +711,3 @@ class DockerSession(Session):
             self._stop.set()
             self.sock.close()
             self.run.cleanup()
-
-
-def _cid(container: Container) -> str:
-    """The container's id (typed Optional in the SDK's stubs; set once it is created)."""
-    assert container.id is not None
-    return container.id

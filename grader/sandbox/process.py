@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import outputs
 from grader.errors import PlatformError
 from grader.sandbox.base import (
     Backend,
@@ -381,24 +382,14 @@ class _Workspace:
         self.argv = argv + command
         self.log_path = self.dir / "log.txt"
 
-    def collect(self) -> None:
-        """Copy plain files (no links) from the sandbox's out/ to the job's output dir."""
-        budget = self.job.limits.output_mb * 1024 * 1024
-        out = self.dir / "out"
-        self.job.output_dir.mkdir(parents=True, exist_ok=True)
-        for path in sorted(out.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            size = path.stat().st_size
-            if size > budget:
-                break
-            budget -= size
-            dst = self.job.output_dir / path.relative_to(out)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dst)
+    def collect(self) -> str | None:
+        """Copy plain files from the sandbox's out/ to the job's output dir, within limits;
+        why they were refused, if they were (bounded and iterative: grader.outputs)."""
+        limits = outputs.TreeLimits.for_output_mb(self.job.limits.output_mb)
+        return outputs.collect(self.dir / "out", self.job.output_dir, limits)
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        outputs.remove_tree(self.dir)
 
 
 def _preexec(limits: SandboxLimits, privileged: bool) -> Callable[[], None]:
@@ -624,7 +615,7 @@ def _run(iso: _Isolation, job: Job, on_tick: Callable[[], None] | None) -> tuple
                     next_tick = time.monotonic() + 1.0
                     on_tick()
             result = watch.finish(ws.log_path)
-            ws.collect()
+            result.output_error = ws.collect()
             return result, slot.uid
         finally:
             watch.kill()
@@ -751,6 +742,7 @@ class ProcessSession(Session):
         self._thread.join()
         try:
             self.result = self.watch.finish(self.ws.log_path)
+            self.result.output_error = self.ws.collect()
             assert self.proc.stdout is not None
             self.proc.stdout.close()
             return self.result

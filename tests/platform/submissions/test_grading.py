@@ -13,6 +13,7 @@ from django.utils import timezone
 from submissions.models import Entry, GradingRun, Status
 from submissions.services import intake, reaper, runs, worker
 from submissions.services.runs import MAX_DELIVERIES
+from tests.grader import hostile
 from uploads import CONTROLLER, LEFT, upload
 
 CRASH = b"def act(observation):\n    raise RuntimeError('my policy is broken')\n"
@@ -125,6 +126,32 @@ def test_platform_fault_retries_then_errors_and_is_refunded(enrolled, cartpole, 
     assert run.status == Status.ERROR
     assert "does not count" in run.reason
     assert not entry.counts_toward_quota
+
+
+@pytest.mark.parametrize("backend", ["process", "docker"])
+def test_outputs_that_would_crash_the_worker_are_the_entrys_fault(
+    enrolled, cartpole, settings, tmp_path, backend
+):
+    # 1,500 nested folders in the output folder: the worker's collection and clean-up once
+    # hit Python's recursion limit, so the run was re-queued, refunded as a platform fault
+    # and left its workspaces behind (issue 15).
+    if backend == "docker":
+        from engines import require_docker_engine
+
+        require_docker_engine()
+    settings.GRADER_BACKEND = backend
+    with hostile.private_tempdir() as workspaces:
+        entry, run = _submit(enrolled, cartpole, hostile.NESTED_POLICY.encode())
+        assert worker.run_execute(run_id=run.pk, worker="w1") == "invalid_output"
+        left = hostile.leftovers(workspaces)
+    run.refresh_from_db()
+    entry.refresh_from_db()
+    assert run.status == Status.INVALID_OUTPUT
+    assert "nested more than 16 deep" in run.reason
+    assert run.deliveries == 1  # not re-queued
+    assert [e.to_status for e in run.events.all()] == ["queued", "running", "invalid_output"]
+    assert entry.counts_toward_quota
+    assert left == []
 
 
 def test_reaper_requeues_a_silent_run_then_fails_it(enrolled, cartpole):
