@@ -63,7 +63,7 @@ def test_token_page_needs_login(persona):
 
 def test_login_and_logout_flow(client, student):
     response = client.post(
-        reverse("login"), {"username": "stu", "password": "pw-for-tests-1"}, follow=True
+        reverse("login"), {"login": "stu", "password": "pw-for-tests-1"}, follow=True
     )
     assert response.status_code == 200
     assert response.context["user"].username == "stu"
@@ -72,9 +72,9 @@ def test_login_and_logout_flow(client, student):
 
 
 def test_login_with_wrong_password_says_so(client, student):
-    response = client.post(reverse("login"), {"username": "stu", "password": "nope"})
+    response = client.post(reverse("login"), {"login": "stu", "password": "nope"})
     assert response.status_code == 200
-    assert b"didn't match" in response.content
+    assert b"are not correct" in response.content
     assert "_auth_user_id" not in client.session
 
 
