@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.throttles import upload_refusal
 from courses.models import Lab
 
 from . import services
@@ -33,7 +34,10 @@ def lab_detail(request, lab_id: int):
     form = UploadForm()
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        refusal = upload_refusal(request)
+        if refusal:
+            messages.error(request, refusal)
+        elif form.is_valid():
             try:
                 entry = services.entry_submit(
                     user=request.user,
