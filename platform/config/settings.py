@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "projects",
     "leaderboards",
     "judging",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-grading-runs": {"task": "submissions.reap_runs", "schedule": 30.0},
+    # Idempotent (one per person per deadline), so any interval under a day works.
+    "deadline-reminders": {"task": "notifications.send_reminders", "schedule": 15 * 60.0},
 }
 
 LOGGING = {

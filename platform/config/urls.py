@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("awards.urls")),
     path("", include("leaderboards.urls")),
     path("", include("judging.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler404 = "config.errors.not_found"
