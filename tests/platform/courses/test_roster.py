@@ -79,7 +79,11 @@ def test_a_bad_row_imports_nothing_and_names_every_bad_row(self_declared, editio
     with pytest.raises(RosterError, match="Line 3: no account 'ghost'"):
         roster_import(
             edition=edition,
-            text="email,username,name,affiliation\nsam@mit.edu,,Sam,mit student\n,ghost,G,listener\n",
+            text=(
+                "email,username,name,affiliation\n"
+                "sam@mit.edu,,Sam,mit student\n"
+                ",ghost,G,listener\n"
+            ),
         )
     self_declared.refresh_from_db()
     assert self_declared.affiliation_source == AffiliationSource.SELF
