@@ -80,9 +80,7 @@ def test_a_bad_row_imports_nothing_and_names_every_bad_row(self_declared, editio
         roster_import(
             edition=edition,
             text=(
-                "email,username,name,affiliation\n"
-                "sam@mit.edu,,Sam,mit student\n"
-                ",ghost,G,listener\n"
+                "email,username,name,affiliation\nsam@mit.edu,,Sam,mit student\n,ghost,G,listener\n"
             ),
         )
     self_declared.refresh_from_db()
