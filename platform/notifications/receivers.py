@@ -33,7 +33,9 @@ def _invitation_created(sender, instance: Invitation, created: bool, **kwargs) -
 
 @receiver(post_save, sender=ProjectGroup)
 def _pitch_signed_up(sender, instance: ProjectGroup, update_fields=None, **kwargs) -> None:
-    if instance.signed_up_at is None or (update_fields and "signed_up_at" not in update_fields):
+    # Only the sign-up action (projects.services.pitch_signup saves these fields) is
+    # confirmed; groups made already signed up (seeding, the admin) email nobody.
+    if instance.signed_up_at is None or not update_fields or "signed_up_at" not in update_fields:
         return
     group = instance
     when = group.edition.format_time(group.signed_up_at)
