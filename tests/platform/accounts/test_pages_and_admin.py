@@ -89,3 +89,13 @@ def test_only_staff_role_gets_into_admin(make_user):
     staff.save()
     staff.refresh_from_db()
     assert not staff.is_staff
+
+
+def test_admin_shows_verified_or_self_declared(client_as, make_user):
+    from accounts.models import AffiliationSource
+
+    make_user(username="selfie", affiliation_source=AffiliationSource.SELF)
+    make_user(username="rostered", affiliation_source=AffiliationSource.ROSTER)
+    page = client_as("staff").get(reverse("admin:accounts_user_changelist")).content.decode()
+    row = {name: page.split(name, 1)[1].split("</tr>", 1)[0] for name in ("selfie", "rostered")}
+    assert "self-declared" in row["selfie"] and ">verified<" in row["rostered"]
