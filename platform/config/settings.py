@@ -231,8 +231,13 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_USERNAME_CALLABLE = "accounts.lockout.username_of"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 1 if PRODUCTION else 0)
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Reverse proxies in front of the site: only then is X-Forwarded-For read, and only the
+# entries those proxies added (a client can write anything in the header itself).
+PROXY_COUNT = env_int("AXES_PROXY_COUNT", 1 if PRODUCTION else 0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 # One cache shared by every site process in production (API throttles, allauth's limits).
 CACHE_URL = env_str("CACHE_URL", "")
@@ -262,6 +267,7 @@ REST_FRAMEWORK = {
         "uploads": env_str("UPLOAD_RATE", "30/hour"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": PROXY_COUNT,  # the anonymous throttle's address, as for the lockout
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "6.S191 lab competitions API",

@@ -91,6 +91,14 @@ def test_schema_documents_the_notebook_upload_the_readme_shows(client):
     assert set(upload["responses"]) >= {"201", "400", "401", "403", "404", "429"}
 
 
+def test_lab_page_shows_the_documented_upload(client_as, course):
+    lab = course["lab"]
+    page = client_as("student").get(reverse("lab-detail", args=[lab.pk])).content.decode()
+    assert f"/api/labs/{lab.spec_id}/entries/" in page
+    assert 'files={"file": f}' in page and "Authorization" in page and "Token {TOKEN}" in page
+    assert reverse("api-docs") in page
+
+
 @pytest.mark.django_db
 def test_docs_page_serves_its_assets_from_this_site(client):
     page = client.get(reverse("api-docs")).content.decode()

@@ -52,6 +52,26 @@ def test_anonymous_requests_are_throttled_per_address(client, rates):
     assert "Retry-After" in client.get("/api/labs/")
 
 
+def test_a_forged_forwarded_for_header_does_not_dodge_the_limits(client, student, rates, settings):
+    rates(anon="2/min")
+    codes = [
+        client.get("/api/labs/", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code for n in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            reverse("login"),
+            {"login": f"nobody{n}", "password": "x"},
+            HTTP_X_FORWARDED_FOR=f"10.1.0.{n}",
+        )
+    locked = client.post(
+        reverse("login"),
+        {"login": "stu", "password": "pw-for-tests-1"},
+        HTTP_X_FORWARDED_FOR="9.9.9.9",
+    )
+    assert locked.status_code == 429  # the address is the socket's, whatever the header says
+
+
 def test_uploads_have_their_own_per_person_rate(api_as, debias, rates):
     rates(uploads="2/hour")
     api = api_as("student")

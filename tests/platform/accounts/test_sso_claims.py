@@ -59,3 +59,21 @@ def test_judges_are_invited_by_email_with_their_role(django_capture_on_commit_ca
     student.refresh_from_db()
     assert student.is_judge and student.has_usable_password()
     assert "Log in at" in mail.outbox[-1].body
+
+
+def test_the_invitation_link_sets_the_password(client, django_capture_on_commit_callbacks):
+    import re
+    from urllib.parse import urlsplit
+
+    with django_capture_on_commit_callbacks(execute=True):
+        judge_invite(email="mary@example.edu", name="Mary Somerville")
+    link = re.search(r"http://\S+/accounts/password/reset/key/\S+", mail.outbox[0].body).group(0)
+    form = client.get(urlsplit(link).path, follow=True)
+    assert form.status_code == 200 and b"id_password1" in form.content
+    done = client.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else link,
+        {"password1": "judging-is-fun-191", "password2": "judging-is-fun-191"},
+    )
+    assert done.status_code == 302
+    login = client.post("/accounts/login/", {"login": "mary", "password": "judging-is-fun-191"})
+    assert login.status_code == 302 and "_auth_user_id" in client.session
