@@ -99,3 +99,9 @@ def test_admin_shows_verified_or_self_declared(client_as, make_user):
     page = client_as("staff").get(reverse("admin:accounts_user_changelist")).content.decode()
     row = {name: page.split(name, 1)[1].split("</tr>", 1)[0] for name in ("selfie", "rostered")}
     assert "self-declared" in row["selfie"] and ">verified<" in row["rostered"]
+
+
+def test_sign_up_can_be_closed(client, settings, db):
+    assert b"id_email" in client.get("/accounts/signup/").content
+    settings.ACCOUNT_SIGNUP_OPEN = False
+    assert b"id_email" not in client.get("/accounts/signup/").content
