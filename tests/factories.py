@@ -5,7 +5,8 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from accounts.models import Affiliation, Role, User
+from accounts.models import Affiliation, AffiliationSource, Role, User
+from accounts.services import email_mark_verified
 from courses.models import Edition, Enrollment, Lab
 from judging.models import PitchBallot
 from projects.models import Conflict, ConflictSource, Membership, ProjectGroup, ProjectSettings
@@ -24,12 +25,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     last_name = factory.Sequence(lambda n: f"Person{n}")
     role = Role.STUDENT
     affiliation = Affiliation.MIT_STUDENT
+    # Test people stand for roster-imported ones: their affiliation is verified, as staff-made
+    # accounts were before self sign-up existed. Tests of self-declared people say so.
+    affiliation_source = AffiliationSource.ROSTER
 
     @factory.post_generation
     def password(self, create, extracted, **kwargs):
         self.set_password(extracted or PASSWORD)
         if create:
             self.save()
+            email_mark_verified(self)  # allauth lets only verified emails log in
 
 
 class EditionFactory(factory.django.DjangoModelFactory):

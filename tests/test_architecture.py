@@ -28,6 +28,7 @@ ORDER = [
     "judging",
     "projects",
     "awards",
+    "notifications",  # emails about groups, pitches and deadlines: reads what is below
 ]
 TOP = ["demo"]
 INFRA = ["config", "health"]

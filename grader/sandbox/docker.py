@@ -487,7 +487,7 @@ class DockerBackend(Backend):
                 raise PlatformError(f"cannot inspect sandbox image {tag}: {exc}") from exc
             self._images[tag] = str(image.id)
         image_id = self._images[tag]
-        inspected = self.client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]
+        inspected = self.client.api.inspect_image(image_id)  # type: ignore[no-untyped-call,unused-ignore]
         repo_digests = inspected.get("RepoDigests") or []
         self.image_digest = self.pinned_image or (
             f"{tag}@{repo_digests[0].split('@')[-1] if repo_digests else image_id}"

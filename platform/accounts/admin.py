@@ -1,4 +1,5 @@
-from django.contrib import admin
+from axes.utils import reset as axes_reset
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from .models import ApiToken, User
@@ -6,11 +7,40 @@ from .models import ApiToken, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "first_name", "last_name", "role", "affiliation")
-    list_filter = ("role", "affiliation", "is_active")
+    list_display = (
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "role",
+        "affiliation",
+        "affiliation_status",
+    )
+    list_filter = ("role", "affiliation", "affiliation_source", "is_active")
     search_fields = ("username", "email", "first_name", "last_name")
-    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Course", {"fields": ("role", "affiliation")}))
-    add_fieldsets = BaseUserAdmin.add_fieldsets + (("Course", {"fields": ("role", "affiliation")}),)
+    fieldsets = (
+        *(BaseUserAdmin.fieldsets or ()),
+        ("Course", {"fields": ("role", "affiliation", "affiliation_source")}),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        ("Course", {"fields": ("role", "affiliation", "affiliation_source")}),
+    )
+    actions = ["unlock_login"]
+
+    @admin.display(description="verified?", ordering="affiliation_source")
+    def affiliation_status(self, user: User) -> str:
+        return "verified" if user.affiliation_verified else "self-declared"
+
+    @admin.action(description="Unlock login (clear failed attempts for these accounts)")
+    def unlock_login(self, request, queryset) -> None:
+        cleared = sum(axes_reset(username=user.username) for user in queryset)
+        cleared += sum(axes_reset(username=user.email) for user in queryset if user.email)
+        self.message_user(
+            request,
+            f"Cleared {cleared} lockout record(s). Locked addresses: see Access attempts.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(ApiToken)

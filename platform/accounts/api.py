@@ -21,6 +21,7 @@ class MeApi(APIView):
                 "name": user.get_full_name(),
                 "role": user.role,
                 "affiliation": user.affiliation,
+                "affiliation_verified": user.affiliation_verified,
                 "lab_prize_eligible": user.lab_prize_eligible,
             }
         )
@@ -31,6 +32,8 @@ class TokenListApi(APIView):
         return Response(TokenSerializer(request.user.api_tokens.all(), many=True).data)
 
     def post(self, request):
+        if not isinstance(request.data, dict):
+            return Response({"detail": 'Send a JSON object: {"name": "colab"}.'}, status=400)
         name = request.data.get("name", "")
         if not isinstance(name, str):
             return Response({"detail": "name must be a string."}, status=400)

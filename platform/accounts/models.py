@@ -18,6 +18,15 @@ class Affiliation(models.TextChoices):
     PUBLIC = "public", "Public"
 
 
+class AffiliationSource(models.TextChoices):
+    """Who says the affiliation is true. Only a verified one can make anyone prize-eligible."""
+
+    SELF = "self", "Self-declared (unverified)"
+    ROSTER = "roster", "Verified: staff roster"
+    SSO = "sso", "Verified: single sign-on"
+    STAFF = "staff", "Verified: set by staff"
+
+
 # Lab prizes go to MIT students and affiliates, listeners included (course rules).
 LAB_PRIZE_AFFILIATIONS = {
     Affiliation.MIT_STUDENT,
@@ -26,10 +35,30 @@ LAB_PRIZE_AFFILIATIONS = {
 }
 
 
+def affiliation_verified(source: str) -> bool:
+    return source != AffiliationSource.SELF
+
+
+# The one home of the prize-eligibility rules; rows read as plain values call these too.
+def lab_prize_eligible(affiliation: str, source: str) -> bool:
+    return affiliation_verified(source) and affiliation in LAB_PRIZE_AFFILIATIONS
+
+
+def registered_mit_student(affiliation: str, source: str) -> bool:
+    return affiliation_verified(source) and affiliation == Affiliation.MIT_STUDENT
+
+
 class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
     affiliation = models.CharField(
         max_length=16, choices=Affiliation.choices, default=Affiliation.PUBLIC
+    )
+    affiliation_source = models.CharField(
+        "affiliation verified by",
+        max_length=8,
+        choices=AffiliationSource.choices,
+        default=AffiliationSource.SELF,
+        help_text="Self-declared affiliations never make anyone prize-eligible.",
     )
 
     @property
@@ -45,12 +74,16 @@ class User(AbstractUser):
         return self.role == Role.STAFF or self.is_superuser
 
     @property
+    def affiliation_verified(self) -> bool:
+        return affiliation_verified(self.affiliation_source)
+
+    @property
     def lab_prize_eligible(self) -> bool:
-        return self.affiliation in LAB_PRIZE_AFFILIATIONS
+        return lab_prize_eligible(self.affiliation, self.affiliation_source)
 
     @property
     def is_registered_mit_student(self) -> bool:
-        return self.affiliation == Affiliation.MIT_STUDENT
+        return registered_mit_student(self.affiliation, self.affiliation_source)
 
     # Course staff run the whole platform in the admin; judges and students never enter it.
     def has_perm(self, perm, obj=None) -> bool:

@@ -1,5 +1,6 @@
 import secrets
 
+from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from core.errors import Refused
@@ -38,3 +39,18 @@ def token_revoke(*, user: User, token_id: int) -> ApiToken:
         raise TokenError("No such token.", status=404)
     token.revoke()
     return token
+
+
+def email_mark_verified(user: User) -> None:
+    """Record the user's email as verified and primary (staff-made and demo accounts)."""
+
+    if not user.email:
+        return
+    EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).update(primary=False)
+    address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
+    if address is None:
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    elif not (address.verified and address.primary):
+        address.verified = True
+        address.primary = True
+        address.save(update_fields=["verified", "primary"])

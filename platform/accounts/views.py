@@ -6,6 +6,19 @@ from django.views.decorators.http import require_POST
 from core.errors import attempt
 
 from . import services
+from .forms import AffiliationForm
+
+
+@login_required
+def account(request):
+    """The account page: who you are, whether your affiliation is verified, where to change."""
+    user = request.user
+    form = AffiliationForm(request.POST or None, instance=user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect("account")
+    return render(request, "accounts/account.html", {"form": form})
 
 
 @login_required

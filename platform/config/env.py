@@ -43,6 +43,9 @@ class ProductionCheck:
     allowed_hosts: list[str]
     grader_backend: str
     allow_process_backend: bool
+    # Defaults keep older callers valid; settings.py always passes the real values.
+    email_backend: str = "django.core.mail.backends.smtp.EmailBackend"
+    email_host: str = "smtp"
 
 
 def production_problems(check: ProductionCheck) -> list[str]:
@@ -61,4 +64,12 @@ def production_problems(check: ProductionCheck) -> list[str]:
             "GRADER_BACKEND=process isolates entries only weakly; use docker, or set "
             "GRADER_ALLOW_PROCESS_BACKEND=1 to accept that explicitly"
         )
+    parts = check.email_backend.split(".")
+    if len(parts) >= 2 and parts[-2] in {"console", "locmem", "dummy", "filebased"}:
+        problems.append(
+            "EMAIL_BACKEND prints or drops mail; sign-up verification, password resets and "
+            "invitations need a real one (django.core.mail.backends.smtp.EmailBackend)"
+        )
+    elif check.email_backend.endswith("smtp.EmailBackend") and not check.email_host:
+        problems.append("EMAIL_HOST is unset: the SMTP backend needs a mail server")
     return problems

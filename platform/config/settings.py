@@ -44,6 +44,14 @@ PLATFORM_WORKER_TOKEN = env_str("PLATFORM_WORKER_TOKEN")
 GRADER_CACHE_DIR = Path(env_str("GRADER_CACHE_DIR", str(VAR_DIR / "worker-cache")))
 HIDDEN_SET_MAX_MB = env_int("HIDDEN_SET_MAX_MB", 2048)
 
+# Mail: printed to the console in the demo; SMTP from the environment in production.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+
 _problems = production_problems(
     ProductionCheck(
         production=PRODUCTION,
@@ -52,6 +60,8 @@ _problems = production_problems(
         allowed_hosts=ALLOWED_HOSTS,
         grader_backend=GRADER_BACKEND,
         allow_process_backend=GRADER_ALLOW_PROCESS_BACKEND,
+        email_backend=EMAIL_BACKEND,
+        email_host=EMAIL_HOST,
     )
 )
 if _problems:
@@ -64,7 +74,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.sites",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "axes",
     "accounts",
     "courses",
     "health",
@@ -73,6 +91,7 @@ INSTALLED_APPS = [
     "projects",
     "leaderboards",
     "judging",
+    "notifications",
     "demo",
 ]
 
@@ -86,6 +105,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "core.errors.RefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "courses.context_processors.current_edition",
+                "accounts.context_processors.sso",
             ],
         },
     },
@@ -123,7 +146,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
+SITE_ID = 1
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -144,7 +168,6 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"  # never served directly: entries are downloaded through access checks
 MAX_REQUEST_MB = env_int("MAX_REQUEST_MB", 600)  # site-wide ceiling; labs set their own
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")  # links in emails
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "6s191-grader@localhost")
 
@@ -157,6 +180,86 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 3600)
 
+# --- People: django-allauth (sign-up, email verification, password reset, OpenID Connect) ---
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out account or address is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", default=True)  # off: roster/SSO only
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # a link scanner must not verify on the person's behalf
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[6.S191] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# Failed logins are counted by django-axes (one home for lockouts), not by allauth as well.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # an IdP-verified email links to its account
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+# Single sign-on with a university's OpenID Connect provider, only when configured.
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL")  # the issuer, e.g. https://oidc.mit.edu/
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "MIT Touchstone")
+OIDC_SCOPES = env_list("OIDC_SCOPES", "openid,email,profile")
+# Which verified claim says what someone is: CLAIM holds one value or a list of values;
+# a value in STUDENT_VALUES verifies a registered student, AFFILIATE_VALUES an affiliate.
+OIDC_AFFILIATION_CLAIM = env_str("OIDC_AFFILIATION_CLAIM", "affiliation")
+OIDC_STUDENT_VALUES = env_list("OIDC_STUDENT_VALUES", "student")
+OIDC_AFFILIATE_VALUES = env_list("OIDC_AFFILIATE_VALUES", "affiliate,staff,faculty,employee")
+SOCIALACCOUNT_PROVIDERS = {}
+if OIDC_SERVER_URL and OIDC_CLIENT_ID:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": OIDC_PROVIDER_NAME,
+                "client_id": OIDC_CLIENT_ID,
+                "secret": OIDC_CLIENT_SECRET,
+                "settings": {
+                    "server_url": OIDC_SERVER_URL,
+                    "scope": OIDC_SCOPES,
+                    "token_auth_method": env_str("OIDC_TOKEN_AUTH_METHOD", "client_secret_basic"),
+                },
+            }
+        ],
+    }
+
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT failures for one account, or from one
+# address, that account or address is refused until the cool-off ends or staff unlock it.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "accounts.lockout.username_of"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Reverse proxies in front of the site: only then is X-Forwarded-For read, and only the
+# entries those proxies added (a client can write anything in the header itself).
+PROXY_COUNT = env_int("AXES_PROXY_COUNT", 1 if PRODUCTION else 0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# One cache shared by every site process in production (API throttles, allauth's limits).
+CACHE_URL = env_str("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiTokenAuthentication",
@@ -164,8 +267,34 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_RATES": {"user": "600/min", "anon": "60/min"},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "accounts.throttles.UploadRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_RATE_USER", "600/min"),
+        "anon": env_str("API_RATE_ANON", "60/min"),
+        "uploads": env_str("UPLOAD_RATE", "30/hour"),
+    },
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": PROXY_COUNT,  # the anonymous throttle's address, as for the lockout
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "6.S191 lab competitions API",
+    "DESCRIPTION": (
+        "Upload lab entries from a notebook, follow their grading, read leaderboards. "
+        "Authenticate with a personal API token (`Authorization: Token <key>`, from "
+        "*API tokens*) or the site's session cookie. Every error answers "
+        '`{"detail": "..."}`; 429 answers carry `Retry-After` (seconds).'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from this site: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Celery: a filesystem broker needs no server; Redis in production.
@@ -195,6 +324,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-grading-runs": {"task": "submissions.reap_runs", "schedule": 30.0},
+    # Idempotent (one per person per deadline), so any interval under a day works.
+    "deadline-reminders": {"task": "notifications.send_reminders", "schedule": 15 * 60.0},
 }
 
 LOGGING = {

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from health.views import health
+
+from . import openapi  # noqa: F401  (registers the schema's descriptions of the API views)
 
 admin.site.site_header = "6.S191 lab competitions: staff"
 admin.site.site_title = "6.S191 staff"
@@ -9,6 +12,8 @@ admin.site.site_title = "6.S191 staff"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.urls")),
     path("", include("courses.urls")),
     path("", include("projects.urls")),
@@ -16,4 +21,8 @@ urlpatterns = [
     path("", include("awards.urls")),
     path("", include("leaderboards.urls")),
     path("", include("judging.urls")),
+    path("", include("notifications.urls")),
 ]
+
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_fault"

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import api, views
+from . import api, roster_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("api/labs/", api.LabListApi.as_view(), name="api-labs"),
+    path("staff/people/", roster_views.people, name="staff-people"),
 ]

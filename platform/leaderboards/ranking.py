@@ -18,6 +18,7 @@ class Row:
     name: str
     metrics: dict[str, float] = field(default_factory=dict)
     eligible: bool = False
+    verified: bool = False  # the affiliation comes from the roster or SSO, not the person
     is_reference: bool = False
     entry_id: int | None = None
     user_id: int | None = None

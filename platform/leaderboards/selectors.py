@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.models import LAB_PRIZE_AFFILIATIONS, Role, User
+from accounts.models import Role, User, affiliation_verified, lab_prize_eligible
 from courses.models import Lab
 from grader.specs import LabSpec, MetricSpec, load_spec
 from submissions.models import Entry, Participant
@@ -62,16 +62,18 @@ def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:
         "user__first_name",
         "user__last_name",
         "user__affiliation",
+        "user__affiliation_source",
         "standing_run__entry_id",
         f"standing_run__split_metrics__{split}",  # only the split shown: less JSON to decode
     )
-    for user_id, username, first, last, affiliation, entry_id, metrics in participants:
+    for user_id, username, first, last, affiliation, source, entry_id, metrics in participants:
         rows.append(
             Row(
                 key=f"user:{user_id}",
                 name=User.display_name(first, last, username),
                 metrics=metrics or {},
-                eligible=affiliation in LAB_PRIZE_AFFILIATIONS,
+                eligible=lab_prize_eligible(affiliation, source),
+                verified=affiliation_verified(source),
                 entry_id=entry_id,
                 user_id=user_id,
             )
@@ -123,6 +125,7 @@ def leaderboard_data(board: Leaderboard) -> dict:
                 "name": r.row.name,
                 "reference": r.row.is_reference,
                 "prize_eligible": r.row.eligible,
+                "affiliation_verified": r.row.verified,
                 "metrics": r.row.metrics,
             }
             for r in board.rows

@@ -52,6 +52,7 @@ def _lab(spec_id: str, request) -> Lab:
 
 class LabEntriesApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "uploads"  # accounts.throttles.UploadRateThrottle: per person
 
     def get(self, request, spec_id: str):
         lab = _lab(spec_id, request)

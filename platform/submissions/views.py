@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.throttles import upload_refusal
 from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
@@ -34,7 +35,10 @@ def lab_detail(request, lab_id: int):
     form = UploadForm()
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        refusal = upload_refusal(request)
+        if refusal:
+            messages.error(request, refusal)
+        elif form.is_valid():
             ok, entry = attempt(
                 request,
                 lambda: intake.entry_submit(

@@ -63,7 +63,7 @@ def test_token_page_needs_login(persona):
 
 def test_login_and_logout_flow(client, student):
     response = client.post(
-        reverse("login"), {"username": "stu", "password": "pw-for-tests-1"}, follow=True
+        reverse("login"), {"login": "stu", "password": "pw-for-tests-1"}, follow=True
     )
     assert response.status_code == 200
     assert response.context["user"].username == "stu"
@@ -72,9 +72,9 @@ def test_login_and_logout_flow(client, student):
 
 
 def test_login_with_wrong_password_says_so(client, student):
-    response = client.post(reverse("login"), {"username": "stu", "password": "nope"})
+    response = client.post(reverse("login"), {"login": "stu", "password": "nope"})
     assert response.status_code == 200
-    assert b"didn't match" in response.content
+    assert b"are not correct" in response.content
     assert "_auth_user_id" not in client.session
 
 
@@ -89,3 +89,19 @@ def test_only_staff_role_gets_into_admin(make_user):
     staff.save()
     staff.refresh_from_db()
     assert not staff.is_staff
+
+
+def test_admin_shows_verified_or_self_declared(client_as, make_user):
+    from accounts.models import AffiliationSource
+
+    make_user(username="selfie", affiliation_source=AffiliationSource.SELF)
+    make_user(username="rostered", affiliation_source=AffiliationSource.ROSTER)
+    page = client_as("staff").get(reverse("admin:accounts_user_changelist")).content.decode()
+    row = {name: page.split(name, 1)[1].split("</tr>", 1)[0] for name in ("selfie", "rostered")}
+    assert "self-declared" in row["selfie"] and ">verified<" in row["rostered"]
+
+
+def test_sign_up_can_be_closed(client, settings, db):
+    assert b"id_email" in client.get("/accounts/signup/").content
+    settings.ACCOUNT_SIGNUP_OPEN = False
+    assert b"id_email" not in client.get("/accounts/signup/").content

@@ -90,3 +90,10 @@ def test_active_token_limit(student):
 
 def test_anonymous_cannot_use_token_api(api_as):
     assert api_as("anonymous").post("/api/tokens/", {"name": "x"}).status_code in (401, 403)
+
+
+def test_token_create_with_a_non_object_body_is_a_clear_400(api_as):
+    # Found by the schema fuzzer: a JSON list body used to crash the view (500).
+    response = api_as("student").post("/api/tokens/", [None, None], format="json")
+    assert response.status_code == 400
+    assert "JSON object" in response.json()["detail"]

@@ -31,6 +31,9 @@ def test_safe_production_config_has_no_problems():
         ({"allowed_hosts": ["*"]}, "DJANGO_ALLOWED_HOSTS"),
         ({"allowed_hosts": []}, "DJANGO_ALLOWED_HOSTS"),
         ({"grader_backend": "process"}, "GRADER_ALLOW_PROCESS_BACKEND"),
+        ({"email_backend": "django.core.mail.backends.console.EmailBackend"}, "EMAIL_BACKEND"),
+        ({"email_backend": "django.core.mail.backends.locmem.EmailBackend"}, "EMAIL_BACKEND"),
+        ({"email_host": ""}, "EMAIL_HOST"),
     ],
 )
 def test_each_unsafe_production_setting_is_named(change, problem):
@@ -75,6 +78,9 @@ def test_settings_module_starts_with_a_safe_production_config(tmp_path):
             "DJANGO_ALLOWED_HOSTS": "grader.example.edu",
             "GRADER_BACKEND": "docker",
             "PLATFORM_VAR_DIR": str(tmp_path),
+            # Sign-up verification and password resets need real mail in production.
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "smtp.example.edu",
         }
     )
     assert result.returncode == 0, result.stderr

@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.models import Affiliation, Role, User
+from accounts.models import Affiliation, AffiliationSource, Role, User
+from accounts.services import email_mark_verified
 from awards.models import Category, Prize
 from courses.models import EASTERN, Edition, Enrollment, Lab
 from demo.seeding import baselines_mark_staff_entries, seed_final_projects
@@ -118,10 +119,12 @@ class Command(BaseCommand):
                     "email": f"{username}@example.edu",
                     "role": role,
                     "affiliation": affiliation,
+                    "affiliation_source": AffiliationSource.ROSTER,
                 },
             )
             user.set_password(DEMO_PASSWORD)
             user.save()
+            email_mark_verified(user)  # allauth lets only verified emails log in
             if role == Role.STUDENT:
                 Enrollment.objects.get_or_create(edition=edition, user=user)
             logins.append((username, role.label, affiliation.label))
