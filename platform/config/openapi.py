@@ -5,7 +5,7 @@ what each one takes and answers, who may call it, and its errors. Imported by co
 Every error body is `{"detail": "..."}`; 429 answers carry Retry-After.
 """
 
-from typing import cast
+from typing import Any, cast
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.utils import (
@@ -245,6 +245,19 @@ SPLIT = OpenApiParameter(
     "split", str, enum=["public", "private"], description="Private only after the reveal."
 )
 
+# POST and PUT save a pitch ballot alike.
+SAVE: dict[str, Any] = {
+    "parameters": [GROUP_ID],
+    "tags": ["projects"],
+    "request": BallotChange,
+    "responses": answers(
+        {200: Ballot},
+        bad="A score outside 1-5, or scoring is closed.",
+        denied="Judges without a conflict only.",
+        missing="Not pitching.",
+    ),
+}
+
 
 def _view(target: str, **operations):
     class Extension(OpenApiViewExtension):
@@ -372,30 +385,8 @@ EXTENSIONS = [
                 {200: Ballot}, denied="Judges without a conflict only.", missing="Not pitching."
             ),
         ),
-        post=extend_schema(
-            parameters=[GROUP_ID],
-            summary="Save my ballot (send only the fields that changed)",
-            tags=["projects"],
-            request=BallotChange,
-            responses=answers(
-                {200: Ballot},
-                bad="A score outside 1-5, or scoring is closed.",
-                denied="Judges without a conflict only.",
-                missing="Not pitching.",
-            ),
-        ),
-        put=extend_schema(
-            parameters=[GROUP_ID],
-            summary="Save my ballot (same as POST)",
-            tags=["projects"],
-            request=BallotChange,
-            responses=answers(
-                {200: Ballot},
-                bad="A score outside 1-5, or scoring is closed.",
-                denied="Judges without a conflict only.",
-                missing="Not pitching.",
-            ),
-        ),
+        post=extend_schema(summary="Save my ballot (send only the fields that changed)", **SAVE),
+        put=extend_schema(summary="Save my ballot (same as POST)", **SAVE),
     ),
     _view(
         "projects.api.GroupScoresApi",
