@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 from django import template
 from django.utils import timezone
 
-from courses.models import EASTERN, format_in_zone
+from courses.models import EASTERN, format_in_zone, zone_label
 
 register = template.Library()
 
@@ -26,3 +26,9 @@ def in_zone_short(moment: datetime | None, zone_name: str = EASTERN) -> str:
     hour = local.strftime("%I").lstrip("0")
     ampm = local.strftime("%p").lower()
     return f"{local:%b} {local.day}, {hour}:{local:%M:%S} {ampm} {local.tzname()}"
+
+
+@register.simple_tag
+def current_zone_label() -> str:
+    """'America/New_York (EST)': the zone the page's times are typed and shown in."""
+    return zone_label(timezone.get_current_timezone_name())
