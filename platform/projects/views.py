@@ -352,7 +352,7 @@ def ballots_csv(request, edition_slug: str):
             "complete",
             "judge_score",
             "comment",
-            "updated_at",
+            f"updated ({edition.time_zone})",
         ],
         (
             [
@@ -363,7 +363,7 @@ def ballots_csv(request, edition_slug: str):
                 "yes" if ballot.is_complete else "no",
                 fraction_text(ballot.score),
                 ballot.comment,
-                ballot.updated_at.isoformat(),
+                edition.format_time(ballot.updated_at),
             ]
             for ballot in selectors.ballots_for_edition(edition)
         ),

@@ -32,3 +32,21 @@ def in_zone_short(moment: datetime | None, zone_name: str = EASTERN) -> str:
 def current_zone_label() -> str:
     """'America/New_York (EST)': the zone the page's times are typed and shown in."""
     return zone_label(timezone.get_current_timezone_name())
+
+
+@register.filter
+def receipt_rows(receipt: dict, zone_name: str = EASTERN) -> list[tuple[str, str]]:
+    """An evaluation receipt's (key, value) rows. Its times stay as recorded (ISO, UTC: the
+    receipt is evidence), labelled UTC, with the edition's time beside them."""
+    rows = []
+    for key, value in receipt.items():
+        text = str(value)
+        if key.endswith("_at") and isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                text = f"{value} (UTC) · {format_in_zone(moment, zone_name or EASTERN)}"
+        rows.append((key, text))
+    return rows
