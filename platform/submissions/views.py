@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -24,6 +25,7 @@ from .selectors import (
 )
 from .services import intake, reaper, runs
 from .splits import sees_private
+from .upload_help import upload_help
 
 
 @login_required
@@ -46,6 +48,8 @@ def lab_detail(request, lab_id: int):
                 messages.success(request, f"Entry #{entry.pk} is queued for grading.")
                 return redirect("entry-detail", entry_id=entry.pk)
     entries = list(entries_of(request.user, lab).prefetch_related("runs"))
+    api_url = request.build_absolute_uri(reverse("api-lab-entries", args=[lab.spec_id]))
+    guide = upload_help(lab)
     return render(
         request,
         "submissions/lab_detail.html",
@@ -55,6 +59,9 @@ def lab_detail(request, lab_id: int):
             "entries": entries,
             "is_open": lab.is_open(timezone.now()),
             "counted": sum(1 for e in entries if e.counts_toward_quota),
+            "upload_help": guide,
+            "snippet_python": guide.python(api_url),
+            "snippet_curl": guide.curl(api_url),
         },
     )
 
