@@ -50,3 +50,12 @@ def receipt_rows(receipt: dict, zone_name: str = EASTERN) -> list[tuple[str, str
                 text = f"{value} (UTC) · {format_in_zone(moment, zone_name or EASTERN)}"
         rows.append((key, text))
     return rows
+
+
+@register.filter
+def in_zone_date(moment: datetime | None, zone_name: str = EASTERN) -> str:
+    """'January 26, 2027': the day in the edition's zone (a UTC date can be a day off)."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment, ZoneInfo(zone_name or EASTERN))
+    return f"{local:%B} {local.day}, {local.year}"

@@ -57,3 +57,16 @@ def test_the_ballots_csv_writes_times_in_the_editions_zone_and_names_it(client_a
     response = client_as("staff").get(f"/projects/{edition.slug}/staff/ballots.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert rows[0]["updated (America/New_York)"] == SHOWN
+
+
+def test_the_winners_page_dates_the_announcement_in_the_editions_zone(client, staff, edition):
+    AwardSnapshot.objects.create(
+        edition=edition,
+        version=1,
+        data={"categories": []},
+        confirmed_by=staff,
+        announced_by=staff,
+        announced_at=MOMENT,  # January 27 in UTC, still January 26 in New York
+    )
+    html = client.get("/winners/").content.decode()
+    assert "Announced January 26, 2027." in html
