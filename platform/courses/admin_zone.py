@@ -62,7 +62,7 @@ class EditionZoneAdmin(admin.ModelAdmin):
                 render()  # while the zone is in force
         return response
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None and isinstance(db_field, models.DateTimeField):
             zone = timezone.get_current_timezone_name()
