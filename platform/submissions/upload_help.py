@@ -7,7 +7,8 @@ next-character labs. The snippet must work as printed: tests run it against the 
 from dataclasses import dataclass
 
 from courses.models import Lab
-from grader.specs import load_spec
+from grader.errors import SpecError
+from grader.specs import ENTRY_KINDS, load_spec
 
 # kind -> (how it is described, the file name the snippet uses for it)
 KINDS = {
@@ -76,10 +77,15 @@ class UploadHelp:
 
 
 def upload_help(lab: Lab) -> UploadHelp:
-    spec = load_spec(lab.spec_id)
+    try:
+        spec = load_spec(lab.spec_id)
+        kinds, songs = spec.entry_kinds, spec.task == "next_char"
+    except SpecError:
+        # A lab whose spec is missing still gets its page (uploads then say why they fail).
+        kinds, songs = ENTRY_KINDS, False
     return UploadHelp(
-        kinds=tuple(KINDS[k][0] for k in spec.entry_kinds),
-        example=KINDS[spec.entry_kinds[0]][1],
+        kinds=tuple(KINDS[k][0] for k in kinds),
+        example=KINDS[kinds[0]][1],
         needs_writeup=lab.needs_writeup,
-        songs=spec.task == "next_char",
+        songs=songs,
     )
