@@ -130,6 +130,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"  # storage and logs; pages show each course edition's own zone
 USE_I18N = False
 USE_TZ = True
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"  # the site's error page, with the reason
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

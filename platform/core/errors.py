@@ -103,6 +103,16 @@ def handler500(request: HttpRequest) -> HttpResponse:
     return error_page(request, 500)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """settings.CSRF_FAILURE_VIEW: a form sent from a stale page (or another site)."""
+    return error_page(
+        request,
+        403,
+        "The form was sent from a page that is out of date (or from another site). "
+        "Go back, reload the page and send it again.",
+    )
+
+
 class RefusalMiddleware:
     """A refusal no view caught: the refusal page with its message, not a server error.
 

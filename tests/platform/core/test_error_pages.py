@@ -56,3 +56,14 @@ def test_a_server_error_page_has_the_navigation(student):
     response = handler500(request)
     assert response.status_code == 500
     _is_friendly(response, "Something went wrong on our side")
+
+
+def test_a_stale_form_gets_the_error_page_with_its_own_reason(student):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(student)
+    response = client.post("/runs/1/cancel/")
+    assert response.status_code == 403
+    html = _is_friendly(response, "That is not allowed")
+    assert "out of date" in html
