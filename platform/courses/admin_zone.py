@@ -46,6 +46,15 @@ class EditionZoneAdmin(admin.ModelAdmin):
     def edition_of(self, obj: models.Model) -> Edition | None:
         return getattr(obj, "edition", None)
 
+    def _edition(self, request: HttpRequest, object_id: str | None) -> Edition | None:
+        # Times sent with a form belong to the edition chosen in it (a new lab of another
+        # edition); otherwise to the object's edition, or the current one for a new object.
+        chosen = request.POST.get("edition", "") if request.method == "POST" else ""
+        if chosen.isdigit() and (edition := Edition.objects.filter(pk=chosen).first()):
+            return edition
+        obj = self.get_object(request, object_id) if object_id else None
+        return (self.edition_of(obj) if obj is not None else None) or edition_current()
+
     def changeform_view(
         self,
         request: HttpRequest,
@@ -53,9 +62,7 @@ class EditionZoneAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        obj = self.get_object(request, object_id) if object_id else None
-        edition = (self.edition_of(obj) if obj is not None else None) or edition_current()
-        with timezone.override(edition_zone(edition)):
+        with timezone.override(edition_zone(self._edition(request, object_id))):
             response = super().changeform_view(request, object_id, form_url, extra_context)
             render = getattr(response, "render", None)
             if render is not None:

@@ -71,3 +71,18 @@ def test_admin_lists_show_the_current_editions_zone(client_as):
     html = client_as("staff").get("/admin/courses/lab/").content.decode()
     assert "11:59 p.m." in html
     assert "Times in America/New_York (E" in html
+
+
+def test_a_new_lab_takes_the_zone_of_the_edition_chosen_in_the_form(client_as):
+    EditionFactory(is_current=True, time_zone="America/New_York")
+    tokyo = EditionFactory(time_zone="Asia/Tokyo")
+    template = LabFactory.build(
+        edition=tokyo, opens_at=datetime(2027, 1, 10, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    )
+    response = client_as("staff").post(
+        "/admin/courses/lab/add/", _form(template, "2027-01-26", "23:59:00")
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lab = tokyo.labs.get()
+    assert lab.closes_at == datetime(2027, 1, 26, 23, 59, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert lab.opens_at == datetime(2027, 1, 10, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
