@@ -115,11 +115,16 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
     whole = compute(np.ones(n, dtype=bool))
     per_split = {s: compute(split == v) for s, v in SPLITS.items()}
     details: dict[str, Any] = {"notes": notes}
+    # Chart data per split, like the metrics (never the whole set: it would mix the private
+    # split into what a page shows beside public-split numbers before the reveal).
     if scores.ndim == 1:
-        details["roc_curve"] = M.roc_curve_points(y, scores)
+        details["roc_curve"] = {
+            s: M.roc_curve_points(y[split == v], scores[split == v]) for s, v in SPLITS.items()
+        }
     if debias:
         details["group_accuracy"] = {
-            g: whole.values.get(f"accuracy_{g}") for g in ("LF", "LM", "DF", "DM")
+            s: {g: per_split[s].values.get(f"accuracy_{g}") for g in ("LF", "LM", "DF", "DM")}
+            for s in SPLITS
         }
     return _pack(spec, whole, per_split, details)
 

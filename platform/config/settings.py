@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "core.errors.RefusalMiddleware",
+    "courses.admin_zone.AdminEditionZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
@@ -161,6 +162,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"  # storage and logs; pages show each course edition's own zone
 USE_I18N = False
 USE_TZ = True
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"  # the site's error page, with the reason
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

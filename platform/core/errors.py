@@ -5,13 +5,20 @@ the message is written for the person who asked. Pages show it as a message on t
 page (`attempt`), the API answers {"detail": message} with the refusal's status
 (`api_exception_handler`), and one that a view lets through gets the refusal page
 (`RefusalMiddleware`) instead of a server error.
+
+The same page serves every error a person can meet (403, 404, 405, 500): the site's
+navigation, what happened and why, and a way on. `RefusalMiddleware` also replaces the bare
+responses Django makes itself (a view's `HttpResponseNotAllowed`, the debug 404 page while
+DEBUG is on, as in the demo), and `config.urls` points Django's handler403/404/500 here, so
+production and the demo show the same pages.
 """
 
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -50,18 +57,95 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return exception_handler(exc, context)
 
 
+# What each error page says when the error itself carries no reason.
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    400: ("That request was not understood", "The request could not be read."),
+    403: ("That is not allowed", "Your account does not have access to this page."),
+    404: ("Page not found", "There is no page at this address, or it is not shown to you."),
+    405: (
+        "That page is for sending a form",
+        "This address only accepts a form sent from its page (a button), not a visit.",
+    ),
+    500: ("Something went wrong on our side", "The error was logged; please try again later."),
+}
+
+
+def error_page(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
+    """The one error page: the site's navigation, a title for the status and the reason."""
+    title, default = ERROR_PAGES.get(status, ERROR_PAGES[400])
+    context = {"title": title, "message": message or default, "status": status}
+    try:
+        response = render(request, "refused.html", context, status=status)
+    except Exception:  # noqa: BLE001 - a failing page (database down) must not hide the error
+        if status != 500:
+            raise
+        response = HttpResponse(f"<h1>{title}</h1><p>{default}</p>", status=500)
+    response.friendly_error = True  # type: ignore[attr-defined]
+    return response
+
+
+def _reason(exception: Exception | None) -> str:
+    # Django's own 404s ("No Lab matches the given query.") name models, not reasons.
+    if isinstance(exception, PermissionDenied) and exception.args:
+        return str(exception)
+    return ""
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_page(request, 403, _reason(exception))
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_page(request, 404)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    return error_page(request, 500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """settings.CSRF_FAILURE_VIEW: a form sent from a stale page (or another site)."""
+    return error_page(
+        request,
+        403,
+        "The form was sent from a page that is out of date (or from another site). "
+        "Go back, reload the page and send it again.",
+    )
+
+
 class RefusalMiddleware:
-    """A refusal no view caught: the refusal page with its message, not a server error."""
+    """A refusal no view caught: the refusal page with its message, not a server error.
+
+    It also gives a page to Django's bare error responses: the empty 405 of a POST-only view
+    visited by GET, and the 403/404 responses (the debug 404 page included) of anything that
+    is not the JSON API or a file download."""
+
+    FRIENDLY_STATUSES = (403, 404, 405)
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code in self.FRIENDLY_STATUSES
+            and not getattr(response, "friendly_error", False)
+            and not response.streaming
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            friendly = error_page(request, response.status_code)
+            if response.has_header("Allow"):
+                friendly["Allow"] = response["Allow"]
+            return friendly
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, Refused):
             return render(
                 request, "refused.html", {"message": str(exception)}, status=exception.status
             )
+        if isinstance(exception, PermissionDenied):
+            return error_page(request, 403, _reason(exception))
+        if isinstance(exception, Http404):
+            return error_page(request, 404)
         return None

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .admin_zone import EditionZoneAdmin
 from .models import Edition, Enrollment, Lab
 from .signals import lab_selection_changed
 
@@ -11,16 +12,19 @@ class LabInline(admin.TabularInline):
 
 
 @admin.register(Edition)
-class EditionAdmin(admin.ModelAdmin):
+class EditionAdmin(EditionZoneAdmin):
     list_display = ("name", "slug", "time_zone", "is_current", "created_at")
     list_filter = ("is_current", "time_zone")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [LabInline]
 
+    def edition_of(self, obj: Edition) -> Edition:  # type: ignore[override]
+        return obj
+
 
 @admin.register(Lab)
-class LabAdmin(admin.ModelAdmin):
+class LabAdmin(EditionZoneAdmin):
     list_display = ("title", "spec_id", "edition", "opens_at", "closes_at", "selection")
     list_filter = ("edition", "spec_id", "selection", "needs_writeup")
     search_fields = ("title", "spec_id", "edition__name")

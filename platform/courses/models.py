@@ -22,6 +22,13 @@ def format_in_zone(moment: datetime, zone_name: str) -> str:
     return f"{local:%B} {local.day}, {local.year}, {hour}:{local:%M} {ampm} {local.tzname()}"
 
 
+def zone_label(zone_name: str, moment: datetime | None = None) -> str:
+    """'America/New_York (EST)': how a time zone is named next to times a person types or
+    reads (the abbreviation is the one in force at `moment`, by default now)."""
+    local = timezone.localtime(moment or timezone.now(), zoneinfo.ZoneInfo(zone_name))
+    return f"{zone_name} ({local.tzname()})"
+
+
 class Edition(models.Model):
     """One offering of the course, e.g. IAP 2027; several live on one site."""
 

@@ -20,6 +20,13 @@ def _x(value: float, low: float, high: float) -> float:
     return round(LEFT + PLOT_W * (value - low) / span, 2)
 
 
+def split_part(data, split: str):
+    """One split's part of a report's per-split chart data ({"public": ..., "private": ...}).
+    Runs graded before the charts were split have whole-set data: no chart rather than one
+    that mixes the private split in."""
+    return data.get(split) if isinstance(data, dict) else None
+
+
 def group_accuracy_chart(groups) -> dict | None:
     """Bars of the per-group accuracies (%), e.g. {"LF": 90.0, "DM": 75.0}."""
     if not isinstance(groups, dict):

@@ -145,8 +145,13 @@ def judging_entry(request, entry_id: int):
             "materials": entry_materials(
                 entry, lambda i: reverse("judging-figure", args=[entry.pk, i])
             ),
-            "group_chart": charts.group_accuracy_chart(details.get("group_accuracy")),
-            "roc_chart": charts.roc_chart(details.get("roc_curve")),
+            # The charts show the split the results table shows (submissions.splits).
+            "group_chart": charts.group_accuracy_chart(
+                charts.split_part(details.get("group_accuracy"), results_split)
+            ),
+            "roc_chart": charts.roc_chart(
+                charts.split_part(details.get("roc_curve"), results_split)
+            ),
             "return_charts": [
                 (name, charts.return_chart(returns.get(name)))
                 for name in shown

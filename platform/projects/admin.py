@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.db import models
 
+from courses.admin_zone import EditionZoneAdmin
+
 from .models import (
     Conflict,
     Invitation,
@@ -12,7 +14,7 @@ from .models import (
 
 
 @admin.register(ProjectSettings)
-class ProjectSettingsAdmin(admin.ModelAdmin):
+class ProjectSettingsAdmin(EditionZoneAdmin):
     list_display = (
         "edition",
         "signup_deadline",

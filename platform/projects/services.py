@@ -380,6 +380,8 @@ def _conflict_create(
 
 
 def conflict_declare(*, judge: User, group: ProjectGroup, reason: str = "") -> Conflict:
+    if not reason.strip():
+        raise ProjectError(f"Say why you have a conflict with {group.name} (staff read it).")
     return _conflict_create(
         judge=judge, group=group, source=ConflictSource.DECLARED, reason=reason, by=judge
     )
@@ -390,6 +392,17 @@ def conflict_add(*, user: User, judge: User, group: ProjectGroup, reason: str = 
     return _conflict_create(
         judge=judge, group=group, source=ConflictSource.STAFF, reason=reason, by=user
     )
+
+
+def conflict_withdraw(*, user: User, conflict: Conflict) -> None:
+    """Undo a conflict: the judge who declared it, or staff (any conflict). Ballots removed
+    when it was declared stay removed: the judge scores the group again."""
+    own = conflict.source == ConflictSource.DECLARED and conflict.judge_id == user.pk
+    if not own:
+        require_staff(
+            user, "Only the judge who declared it, or staff, can undo a conflict.", ProjectError
+        )
+    conflict.delete()
 
 
 def _score(value) -> int | None:

@@ -42,6 +42,11 @@ urlpatterns = [
         views.conflict_declare,
         name="projects-conflict-declare",
     ),
+    path(
+        "projects/conflicts/<int:conflict_id>/withdraw/",
+        views.conflict_withdraw,
+        name="projects-conflict-withdraw",
+    ),
     path("projects/groups/<int:group_id>/move/", views.schedule_move, name="projects-move"),
     path(
         "projects/invitations/<int:invitation_id>/<str:action>/",

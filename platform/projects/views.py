@@ -19,7 +19,7 @@ from courses.selectors import edition_current
 from judging.models import PITCH_CRITERIA, PitchCriterion
 
 from . import selectors, services
-from .models import Invitation, PaperReview, ProjectGroup
+from .models import Conflict, Invitation, PaperReview, ProjectGroup
 
 
 def _edition(slug: str) -> Edition:
@@ -235,6 +235,7 @@ def judging(request, edition_slug: str):
         {
             "edition": edition,
             "items": selectors.groups_to_score(request.user, edition),
+            "my_conflicts": selectors.conflict_list(edition).filter(judge=request.user),
             "config": selectors.project_settings_for(edition),
         },
     )
@@ -287,11 +288,29 @@ def conflict_declare(request, group_id: int):
     group = _group(group_id)
     if not request.user.is_judge:
         raise PermissionDenied("Only judges declare conflicts.")
-    services.conflict_declare(
-        judge=request.user, group=group, reason=request.POST.get("reason", "")
+    ok, _ = attempt(
+        request,
+        lambda: services.conflict_declare(
+            judge=request.user, group=group, reason=request.POST.get("reason", "")
+        ),
+        f"Conflict with {group.name} recorded; it is off your list (you can undo it below).",
     )
-    messages.success(request, f"Conflict with {group.name} recorded; it is off your list.")
+    if not ok:
+        return redirect_next(request, "projects-judging", group.edition.slug)
     return redirect("projects-judging", group.edition.slug)
+
+
+@login_required
+@require_POST
+def conflict_withdraw(request, conflict_id: int):
+    conflict = get_object_or_404(Conflict.objects.select_related("group__edition"), pk=conflict_id)
+    edition_slug = conflict.group.edition.slug
+    attempt(
+        request,
+        lambda: services.conflict_withdraw(user=request.user, conflict=conflict),
+        f"The conflict with {conflict.group.name} is undone.",
+    )
+    return redirect_next(request, "projects-judging", edition_slug)
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -352,7 +371,7 @@ def ballots_csv(request, edition_slug: str):
             "complete",
             "judge_score",
             "comment",
-            "updated_at",
+            f"updated ({edition.time_zone})",
         ],
         (
             [
@@ -363,7 +382,7 @@ def ballots_csv(request, edition_slug: str):
                 "yes" if ballot.is_complete else "no",
                 fraction_text(ballot.score),
                 ballot.comment,
-                ballot.updated_at.isoformat(),
+                edition.format_time(ballot.updated_at),
             ]
             for ballot in selectors.ballots_for_edition(edition)
         ),

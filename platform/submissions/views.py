@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -27,6 +28,7 @@ from .selectors import (
 )
 from .services import hidden_sets, intake, reaper, runs
 from .splits import sees_private
+from .upload_help import upload_help
 
 
 @login_required
@@ -52,6 +54,8 @@ def lab_detail(request, lab_id: int):
                 messages.success(request, f"Entry #{entry.pk} is queued for grading.")
                 return redirect("entry-detail", entry_id=entry.pk)
     entries = list(entries_of(request.user, lab).prefetch_related("runs"))
+    api_url = request.build_absolute_uri(reverse("api-lab-entries", args=[lab.spec_id]))
+    guide = upload_help(lab)
     return render(
         request,
         "submissions/lab_detail.html",
@@ -62,6 +66,9 @@ def lab_detail(request, lab_id: int):
             "is_open": lab.is_open(timezone.now()),
             "counted": sum(1 for e in entries if e.counts_toward_quota),
             "ranking_text": load_spec(lab.spec_id).ranking_text,
+            "upload_help": guide,
+            "snippet_python": guide.python(api_url),
+            "snippet_curl": guide.curl(api_url),
         },
     )
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from grader.errors import GradingCancelled, PlatformError
 from grader.pipeline import GradeRequest, grade
@@ -74,8 +74,15 @@ def test_debias_metrics_end_to_end(graded, synth_hidden, tmp_path):
     assert report.split_metrics["public"]["roc_auc"] == pytest.approx(
         roc_auc_score(y[pub], scores[pub])
     )
-    assert report.details["group_accuracy"]["DM"] == 0.0
-    assert report.details["roc_curve"]["fpr"][0] == 0.0
+    # Chart data per split, each equal to that split's metrics (charts never mix splits).
+    for name, mask in (("public", split == 0), ("private", split == 1)):
+        groups = report.details["group_accuracy"][name]
+        assert groups == {g: report.split_metrics[name][f"accuracy_{g}"] for g in groups}
+        curve = report.details["roc_curve"][name]
+        fpr, tpr, _ = roc_curve(y[mask], scores[mask])
+        assert curve["fpr"][0] == 0.0 and curve["tpr"][-1] == pytest.approx(tpr[-1])
+        assert len(curve["fpr"]) == min(len(fpr), 50)
+    assert report.details["group_accuracy"]["public"]["DM"] == 0.0
 
 
 def test_debias_constant_output_is_scored_honestly(graded, tmp_path):

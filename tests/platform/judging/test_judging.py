@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from factories import UserFactory, scored_entry
-from judging import services
+from judging import charts, services
 from judging.models import EntryScore
 from judging.selectors import access_entry_for_judging, finalists_of, prize_standings
 
@@ -183,8 +183,8 @@ def test_charts_from_the_grader_report(closed_debias, cartpole, student, staff, 
         closed_debias,
         {"debias_accuracy": 80.0},
         details={
-            "group_accuracy": {"LF": 90.0, "LM": 85.0, "DF": 60.0, "DM": 70.0},
-            "roc_curve": {"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.8, 1.0]},
+            "group_accuracy": {"private": {"LF": 90.0, "LM": 85.0, "DF": 60.0, "DM": 70.0}},
+            "roc_curve": {"private": {"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.8, 1.0]}},
         },
     )
     html = client_as("staff").get(reverse("judging-entry", args=[face.pk])).content.decode()
@@ -216,3 +216,52 @@ def test_queue_and_progress_grid_name_a_ballot_as_the_pitch_pages_do(
     assert COMPLETE in {item.state for item in queue.items} and queue.done == 1
     (row,) = scoring_progress(closed_debias, finalists_of(closed_debias))
     assert COMPLETE in row["cells"] and TO_SCORE in row["cells"]
+
+
+@pytest.mark.parametrize(
+    ("viewer", "split", "shown", "hidden"),
+    [("judge", "public", "50.0", "100.0"), ("staff", "private", "100.0", "50.0")],
+)
+def test_the_charts_show_the_split_of_the_table_beside_them(
+    debias, student, judge, staff, client_as, viewer, split, shown, hidden
+):
+    # The lab is still open: the judge's table shows the public split, staff's the private.
+    entry = scored_entry(
+        student,
+        debias,
+        {"debias_accuracy": 70.0},
+        {"debias_accuracy": 90.0},
+        details={
+            "group_accuracy": {
+                "public": {"LF": 90.0, "LM": 90.0, "DF": 50.0, "DM": 80.0},
+                "private": {"LF": 90.0, "LM": 90.0, "DF": 100.0, "DM": 80.0},
+            },
+            "roc_curve": {
+                "public": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.5, 1.0]},
+                "private": {"fpr": [0.0, 0.1, 1.0], "tpr": [0.0, 0.9, 1.0]},
+            },
+        },
+    )
+    services.lab_judging_configure(lab=debias, finalists=1, by=staff)
+    services.judge_assign(lab=debias, judge=judge, by=staff)
+    response = client_as(viewer).get(reverse("judging-entry", args=[entry.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert response.context["results_split"] == split
+    assert f"DF: {shown}%" in html and f"DF: {hidden}%" not in html
+    assert f"({split} split)" in html
+    mid = {"public": (0.5, 0.5), "private": (0.1, 0.9)}[split]
+    assert response.context["roc_chart"] == charts.roc_chart(
+        {"fpr": [0.0, mid[0], 1.0], "tpr": [0.0, mid[1], 1.0]}
+    )
+
+
+def test_whole_set_chart_data_of_older_runs_is_not_charted(closed_debias, student, client_as):
+    entry = scored_entry(
+        student,
+        closed_debias,
+        {"debias_accuracy": 70.0},
+        details={"group_accuracy": {"LF": 90.0, "LM": 85.0, "DF": 75.0, "DM": 70.0}},
+    )
+    html = client_as("staff").get(reverse("judging-entry", args=[entry.pk])).content.decode()
+    assert 'id="group-chart"' not in html

@@ -39,9 +39,11 @@ We **resample** rare faces. Loss curve: ![loss](figures/loss.png)
 | DF | 70 |
 """
 
-DETAILS = {
-    "group_accuracy": {"LF": 92.0, "LM": 90.0, "DF": 70.0, "DM": 76.0},
-    "roc_curve": {"fpr": [0.0, 0.05, 0.1, 0.3, 1.0], "tpr": [0.0, 0.6, 0.8, 0.95, 1.0]},
+DETAILS = {  # per split, as the grader reports it; a judge after the deadline sees private
+    "group_accuracy": {"private": {"LF": 92.0, "LM": 90.0, "DF": 70.0, "DM": 76.0}},
+    "roc_curve": {
+        "private": {"fpr": [0.0, 0.05, 0.1, 0.3, 1.0], "tpr": [0.0, 0.6, 0.8, 0.95, 1.0]}
+    },
 }
 
 

@@ -74,14 +74,16 @@ def test_a_conflicted_group_is_not_on_the_judges_lists(client_as, api_as, judge,
     _conflict(kind, judge, group)
     page = client_as("judge").get(f"/projects/{group.edition.slug}/judging/").content.decode()
     listed = api_as("judge").get(f"/api/projects/{group.edition.slug}/judging/").json()
-    assert "Free to judge" in page and "Conflicted" not in page
+    # Not on the list to score; only in the judge's own list of conflicts below it.
+    to_score = page.split('id="my-conflicts"')[0]
+    assert "Free to judge" in to_score and "Conflicted" not in to_score
     assert [g["id"] for g in listed["groups"]] == [free.pk]
 
 
 @pytest.mark.django_db
 def test_declaring_a_conflict_after_scoring_discards_the_ballot(judge, group):
     PitchBallotFactory(judge=judge, group=group)
-    services.conflict_declare(judge=judge, group=group)
+    services.conflict_declare(judge=judge, group=group, reason="advised them")
     assert not PitchBallot.objects.filter(judge=judge, group=group).exists()
 
 

@@ -113,3 +113,42 @@ def test_staff_watch_scoring_progress_on_the_dashboard(page, pitches):
     assert page.locator("table.standings .badge", has_text="tie").count() == 2
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.locator("table.standings").is_visible()
+
+
+def test_a_judge_declares_and_undoes_a_conflict_on_a_phone(page, pitches):
+    edition, groups = pitches
+    UserFactory(username="phonejudge", role=Role.JUDGE)
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, "phonejudge")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    # The score sheet has the control, visible at phone width.
+    page.goto(f"/projects/groups/{groups[0].pk}/score/")
+    summary = page.locator(".conflict-control summary")
+    assert summary.is_visible()
+    summary.click()
+    page.screenshot(path=str(SCREENSHOTS / "conflict-score-sheet-390.png"), full_page=True)
+
+    # The judging list shows it too; a reason is required before anything is sent.
+    page.goto(f"/projects/{edition.slug}/judging/")
+    row = page.locator("tr", has_text="Fair Faces")
+    row.locator(".conflict-control summary").click()
+    reason = row.locator("input[name=reason]")
+    assert reason.is_visible()
+    row.locator("button", has_text="Declare conflict").click()
+    assert page.url.endswith("/judging/")  # the browser refused the empty form
+    assert not reason.evaluate("el => el.checkValidity()")
+    reason.fill("I advised this group")
+    row.locator("button", has_text="Declare conflict").click()
+    page.wait_for_load_state()
+    assert "Conflict with Fair Faces recorded" in page.locator(".messages").inner_text()
+    mine = page.locator("#my-conflicts + table")
+    assert "I advised this group" in mine.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(SCREENSHOTS / "conflict-declared-390.png"), full_page=True)
+
+    # ...and the judge can undo it: the group is back on the list.
+    mine.locator("button", has_text="Undo").click()
+    page.wait_for_load_state()
+    assert "is undone" in page.locator(".messages").inner_text()
+    assert page.locator("table >> nth=0").locator("tr", has_text="Fair Faces").count() == 1

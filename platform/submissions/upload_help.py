@@ -1,0 +1,91 @@
+"""What the lab page tells a student to upload, and the notebook snippet that uploads it,
+from the lab's own rules: the entry kinds its spec accepts, whether the lab needs a
+write-up (the same `Lab.needs_writeup` the intake checks), and songs.abc only for
+next-character labs. The snippet must work as printed: tests run it against the upload API.
+"""
+
+from dataclasses import dataclass
+
+from courses.models import Lab
+from grader.errors import SpecError
+from grader.specs import ENTRY_KINDS, load_spec
+
+# kind -> (how it is described, the file name the snippet uses for it)
+KINDS = {
+    "keras": ("a Keras model (.keras or .h5)", "model.keras"),
+    "torch": ("a TorchScript model (.pt2 or .pt)", "model.pt"),
+    "code": ("a submission.py", "submission.py"),
+}
+
+
+@dataclass(frozen=True)
+class UploadHelp:
+    kinds: tuple[str, ...]  # descriptions, in the spec's order
+    example: str  # the entry file the snippet uploads
+    needs_writeup: bool
+    songs: bool  # a next-character lab: songs.abc goes in the .zip
+
+    @property
+    def zipped(self) -> bool:
+        return self.needs_writeup or self.songs
+
+    @property
+    def text(self) -> str:
+        kinds = ", ".join(self.kinds[:-1]) + (" or " if len(self.kinds) > 1 else "")
+        text = f"Upload {kinds}{self.kinds[-1]}"
+        if self.needs_writeup:
+            text += ", in a .zip with writeup.md or writeup.pdf (required) and any figures/"
+        elif self.songs:
+            text += ", or a .zip of it"
+        text += "."
+        if self.songs:
+            text += " Add songs.abc (songs your model wrote) to the .zip for the judges."
+        return text
+
+    def python(self, url: str) -> str:
+        lines = ["import requests"]
+        if self.zipped:
+            lines = ["import zipfile", "", *lines]
+        lines += [
+            "",
+            'TOKEN = "paste your token here"  # create one under "API tokens"',
+            f'URL = "{url}"',
+        ]
+        upload = self.example
+        if self.zipped:
+            upload = "entry.zip"
+            lines += ['with zipfile.ZipFile("entry.zip", "w") as z:']
+            lines += [f'    z.write("{self.example}")  # your entry: {" or ".join(self.kinds)}']
+            if self.needs_writeup:
+                lines += ['    z.write("writeup.md")  # required: writeup.md or writeup.pdf']
+            if self.songs:
+                lines += ['    # z.write("songs.abc")  # optional: songs your model wrote']
+        lines += [
+            f'with open("{upload}", "rb") as f:',
+            '    r = requests.post(URL, headers={"Authorization": f"Token {TOKEN}"}, '
+            'files={"file": f})',
+            "print(r.status_code, r.json())",
+        ]
+        return "\n".join(lines)
+
+    def curl(self, url: str) -> str:
+        post = f'curl -H "Authorization: Token $TOKEN" -F file=@{{}} {url}'
+        if not self.zipped:
+            return post.format(self.example)
+        members = " ".join([self.example, *(["writeup.md"] if self.needs_writeup else [])])
+        return f"zip entry.zip {members} && " + post.format("entry.zip")
+
+
+def upload_help(lab: Lab) -> UploadHelp:
+    try:
+        spec = load_spec(lab.spec_id)
+        kinds, songs = spec.entry_kinds, spec.task == "next_char"
+    except SpecError:
+        # A lab whose spec is missing still gets its page (uploads then say why they fail).
+        kinds, songs = ENTRY_KINDS, False
+    return UploadHelp(
+        kinds=tuple(KINDS[k][0] for k in kinds),
+        example=KINDS[kinds[0]][1],
+        needs_writeup=lab.needs_writeup,
+        songs=songs,
+    )

@@ -1,0 +1,69 @@
+"""Every error a person meets (403, 404, 405, 500) is a page of the site: its navigation,
+a title and a reason, also while DEBUG is on (the demo runs with it)."""
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def _is_friendly(response, title: str) -> str:
+    html = response.content.decode()
+    assert 'class="brand"' in html, "the site's navigation is missing"
+    assert f"<h1>{title}</h1>" in html
+    assert 'id="refusal"' in html
+    return html
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_student_forbidden_from_a_staff_page_sees_the_reason(client_as, settings, debug):
+    settings.DEBUG = debug
+    response = client_as("student").get("/staff/queue/")
+    assert response.status_code == 403
+    html = _is_friendly(response, "That is not allowed")
+    assert "Only course staff can do this." in html
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_address_is_a_friendly_404_not_the_debug_page(client_as, settings, debug):
+    settings.DEBUG = debug
+    for path in ("/no-such-page/", "/labs/999999/"):
+        response = client_as("student").get(path)
+        assert response.status_code == 404
+        html = _is_friendly(response, "Page not found")
+        assert "Using the URLconf" not in html and "technical" not in html
+
+
+def test_a_get_on_a_post_only_page_explains_itself_and_keeps_allow(client_as):
+    response = client_as("student").get("/runs/1/cancel/")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    _is_friendly(response, "That page is for sending a form")
+
+
+def test_the_api_keeps_answering_json(api_as):
+    response = api_as("student").get("/api/entries/999999/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+
+
+@override_settings(DEBUG=False)
+def test_a_server_error_page_has_the_navigation(student):
+    from core.errors import handler500
+
+    request = RequestFactory().get("/")
+    request.user = student
+    response = handler500(request)
+    assert response.status_code == 500
+    _is_friendly(response, "Something went wrong on our side")
+
+
+def test_a_stale_form_gets_the_error_page_with_its_own_reason(student):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(student)
+    response = client.post("/runs/1/cancel/")
+    assert response.status_code == 403
+    html = _is_friendly(response, "That is not allowed")
+    assert "out of date" in html

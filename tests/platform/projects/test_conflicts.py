@@ -1,0 +1,65 @@
+"""A judge declares a conflict with a reason (required) from the judging list or the score
+sheet, and can undo it; staff can remove any conflict."""
+
+import pytest
+
+from factories import ProjectGroupFactory
+from projects import services
+from projects.models import Conflict
+from projects.services import ProjectError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def group(edition):
+    return ProjectGroupFactory(edition=edition, name="Turing Machines", slot=1)
+
+
+def test_a_conflict_needs_a_reason(client_as, judge, group):
+    with pytest.raises(ProjectError, match="Say why"):
+        services.conflict_declare(judge=judge, group=group, reason="   ")
+    response = client_as("judge").post(f"/projects/groups/{group.pk}/conflict/", {"reason": ""})
+    assert response.status_code == 302
+    assert not Conflict.objects.exists()
+    response = client_as("judge").post(
+        f"/projects/groups/{group.pk}/conflict/", {"reason": "I advised them"}
+    )
+    assert Conflict.objects.get().reason == "I advised them"
+
+
+def test_the_judging_list_and_the_score_sheet_offer_the_control_with_a_required_reason(
+    client_as, judge, group
+):
+    client = client_as("judge")
+    for url in (f"/projects/{group.edition.slug}/judging/", f"/projects/groups/{group.pk}/score/"):
+        html = client.get(url).content.decode()
+        assert f'action="/projects/groups/{group.pk}/conflict/"' in html, url
+        assert f'id="conflict-reason-{group.pk}" name="reason" maxlength="300" required' in html
+        assert 'value="declared from the judging list"' not in html
+
+
+def test_a_judge_undoes_their_conflict_and_scores_again(client_as, judge, group):
+    conflict = services.conflict_declare(judge=judge, group=group, reason="my student")
+    client = client_as("judge")
+    page = client.get(f"/projects/{group.edition.slug}/judging/").content.decode()
+    assert f'action="/projects/conflicts/{conflict.pk}/withdraw/"' in page
+    assert client.get(f"/projects/groups/{group.pk}/score/").status_code == 403
+    client.post(f"/projects/conflicts/{conflict.pk}/withdraw/")
+    assert not Conflict.objects.exists()
+    assert client.get(f"/projects/groups/{group.pk}/score/").status_code == 200
+
+
+def test_only_the_declaring_judge_or_staff_undo_a_conflict(client_as, judge, make_user, group):
+    from accounts.models import Role
+
+    other = make_user(username="judge2", role=Role.JUDGE)
+    mine = services.conflict_declare(judge=judge, group=group, reason="my student")
+    theirs = services.conflict_declare(judge=other, group=group, reason="cousin")
+    with pytest.raises(ProjectError):
+        services.conflict_withdraw(user=judge, conflict=theirs)
+    client_as("judge").post(f"/projects/conflicts/{theirs.pk}/withdraw/")
+    assert Conflict.objects.filter(pk=theirs.pk).exists()
+    staff_page = client_as("staff").post(f"/projects/conflicts/{mine.pk}/withdraw/")
+    assert staff_page.status_code == 302
+    assert not Conflict.objects.filter(pk=mine.pk).exists()

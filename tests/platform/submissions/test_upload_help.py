@@ -1,0 +1,94 @@
+"""Each lab page shows upload help and a notebook snippet that fit its own entry kinds, and
+the snippet, run as printed (with a token pasted in) next to a fitting entry, is accepted by
+the upload API."""
+
+import html
+import re
+import sys
+import types
+from urllib.parse import urlsplit
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.services import token_create
+from factories import EnrollmentFactory, LabFactory
+from grader.specs import load_all_specs
+from submissions.models import Entry
+
+pytestmark = pytest.mark.django_db
+
+SPECS = [spec.id for spec in load_all_specs()]
+ENTRY_BYTES = {
+    "model.keras": b"PK-not-checked-at-intake",
+    "model.pt": b"torchscript",
+    "submission.py": b"def predict(x):\n    return x\n",
+}
+
+
+def _fake_requests(client: APIClient) -> types.ModuleType:
+    """`requests.post` answered by the site's API in-process (the URL's path, the headers
+    and the file exactly as the snippet sends them)."""
+
+    def post(url, headers, files):
+        response = client.post(
+            urlsplit(url).path,
+            {"file": files["file"]},
+            format="multipart",
+            HTTP_AUTHORIZATION=headers["Authorization"],
+        )
+        return types.SimpleNamespace(status_code=response.status_code, json=response.json)
+
+    module = types.ModuleType("requests")
+    module.post = post  # type: ignore[attr-defined]
+    return module
+
+
+def _lab(edition, spec_id: str, needs_writeup: bool):
+    now = timezone.now()
+    return LabFactory(
+        edition=edition,
+        spec_id=spec_id,
+        opens_at=now - timezone.timedelta(days=1),
+        closes_at=now + timezone.timedelta(days=1),
+        needs_writeup=needs_writeup,
+    )
+
+
+@pytest.mark.parametrize("needs_writeup", [True, False])
+@pytest.mark.parametrize("spec_id", SPECS)
+def test_the_snippet_of_each_lab_is_accepted_by_the_upload_api(
+    edition, student, client_as, monkeypatch, tmp_path, capsys, spec_id, needs_writeup
+):
+    lab = _lab(edition, spec_id, needs_writeup)
+    EnrollmentFactory(edition=edition, user=student)
+    page = client_as("student").get(f"/labs/{lab.pk}/").content.decode()
+    code = html.unescape(re.search(r'<pre id="notebook-snippet">(.*?)</pre>', page, re.S)[1])
+
+    # The student's folder: a fitting entry (the file the snippet names) and a write-up.
+    entry_file = re.search(r'(?:z\.write|open)\("(model\.keras|model\.pt|submission\.py)"', code)
+    (tmp_path / entry_file[1]).write_bytes(ENTRY_BYTES[entry_file[1]])
+    (tmp_path / "writeup.md").write_text("# What I did\n")
+    monkeypatch.chdir(tmp_path)
+    _, key = token_create(user=student, name="colab")
+    assert 'TOKEN = "paste your token here"' in code
+    code = code.replace('"paste your token here"', repr(key))
+    monkeypatch.setitem(sys.modules, "requests", _fake_requests(APIClient()))
+
+    exec(compile(code, "notebook", "exec"), {})
+
+    printed = capsys.readouterr().out
+    assert printed.startswith("201 "), printed
+    entry = Entry.objects.get(lab=lab)
+    assert entry.has_writeup == needs_writeup
+
+
+@pytest.mark.parametrize("spec_id", SPECS)
+def test_the_upload_help_fits_the_lab(edition, client_as, spec_id):
+    lab = _lab(edition, spec_id, needs_writeup=True)
+    page = client_as("student").get(f"/labs/{lab.pk}/").content.decode()
+    help_text = re.search(r'<span class="muted" id="upload-help">(.*?)</span>', page, re.S)[1]
+    assert ("songs.abc" in help_text) == spec_id.startswith("lab1-music")
+    assert ("songs.abc" in page) == spec_id.startswith("lab1-music")
+    assert "writeup.md or writeup.pdf (required)" in help_text
