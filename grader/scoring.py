@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import intervals as I
 from grader import metrics as M
 from grader.entry import EntryInfo
 from grader.errors import PlatformError
@@ -118,6 +119,21 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
     whole = compute(np.ones(n, dtype=bool))
     per_split = {s: compute(split == v) for s, v in SPLITS.items()}
     details: dict[str, Any] = {"notes": notes}
+    seed = I.seed_of(spec.id, scores.tobytes())
+    attach_intervals(
+        details,
+        {
+            s: I.classification_intervals(
+                y[m := split == v],
+                scores[m],
+                None if group is None or not debias else group[m],
+                names,
+                spec.ranking.primary,
+                seed + v,
+            )
+            for s, v in SPLITS.items()
+        },
+    )
     if scores.ndim == 1:
         details["roc_curve"] = M.roc_curve_points(y, scores)
     if debias:
@@ -163,13 +179,34 @@ def score_next_char(
     whole = compute(real)
     per_split = {s: compute(real & (split == v)) for s, v in SPLITS.items()}
     details: dict[str, Any] = {"notes": [], "probes_checked": int(len(labels["probe_k"]))}
+    seed = I.seed_of(spec.id, out.tobytes())
+    per_split_ci = {
+        s: I.mean_intervals("bits_per_char", M.char_bits(out[m], targets[m]), seed + v)
+        for s, v in SPLITS.items()
+        for m in [real & (split == v)]
+    }
     if info.songs and "abc_validity" in spec.metric_names:
         text = (entry_dir / info.songs).read_bytes()[: 2 * 2**20].decode("utf-8", "replace")
         validity, n_songs = M.abc_validity(text)
         details["songs"] = n_songs
         for result in (whole, *per_split.values()):
             result.put("abc_validity", validity, "songs.abc holds no songs")
+        if validity is not None:  # the same songs count on both splits
+            for ci, _ in per_split_ci.values():
+                ci["abc_validity"] = I.wilson(round(validity * n_songs), n_songs)
+    attach_intervals(details, per_split_ci)
     return _pack(spec, whole, per_split, details)
+
+
+def attach_intervals(
+    details: dict[str, Any], per_split: dict[str, tuple[dict[str, I.Interval], np.ndarray]]
+) -> None:
+    """Each split's 95 % intervals and per-unit outcomes, for the platform to store with the
+    run (it moves them out of the details: the private split's outcomes are not shown)."""
+    details["intervals"] = {s: I.as_json(ci) for s, (ci, _) in per_split.items()}
+    details["outcomes"] = {
+        s: I.pack_outcomes(values) for s, (_, values) in per_split.items() if len(values)
+    }
 
 
 def _pack(

@@ -11,7 +11,7 @@ each rule is tested alone.
 """
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -67,6 +67,21 @@ def competition_ranks(keys: Sequence[Any]) -> list[tuple[int, bool]]:
         first, after = bisect_left(ordered, key), bisect_right(ordered, key)
         ranks.append((first + 1, after - first > 1))
     return ranks
+
+
+def anchored_tie_groups(count: int, differs: Callable[[int, int], bool]) -> list[int]:
+    """Statistical ties down a ranked list of `count`: each position's group leader (its
+    position). The first leads; each next one joins the current leader's group unless
+    `differs(leader, it)`, and then leads a new group. Each is compared with its group's
+    leader, not with its neighbour, so small overlaps cannot chain a whole board into one tie.
+    The official rank is untouched (competition_ranks): this only says which gaps are noise."""
+    leaders: list[int] = []
+    leader = 0
+    for position in range(count):
+        if position and differs(leader, position):
+            leader = position
+        leaders.append(leader)
+    return leaders
 
 
 def fraction_text(value: Fraction | None) -> str:

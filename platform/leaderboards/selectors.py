@@ -5,13 +5,14 @@ from django.http import Http404
 
 from accounts.models import LAB_PRIZE_AFFILIATIONS, Role, User
 from courses.models import Lab
+from grader import intervals
 from grader.specs import LabSpec, MetricSpec, load_spec
 from submissions.models import Entry, Participant
 from submissions.splits import PRIVATE, PUBLIC, SPLITS, sees_private
 from submissions.standing import scored_current_runs
 
 from .models import LeaderboardBaseline
-from .ranking import RankedRow, Row, rank_rows
+from .ranking import RankedRow, Row, mark_statistical_ties, rank_rows
 
 
 @dataclass
@@ -37,6 +38,14 @@ class Leaderboard:
         """Each row with its metric values in column order, for templates and CSV."""
         names = self.spec.metric_names
         return [(r, [r.row.metrics.get(name) for name in names]) for r in self.rows]
+
+    def table_with_intervals(self) -> list[tuple[RankedRow, list[tuple[float | None, list]]]]:
+        """Each row with (value, [low, high] or []) per column, for the page."""
+        names = self.spec.metric_names
+        return [
+            (r, [(r.row.metrics.get(name), r.row.intervals.get(name) or []) for name in names])
+            for r in self.rows
+        ]
 
 
 def access_leaderboard(user: User, lab: Lab, split: str | None = None) -> str:
@@ -64,13 +73,27 @@ def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:
         "user__affiliation",
         "standing_run__entry_id",
         f"standing_run__split_metrics__{split}",  # only the split shown: less JSON to decode
+        f"standing_run__split_intervals__{split}",
+        f"standing_run__outcomes__{split}",
     )
-    for user_id, username, first, last, affiliation, entry_id, metrics in participants:
+    for (
+        user_id,
+        username,
+        first,
+        last,
+        affiliation,
+        entry_id,
+        metrics,
+        cis,
+        outcomes,
+    ) in participants:
         rows.append(
             Row(
                 key=f"user:{user_id}",
                 name=User.display_name(first, last, username),
                 metrics=metrics or {},
+                intervals=cis or {},
+                outcomes=outcomes or None,
                 eligible=affiliation in LAB_PRIZE_AFFILIATIONS,
                 entry_id=entry_id,
                 user_id=user_id,
@@ -88,6 +111,7 @@ def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:
                 key=f"baseline:{baseline.pk}",
                 name=baseline.label,
                 metrics=(run.split_metrics or {}).get(split, {}) if run else {},
+                intervals=(run.split_intervals or {}).get(split, {}) if run else {},
                 is_reference=True,
                 entry_id=baseline.entry_id,
             )
@@ -97,7 +121,9 @@ def leaderboard_rows(lab: Lab, spec: LabSpec, split: str) -> list[Row]:
 
 def leaderboard_for(lab: Lab, split: str) -> Leaderboard:
     spec = load_spec(lab.spec_id)
-    return Leaderboard(lab, spec, split, rank_rows(leaderboard_rows(lab, spec, split), spec))
+    ranked = rank_rows(leaderboard_rows(lab, spec, split), spec)
+    seed = intervals.seed_of(lab.edition.slug, lab.spec_id, split)
+    return Leaderboard(lab, spec, split, mark_statistical_ties(ranked, seed))
 
 
 def leaderboard_data(board: Leaderboard) -> dict:
@@ -124,6 +150,17 @@ def leaderboard_data(board: Leaderboard) -> dict:
                 "reference": r.row.is_reference,
                 "prize_eligible": r.row.eligible,
                 "metrics": r.row.metrics,
+                # Each metric with its 95 % interval (computed when the run was scored).
+                "scores": {
+                    name: {
+                        "value": value,
+                        "ci_low": (r.row.intervals.get(name) or [None, None])[0],
+                        "ci_high": (r.row.intervals.get(name) or [None, None])[1],
+                    }
+                    for name, value in r.row.metrics.items()
+                },
+                # The official rank of the leader of this row's statistical tie, if any.
+                "statistically_tied_with": r.tie_leader,
             }
             for r in board.rows
         ],

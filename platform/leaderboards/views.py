@@ -28,7 +28,7 @@ def leaderboard(request, lab_id: int):
         {
             "lab": lab,
             "board": board,
-            "table": board.table(),
+            "table": board.table_with_intervals(),
             "other_split": (PUBLIC if split == PRIVATE else PRIVATE)
             if sees_private(request.user, lab)
             else None,
