@@ -126,6 +126,17 @@ def leaderboard_for(lab: Lab, split: str) -> Leaderboard:
     return Leaderboard(lab, spec, split, mark_statistical_ties(ranked, seed))
 
 
+def insignificant_boundaries(board: Leaderboard, places: int) -> list[tuple[RankedRow, RankedRow]]:
+    """Among the first `places` prize-eligible students (and the next one), each pair of
+    neighbours in the same statistical tie: a prize boundary the data cannot tell apart."""
+    eligible = [r for r in board.rows if r.rank is not None and r.row.eligible][: places + 1]
+    return [
+        (a, b)
+        for a, b in zip(eligible, eligible[1:], strict=False)
+        if a.tie_leader is not None and a.tie_leader == b.tie_leader
+    ]
+
+
 def leaderboard_data(board: Leaderboard) -> dict:
     """The leaderboard as the API returns it (and as the CSV and page show it)."""
     return {

@@ -5,30 +5,16 @@ import pytest
 from django.urls import reverse
 
 from core.scoring import anchored_tie_groups
-from factories import EntryFactory, GradingRunFactory, UserFactory
+from factories import UserFactory, scored_entry_wrong_on
 from grader import intervals
 from leaderboards.selectors import leaderboard_for
 from submissions.splits import PUBLIC
-from submissions.standing import participant_standing_refresh
 
 N = 400
 
 
 def _run(user, lab, wrong: int, n: int = N):
-    """A standing run wrong on the first `wrong` of n hidden examples (nested: each worse
-    student is also wrong where the better ones are)."""
-    correct = np.ones(n)
-    correct[:wrong] = 0
-    value = 100.0 * correct.mean()
-    entry = EntryFactory(user=user, lab=lab)
-    GradingRunFactory(
-        entry=entry,
-        split_metrics={"public": {"debias_accuracy": value}, "private": {}},
-        split_intervals={"public": {"debias_accuracy": [value - 1.5, min(100.0, value + 1.5)]}},
-        outcomes={"public": intervals.pack_outcomes(correct)},
-    )
-    participant_standing_refresh(entry.participant)
-    return entry
+    return scored_entry_wrong_on(user, lab, wrong, n)
 
 
 @pytest.fixture
