@@ -11,7 +11,7 @@ from submissions.models import Entry, Participant
 from submissions.splits import PRIVATE, PUBLIC, SPLITS, sees_private
 from submissions.standing import scored_current_runs
 
-from .models import LeaderboardBaseline
+from .models import BoardRow, LeaderboardBaseline
 from .ranking import RankedRow, Row, mark_statistical_ties, rank_rows
 
 
@@ -137,42 +137,89 @@ def insignificant_boundaries(board: Leaderboard, places: int) -> list[tuple[Rank
     ]
 
 
-def leaderboard_data(board: Leaderboard) -> dict:
-    """The leaderboard as the API returns it (and as the CSV and page show it)."""
+def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
+    """The board as last ranked (BoardRow), for the page and the CSV: read, not ranked again
+    (the paired test of statistical ties runs only when the standings change)."""
+    rows = [
+        RankedRow(
+            Row(
+                key=r.key,
+                name=r.name,
+                metrics=r.metrics,
+                intervals=r.intervals,
+                eligible=r.eligible,
+                is_reference=r.is_reference,
+                entry_id=r.entry_id,
+                user_id=r.user_id,
+            ),
+            r.rank,
+            tied=r.tied,
+            tie_leader=r.tie_leader,
+        )
+        for r in BoardRow.objects.filter(lab=lab, split=split).order_by("position")
+    ]
+    return Leaderboard(lab, load_spec(lab.spec_id), split, rows)
+
+
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+def _scores(metrics: dict, cis: dict) -> dict:
+    """Each metric with its 95 % interval (computed when the run was scored)."""
     return {
-        "lab": board.lab.spec_id,
-        "edition": board.lab.edition.slug,
-        "split": board.split,
-        "selection": board.lab.selection,
-        "ranking": {
-            "primary": board.spec.ranking.primary,
-            "tie_breaks": board.spec.ranking.tie_breaks,
-        },
+        name: {
+            "value": value,
+            "ci_low": (cis.get(name) or [None, None])[0],
+            "ci_high": (cis.get(name) or [None, None])[1],
+        }
+        for name, value in metrics.items()
+    }
+
+
+def _stored_row_data(row: BoardRow) -> dict:
+    return {
+        "key": row.key,
+        "rank": row.rank,
+        "tied": row.tied,
+        "name": row.name,
+        "reference": row.is_reference,
+        "prize_eligible": row.eligible,
+        "metrics": row.metrics,
+        "scores": _scores(row.metrics, row.intervals),
+        # The official rank of the leader of this row's statistical tie, if any.
+        "statistically_tied_with": row.tie_leader,
+    }
+
+
+def leaderboard_page(
+    lab: Lab, split: str, user: User, page: int = 1, page_size: int = PAGE_SIZE
+) -> dict:
+    """One page of the stored board (ranks, ties and intervals read, not recomputed), the
+    asking student's own row wherever it falls, and the counts to page on: the same number
+    of queries and a bounded size whatever the board's size."""
+    spec = load_spec(lab.spec_id)
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    page = max(1, page)
+    rows = BoardRow.objects.filter(lab=lab, split=split)
+    total = rows.count()
+    shown = list(rows.order_by("position")[(page - 1) * page_size : page * page_size])
+    own = next((r for r in shown if r.user_id == user.pk), None) or rows.filter(user=user).first()
+    return {
+        "lab": lab.spec_id,
+        "edition": lab.edition.slug,
+        "split": split,
+        "selection": lab.selection,
+        "ranking": {"primary": spec.ranking.primary, "tie_breaks": spec.ranking.tie_breaks},
         "columns": [
             {"name": m.name, "label": m.label, "unit": m.unit, "direction": m.direction}
-            for m in board.columns
+            for m in spec.metrics
         ],
-        "rows": [
-            {
-                "key": r.row.key,
-                "rank": r.rank,
-                "tied": r.tied,
-                "name": r.row.name,
-                "reference": r.row.is_reference,
-                "prize_eligible": r.row.eligible,
-                "metrics": r.row.metrics,
-                # Each metric with its 95 % interval (computed when the run was scored).
-                "scores": {
-                    name: {
-                        "value": value,
-                        "ci_low": (r.row.intervals.get(name) or [None, None])[0],
-                        "ci_high": (r.row.intervals.get(name) or [None, None])[1],
-                    }
-                    for name, value in r.row.metrics.items()
-                },
-                # The official rank of the leader of this row's statistical tie, if any.
-                "statistically_tied_with": r.tie_leader,
-            }
-            for r in board.rows
-        ],
+        "page": page,
+        "page_size": page_size,
+        "pages": max(1, -(-total // page_size)),
+        "total": total,
+        "rows": [_stored_row_data(r) for r in shown],
+        # The student's own row, on this page or not (None: not on this board).
+        "you": _stored_row_data(own) if own else None,
     }

@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -7,8 +8,9 @@ from core.errors import Refused
 from core.permissions import require_staff
 from courses.models import Lab
 from submissions.models import Entry
+from submissions.splits import SPLITS
 
-from .models import LeaderboardBaseline
+from .models import BoardRow, LeaderboardBaseline
 
 
 class LeaderboardRefused(Refused):
@@ -40,4 +42,34 @@ def baseline_mark(*, entry: Entry, label: str = "Baseline", by: User | None = No
     baseline, _ = LeaderboardBaseline.objects.update_or_create(
         entry=entry, defaults={"lab_id": entry.lab_id, "label": label[:100], "marked_by": by}
     )
+    board_refresh(lab=entry.lab)
     return baseline
+
+
+def board_refresh(*, lab: Lab, **_signal) -> None:
+    """Rank the lab again and store its rows (both splits), so requests only read them.
+    Also the receiver of submissions' `standings_changed` (hence the signal's keywords)."""
+    from .selectors import leaderboard_for
+
+    with transaction.atomic():
+        BoardRow.objects.filter(lab=lab).delete()
+        for split in SPLITS:
+            BoardRow.objects.bulk_create(
+                BoardRow(
+                    lab=lab,
+                    split=split,
+                    position=position,
+                    key=r.row.key,
+                    rank=r.rank,
+                    tied=r.tied,
+                    tie_leader=r.tie_leader,
+                    user_id=r.row.user_id,
+                    entry_id=r.row.entry_id,
+                    name=r.row.name[:300],
+                    eligible=r.row.eligible,
+                    is_reference=r.row.is_reference,
+                    metrics=r.row.metrics,
+                    intervals=r.row.intervals,
+                )
+                for position, r in enumerate(leaderboard_for(lab, split).rows)
+            )

@@ -10,7 +10,7 @@ from courses.models import Lab
 from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import services
-from .selectors import access_leaderboard, leaderboard_for
+from .selectors import access_leaderboard, leaderboard_stored
 
 
 def _lab(lab_id: int) -> Lab:
@@ -21,7 +21,7 @@ def _lab(lab_id: int) -> Lab:
 def leaderboard(request, lab_id: int):
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
-    board = leaderboard_for(lab, split)
+    board = leaderboard_stored(lab, split)
     return render(
         request,
         "leaderboards/leaderboard.html",
@@ -42,7 +42,7 @@ def leaderboard_csv(request, lab_id: int):
     require_staff(request.user)
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
-    board = leaderboard_for(lab, split)
+    board = leaderboard_stored(lab, split)
     return csv_response(
         f"leaderboard-{lab.edition.slug}-{lab.spec_id}-{split}.csv",
         ["rank", "tied", "name", "key", "reference", "prize_eligible", "entry_id"]
