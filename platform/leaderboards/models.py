@@ -37,6 +37,10 @@ class BoardRow(models.Model):
     rank = models.PositiveIntegerField(null=True, blank=True)
     tied = models.BooleanField(default=False)
     tie_leader = models.PositiveIntegerField(null=True, blank=True)
+    # Private rows: the same student's public rank, for the public-to-private change.
+    public_rank = models.PositiveIntegerField(null=True, blank=True)
+    # ... and whether that public rank was far better (ranking.far_better_in_public).
+    far_drop = models.BooleanField(default=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )

@@ -38,6 +38,29 @@ class RankedRow:
     # Statistical tie: the official rank of the leader of this row's group, when the group
     # has more than one student (their differences are not significant); else None.
     tie_leader: int | None = None
+    # On the private split: the student's public rank (their change after the reveal).
+    public_rank: int | None = None
+    far_drop: bool = False  # far better in public than in private (far_better_in_public)
+
+    @property
+    def rank_change(self) -> int | None:
+        """Places gained from the public to the private standings (negative: lost)."""
+        if self.rank is None or self.public_rank is None:
+            return None
+        return self.public_rank - self.rank
+
+
+# A drop from the public to the private standings this large (in places, and as a share of
+# the ranked students) is flagged: the entry was likely tuned to the public split.
+FAR_DROP_PLACES = 5
+FAR_DROP_SHARE = 0.10
+
+
+def far_better_in_public(change: int | None, ranked: int) -> bool:
+    """Whether a public rank was far better than the private one (see FAR_DROP_*)."""
+    if change is None:
+        return False
+    return -change >= max(FAR_DROP_PLACES, FAR_DROP_SHARE * ranked)
 
 
 def rank_rows(rows: list[Row], spec: LabSpec) -> list[RankedRow]:

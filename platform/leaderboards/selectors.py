@@ -155,6 +155,8 @@ def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
             r.rank,
             tied=r.tied,
             tie_leader=r.tie_leader,
+            public_rank=r.public_rank,
+            far_drop=r.far_drop,
         )
         for r in BoardRow.objects.filter(lab=lab, split=split).order_by("position")
     ]
@@ -189,6 +191,14 @@ def _stored_row_data(row: BoardRow) -> dict:
         "scores": _scores(row.metrics, row.intervals),
         # The official rank of the leader of this row's statistical tie, if any.
         "statistically_tied_with": row.tie_leader,
+        # Private split: the public rank and the places gained since (negative: lost).
+        "public_rank": row.public_rank,
+        "rank_change": (
+            row.public_rank - row.rank
+            if row.rank is not None and row.public_rank is not None
+            else None
+        ),
+        "far_better_in_public": row.far_drop,
     }
 
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import datetime
 
 from django.db import transaction
@@ -8,9 +9,10 @@ from core.errors import Refused
 from core.permissions import require_staff
 from courses.models import Lab
 from submissions.models import Entry
-from submissions.splits import SPLITS
+from submissions.splits import PUBLIC, SPLITS
 
 from .models import BoardRow, LeaderboardBaseline
+from .ranking import far_better_in_public
 
 
 class LeaderboardRefused(Refused):
@@ -53,7 +55,17 @@ def board_refresh(*, lab: Lab, **_signal) -> None:
 
     with transaction.atomic():
         BoardRow.objects.filter(lab=lab).delete()
-        for split in SPLITS:
+        public_ranks: dict[str, int | None] = {}
+        for split in SPLITS:  # public first: the private rows carry the public rank
+            rows = leaderboard_for(lab, split).rows
+            if split == PUBLIC:
+                public_ranks = {r.row.key: r.rank for r in rows}
+            else:
+                ranked = sum(1 for r in rows if r.rank is not None)
+                rows = [replace(r, public_rank=public_ranks.get(r.row.key)) for r in rows]
+                rows = [
+                    replace(r, far_drop=far_better_in_public(r.rank_change, ranked)) for r in rows
+                ]
             BoardRow.objects.bulk_create(
                 BoardRow(
                     lab=lab,
@@ -63,6 +75,8 @@ def board_refresh(*, lab: Lab, **_signal) -> None:
                     rank=r.rank,
                     tied=r.tied,
                     tie_leader=r.tie_leader,
+                    public_rank=r.public_rank,
+                    far_drop=r.far_drop,
                     user_id=r.row.user_id,
                     entry_id=r.row.entry_id,
                     name=r.row.name[:300],
@@ -71,5 +85,5 @@ def board_refresh(*, lab: Lab, **_signal) -> None:
                     metrics=r.row.metrics,
                     intervals=r.row.intervals,
                 )
-                for position, r in enumerate(leaderboard_for(lab, split).rows)
+                for position, r in enumerate(rows)
             )

@@ -68,3 +68,41 @@ def test_api_and_page_show_each_metric_with_its_interval(debias, board_of_five, 
     assert [r["statistically_tied_with"] for r in data["rows"]] == [1, 1, 3, 3, None]
     html = client_as("student").get(reverse("leaderboard", args=[debias.pk])).content.decode()
     assert "[98.500, 100.000]" in html and 'data-tie-leader="3"' in html
+
+
+def test_after_the_reveal_each_change_shows_and_far_drops_are_flagged(
+    debias, make_user, client_as, api_as
+):
+    from factories import scored_entry
+
+    # Public order a..f; privately "a" falls from 1st to last, the others move up one.
+    users = [make_user(username=name, role="student") for name in "abcdef"]
+    for i, user in enumerate(users):
+        private = 10.0 if i == 0 else 90.0 - i
+        scored_entry(user, debias, {"debias_accuracy": 90.0 - i}, {"debias_accuracy": private})
+    debias.private_revealed = True
+    debias.save()
+    rows = {r["name"]: r for r in _api_rows(api_as, debias, "private")}
+    assert rows[str(users[0])]["rank_change"] == -5 and rows[str(users[0])]["far_better_in_public"]
+    assert (
+        rows[str(users[1])]["rank_change"] == 1 and not rows[str(users[1])]["far_better_in_public"]
+    )
+    html = (
+        client_as("student")
+        .get(reverse("leaderboard", args=[debias.pk]), {"split": "private"})
+        .content.decode()
+    )
+    assert html.count("public ≫ private") == 1 and 'data-change="-5"' in html
+    # The public split shows no change.
+    assert _api_rows(api_as, debias, "public")[0]["rank_change"] is None
+
+
+def _api_rows(api_as, lab, split):
+    return (
+        api_as("student")
+        .get(
+            reverse("api-leaderboard", args=[lab.spec_id]),
+            {"edition": lab.edition.slug, "split": split},
+        )
+        .json()["rows"]
+    )
