@@ -233,3 +233,97 @@ def leaderboard_page(
         # The student's own row, on this page or not (None: not on this board).
         "you": _stored_row_data(own) if own else None,
     }
+
+
+@dataclass
+class DuplicatePair:
+    """Two students whose entries look like one: for staff to look at, never decided here."""
+
+    why: str  # "identical file" or "predictions agree"
+    names: tuple[str, str]
+    entry_ids: tuple[int, int]
+    agreement: float | None = None  # observed share of hidden examples with the same outcome
+    expected: float | None = None  # that share if the two were independent at their accuracies
+
+
+# Flagged when two standing runs disagree on at most this share of what independence at
+# their accuracies predicts, and the excess agreement is this many standard errors.
+AGREEMENT_RATIO = 0.2
+AGREEMENT_Z = 4.0
+
+
+def duplicate_pairs(lab: Lab) -> list[DuplicatePair]:
+    """Pairs of students with a byte-identical entry (same SHA-256), and pairs whose standing
+    runs are right and wrong on the same hidden examples far more often than their accuracies
+    explain (per-example outcomes of both splits; labs scored per example right or wrong)."""
+    pairs: list[DuplicatePair] = []
+    first_by_sha: dict[str, tuple[int, int, str]] = {}
+    seen: set[tuple[int, int]] = set()
+    entries = (
+        Entry.objects.filter(lab=lab, user__role=Role.STUDENT)
+        .order_by("created_at", "pk")
+        .values_list(
+            "pk", "user_id", "sha256", "user__username", "user__first_name", "user__last_name"
+        )
+    )
+    for pk, user_id, sha, username, first, last in entries:
+        name = User.display_name(first, last, username)
+        if sha not in first_by_sha:
+            first_by_sha[sha] = (pk, user_id, name)
+            continue
+        other_pk, other_user, other_name = first_by_sha[sha]
+        key = (min(user_id, other_user), max(user_id, other_user))
+        if other_user != user_id and key not in seen:
+            seen.add(key)
+            pairs.append(DuplicatePair("identical file", (other_name, name), (other_pk, pk)))
+    pairs.extend(_agreeing_pairs(lab, seen))
+    return pairs
+
+
+def _agreeing_pairs(lab: Lab, seen: set[tuple[int, int]]) -> list[DuplicatePair]:
+    import numpy as np
+
+    rows = []
+    for user_id, username, first, last, entry_id, outcomes in Participant.objects.filter(
+        lab=lab, user__role=Role.STUDENT, standing_run__isnull=False
+    ).values_list(
+        "user_id",
+        "user__username",
+        "user__first_name",
+        "user__last_name",
+        "standing_run__entry_id",
+        "standing_run__outcomes",
+    ):
+        parts = [(outcomes or {}).get(split) for split in SPLITS]
+        if not all(p and p.get("dtype") == "uint8" for p in parts):
+            continue  # only right/wrong outcomes say whether two entries agree
+        values = np.concatenate([intervals.unpack_outcomes(p) for p in parts])
+        rows.append((user_id, User.display_name(first, last, username), entry_id, values))
+    sizes = [len(r[3]) for r in rows]
+    if len(rows) < 2:
+        return []
+    n = max(set(sizes), key=sizes.count)
+    rows = [r for r in rows if len(r[3]) == n]
+    right = np.stack([r[3] for r in rows]).astype(np.float32)
+    both = right @ right.T + (1 - right) @ (1 - right).T  # examples with the same outcome
+    observed = both / n
+    p = right.mean(axis=1)
+    expected = np.outer(p, p) + np.outer(1 - p, 1 - p)
+    se = np.sqrt(np.maximum(expected * (1 - expected), 1e-12) / n)
+    found = []
+    for i, j in zip(*np.triu_indices(len(rows), k=1), strict=True):
+        key = (min(rows[i][0], rows[j][0]), max(rows[i][0], rows[j][0]))
+        if key in seen:
+            continue
+        excess = (observed[i, j] - expected[i, j]) / se[i, j]
+        if 1 - observed[i, j] <= AGREEMENT_RATIO * (1 - expected[i, j]) and excess >= AGREEMENT_Z:
+            found.append(
+                DuplicatePair(
+                    "predictions agree",
+                    (rows[i][1], rows[j][1]),
+                    (rows[i][2], rows[j][2]),
+                    float(observed[i, j]),
+                    float(expected[i, j]),
+                )
+            )
+    return found

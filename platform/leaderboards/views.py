@@ -10,7 +10,13 @@ from courses.models import Lab
 from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import services
-from .selectors import access_leaderboard, leaderboard_stored
+from .selectors import (
+    AGREEMENT_RATIO,
+    AGREEMENT_Z,
+    access_leaderboard,
+    duplicate_pairs,
+    leaderboard_stored,
+)
 
 
 def _lab(lab_id: int) -> Lab:
@@ -80,3 +86,15 @@ def leaderboard_reveal(request, lab_id: int):
             f"The private standings of {lab.title} are revealed.",
         )
     return redirect("leaderboard", lab_id=lab.pk)
+
+
+@login_required
+def leaderboard_duplicates(request, lab_id: int):
+    """Staff: pairs of students whose entries look like one (to look at; nothing decided)."""
+    require_staff(request.user)
+    lab = _lab(lab_id)
+    return render(
+        request,
+        "leaderboards/duplicates.html",
+        {"lab": lab, "pairs": duplicate_pairs(lab), "ratio": AGREEMENT_RATIO, "z": AGREEMENT_Z},
+    )
