@@ -297,7 +297,7 @@ def _agreeing_pairs(lab: Lab, seen: set[tuple[int, int]]) -> list[DuplicatePair]
         parts = [(outcomes or {}).get(split) for split in SPLITS]
         if not all(p and p.get("dtype") == "uint8" for p in parts):
             continue  # only right/wrong outcomes say whether two entries agree
-        values = np.concatenate([intervals.unpack_outcomes(p) for p in parts])
+        values = np.concatenate([intervals.unpack_outcomes(p) for p in parts if p])
         rows.append((user_id, User.display_name(first, last, username), entry_id, values))
     sizes = [len(r[3]) for r in rows]
     if len(rows) < 2:
