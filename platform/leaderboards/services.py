@@ -54,6 +54,9 @@ def board_refresh(*, lab: Lab, **_signal) -> None:
     from .selectors import leaderboard_for
 
     with transaction.atomic():
+        # One refresh of a lab at a time (workers record runs in parallel): the lab's row
+        # is the lock, so a board is never half deleted and written twice.
+        list(Lab.objects.select_for_update().filter(pk=lab.pk).values_list("pk"))
         BoardRow.objects.filter(lab=lab).delete()
         public_ranks: dict[str, int | None] = {}
         for split in SPLITS:  # public first: the private rows carry the public rank

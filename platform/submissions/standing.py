@@ -55,8 +55,14 @@ def participant_standing_refresh(participant: Participant, announce: bool = True
     lab = participant.lab
     runs = scored_current_runs(Entry.objects.filter(participant=participant))
     chosen = run_chosen(runs, lab.selection, participant.final_entry_id, load_spec(lab.spec_id))
-    Participant.objects.filter(pk=participant.pk).update(standing_run=chosen)
-    if announce:
+    # Announced only when the standing run changes (a run's scores never change once final),
+    # not on each of a run's moves through the queue.
+    changed = (
+        Participant.objects.filter(pk=participant.pk)
+        .exclude(standing_run=chosen)
+        .update(standing_run=chosen)
+    )
+    if changed and announce:
         standings_changed.send(sender=Participant, lab=lab)
 
 
