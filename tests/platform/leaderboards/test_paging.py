@@ -62,3 +62,22 @@ def test_ranks_are_stored_when_standings_change_and_read_back(debias, student, a
     # Read, not recomputed: a stored rank is what the API answers.
     BoardRow.objects.filter(lab=debias, split=PUBLIC, key=f"user:{student.pk}").update(rank=99)
     assert _get(api_as("student"))["you"]["rank"] == 99
+
+
+def test_the_board_is_ranked_again_only_when_a_standing_changes(debias, student):
+    from submissions.standing import participant_standing_refresh, standings_changed
+
+    entry = scored_entry(student, debias, {"debias_accuracy": 50.0})
+    calls = []
+
+    def count(**kwargs):
+        calls.append(kwargs["lab"])
+
+    standings_changed.connect(count)
+    try:
+        participant_standing_refresh(entry.participant)  # e.g. a run of it moved in the queue
+        assert calls == []
+        scored_entry(student, debias, {"debias_accuracy": 70.0})  # a better run now stands
+        assert calls == [debias]
+    finally:
+        standings_changed.disconnect(count)
