@@ -137,9 +137,21 @@ def insignificant_boundaries(board: Leaderboard, places: int) -> list[tuple[Rank
     ]
 
 
+def _board_ensure(lab: Lab, stored: int) -> None:
+    """A board never ranked yet (a lab from before stored boards) is ranked once, here."""
+    if stored == 0 and Participant.objects.filter(lab=lab, standing_run__isnull=False).exists():
+        from .services import board_refresh
+
+        board_refresh(lab=lab)
+
+
 def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
     """The board as last ranked (BoardRow), for the page and the CSV: read, not ranked again
     (the paired test of statistical ties runs only when the standings change)."""
+    stored = list(BoardRow.objects.filter(lab=lab, split=split).order_by("position"))
+    if not stored:
+        _board_ensure(lab, 0)
+        stored = list(BoardRow.objects.filter(lab=lab, split=split).order_by("position"))
     rows = [
         RankedRow(
             Row(
@@ -158,7 +170,7 @@ def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
             public_rank=r.public_rank,
             far_drop=r.far_drop,
         )
-        for r in BoardRow.objects.filter(lab=lab, split=split).order_by("position")
+        for r in stored
     ]
     return Leaderboard(lab, load_spec(lab.spec_id), split, rows)
 
@@ -213,6 +225,9 @@ def leaderboard_page(
     page = max(1, page)
     rows = BoardRow.objects.filter(lab=lab, split=split)
     total = rows.count()
+    if total == 0:
+        _board_ensure(lab, total)
+        total = rows.count()
     shown = list(rows.order_by("position")[(page - 1) * page_size : page * page_size])
     own = next((r for r in shown if r.user_id == user.pk), None) or rows.filter(user=user).first()
     return {

@@ -81,3 +81,11 @@ def test_the_board_is_ranked_again_only_when_a_standing_changes(debias, student)
         assert calls == [debias]
     finally:
         standings_changed.disconnect(count)
+
+
+def test_a_board_never_stored_is_ranked_on_first_read(debias, student, api_as):
+    # A lab from before stored boards: standings, but no board rows yet.
+    scored_entry(student, debias, {"debias_accuracy": 50.0})
+    BoardRow.objects.all().delete()
+    data = _get(api_as("student"))
+    assert [r["rank"] for r in data["rows"]] == [1] and data["you"]["rank"] == 1
