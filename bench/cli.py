@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rush-uploads", type=int, help="default 1000 (--quick: 20)")
     p.add_argument("--rush-clients", type=int, help="default 50 (--quick: 5)")
     p.add_argument("--rush-workers", type=int, default=2, help="grading workers for the rush")
+    p.add_argument("--open-rate", type=float, help="open-loop uploads/s (default 20; --quick: 5)")
+    p.add_argument("--open-seconds", type=float, help="open-loop length (default 60; --quick: 4)")
     p.add_argument("--rush-drain-s", type=float, default=600, help="bound on the drain wait")
     p.add_argument("--leaderboard-entries", type=int, help="default 100000 (--quick: 1000)")
     p.add_argument("--fault-runs", type=int, help="default 100 (--quick: 6)")
@@ -141,6 +143,7 @@ def run_section(name: str, stack: Stack, report: Report, args, edition, students
         if stack.site is None:
             stack.start_site()
         rush.run(stack, report, students, args)
+        rush.run_open_loop(stack, report, students, args)
     elif name == "leaderboard":
         from . import leaderboard
 

@@ -7,6 +7,7 @@ wait is bounded, and every accepted upload must end in exactly one final state.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,6 +61,49 @@ def _warm_site(base_url: str, token: str, quick: bool) -> None:
     barrier.wait(timeout=60)
     for t in threads:
         t.join(timeout=120)
+
+
+def open_loop(base_url: str, tokens: list[str], rate: float, seconds: float) -> ClientResult:
+    """Uploads sent at a FIXED arrival rate, whatever the answers (as students arrive at a
+    deadline), each from a student in turn. A latency counts from the moment the upload was
+    due, so a backlog (the site falling behind the rate) shows up in it, which a closed loop
+    of N clients hides (Little's law: they simply send less)."""
+    total = max(1, round(rate * seconds))
+    out = ClientResult()
+    lock = threading.Lock()
+    local = threading.local()
+    url = f"{base_url}/api/labs/lab3-cartpole/entries/"
+
+    def one(i: int, due: float) -> None:
+        if not hasattr(local, "sessions"):
+            local.sessions = {}
+        token = tokens[i % len(tokens)]
+        session = local.sessions.setdefault(token, requests.Session())
+        session.headers["Authorization"] = f"Token {token}"
+        try:
+            response = session.post(url, files={"file": ("submission.py", TRIVIAL)}, timeout=60)
+        except requests.RequestException as exc:
+            with lock:
+                out.errors.append(type(exc).__name__)
+            return
+        with lock:
+            out.latencies.append(time.perf_counter() - due)
+            if response.status_code == 201:
+                out.entry_ids.append(int(response.json()["id"]))
+            else:
+                out.errors.append(f"HTTP {response.status_code}: {response.text[:120]}")
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = time.perf_counter() + 0.5
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, i, due)
+    return out
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -134,7 +178,12 @@ def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) 
     else:
         report.missing("rush.upload_p50_s", "not available: no upload got an answer")
         report.missing("rush.upload_p99_s", "not available: no upload got an answer")
-    report.add("rush.upload_rate", len(latencies) / max(uploaded - began, 1e-9), "uploads/s")
+    rate = len(latencies) / max(uploaded - began, 1e-9)
+    report.add("rush.upload_rate", rate, "uploads/s")
+    # The closed loop keeps the site saturated: its rate is the saturation throughput.
+    cores = os.cpu_count() or 1
+    report.add("rush.saturation_uploads_per_s_per_core", rate / cores, "uploads/s/core")
+    report.note(f"saturation per core: {rate:.1f} uploads/s over {cores} cores of this machine")
     report.add("rush.upload_phase_s", uploaded - began, "s")
     report.add("rush.drain_after_last_upload_s", drained - uploaded, "s")
     report.add("rush.not_final_after_wait", left, "", "== 0")
@@ -142,3 +191,21 @@ def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) 
     report.add("rush.double_recorded", twice, "", "== 0")
     statuses = sorted(set(runs.values_list("status", flat=True)))
     report.note(f"final statuses seen: {', '.join(statuses)}")
+
+
+def run_open_loop(stack: Stack, report: Report, students: list[tuple[object, str]], args) -> None:
+    """The open-loop run: a fixed arrival rate (default 20 uploads/s for 60 s)."""
+    rate = args.open_rate or (5.0 if args.quick else 20.0)
+    seconds = args.open_seconds or (4.0 if args.quick else 60.0)
+    print(f"\n== Deadline rush, open loop: {rate:g} uploads/s for {seconds:g} s", flush=True)
+    assert stack.site is not None
+    result = open_loop(stack.site.base_url, [token for _, token in students], rate, seconds)
+    for e in sorted(set(result.errors))[:5]:
+        report.note(f"open-loop upload error: {e}")
+    report.add("rush.open.rate", rate, "uploads/s")
+    report.add("rush.open.errors", len(result.errors), "", "== 0")
+    if result.latencies:
+        report.add("rush.open.upload_p50_s", percentile(result.latencies, 50), "s")
+        report.add("rush.open.upload_p99_s", percentile(result.latencies, 99), "s", "< 0.5")
+    else:
+        report.missing("rush.open.upload_p99_s", "not available: no upload got an answer")

@@ -151,12 +151,17 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 def bits_per_char(logprobs: np.ndarray, targets: np.ndarray) -> float | None:
     """Mean -log2 p(target) over positions with a target (>= 0); logprobs renormalised."""
+    bits = char_bits(logprobs, targets)
+    return float(bits.mean()) if bits.size else None
+
+
+def char_bits(logprobs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """-log2 p(target) of each scored character (target >= 0), flat: what bits per character
+    averages (and what its confidence interval resamples)."""
     lp = log_softmax(logprobs)
     mask = targets >= 0
-    if not mask.any():
-        return None
     picked = np.take_along_axis(lp, np.where(mask, targets, 0)[..., None], axis=-1)[..., 0]
-    return float(-picked[mask].mean() / math.log(2))
+    return np.asarray(-picked[mask] / math.log(2), dtype=np.float64)
 
 
 def return_stats(returns: list[float]) -> MetricSet:

@@ -488,6 +488,9 @@ def _grade_interactive(
             split_metrics={s: stats(returns[s]) for s in ("public", "private")},
             details=details,
         )
+    if scores.split_metrics.get("private") is None:
+        returns = {"public": public.returns}
+    _attach_return_intervals(spec, scores, returns)
     report = _scored(scores, run.log if run else "")
     report.private_session = private_part
     return report, run
@@ -538,3 +541,17 @@ def _play_session(
         )
         return episodes, Report(status=fault.status, reason=reason, logs=run.log), run
     return episodes, None, run
+
+
+def _attach_return_intervals(
+    spec: LabSpec, scores: Scores, returns: dict[str, list[float]]
+) -> None:
+    from grader import intervals as I
+    from grader.scoring import attach_intervals
+
+    names = set(spec.metric_names)
+    seed = I.seed_of(spec.id, repr(returns))
+    attach_intervals(
+        scores.details,
+        {s: I.return_intervals(r, names, seed + i) for i, (s, r) in enumerate(returns.items())},
+    )

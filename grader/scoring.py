@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import intervals as I
 from grader import metrics as M
 from grader.entry import EntryInfo
 from grader.errors import PlatformError
@@ -115,6 +116,21 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
     whole = compute(np.ones(n, dtype=bool))
     per_split = {s: compute(split == v) for s, v in SPLITS.items()}
     details: dict[str, Any] = {"notes": notes}
+    seed = I.seed_of(spec.id, scores.tobytes())
+    attach_intervals(
+        details,
+        {
+            s: I.classification_intervals(
+                y[m := split == v],
+                scores[m],
+                None if group is None or not debias else group[m],
+                names,
+                spec.ranking.primary,
+                seed + v,
+            )
+            for s, v in SPLITS.items()
+        },
+    )
     # Chart data per split, like the metrics (never the whole set: it would mix the private
     # split into what a page shows beside public-split numbers before the reveal).
     if scores.ndim == 1:
@@ -176,13 +192,36 @@ def score_next_char(
     whole = compute(real)
     per_split = {s: compute(real & (split == v)) for s, v in SPLITS.items()}
     details: dict[str, Any] = {"notes": []}
+    seed = I.seed_of(spec.id, out.tobytes())
+    per_split_ci = {
+        s: I.mean_intervals("bits_per_char", M.char_bits(out[m], targets[m]), seed + v)
+        for s, v in SPLITS.items()
+        for m in [real & (split == v)]
+    }
     if info.songs and "abc_validity" in spec.metric_names:
         checked = check_songs(read_songs(entry_dir / info.songs), tick=tick)
         details["songs"] = checked.songs
         details["notes"].extend(checked.notes)
         for result in (whole, *per_split.values()):
             result.put("abc_validity", checked.validity, "songs.abc holds no songs")
+        if checked.validity is not None:  # the same songs count on both splits
+            for ci, _ in per_split_ci.values():
+                ci["abc_validity"] = I.wilson(
+                    round(checked.validity * checked.songs), checked.songs
+                )
+    attach_intervals(details, per_split_ci)
     return _pack(spec, whole, per_split, details)
+
+
+def attach_intervals(
+    details: dict[str, Any], per_split: dict[str, tuple[dict[str, I.Interval], np.ndarray]]
+) -> None:
+    """Each split's 95 % intervals and per-unit outcomes, for the platform to store with the
+    run (it moves them out of the details: the private split's outcomes are not shown)."""
+    details["intervals"] = {s: I.as_json(ci) for s, (ci, _) in per_split.items()}
+    details["outcomes"] = {
+        s: I.pack_outcomes(values) for s, (_, values) in per_split.items() if len(values)
+    }
 
 
 def _pack(

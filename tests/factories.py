@@ -169,3 +169,26 @@ def scored_entry(user, lab, public=None, private=None, created_at=None, details=
 
     participant_standing_refresh(e.participant)
     return e
+
+
+def scored_entry_wrong_on(user, lab, wrong: int, n: int = 400, metric: str = "debias_accuracy"):
+    """An entry whose public run is wrong on the first `wrong` of n hidden examples, with its
+    per-example outcomes and a +-1.5 interval stored as the grader does (statistical ties)."""
+    import numpy as np
+
+    from grader import intervals
+
+    correct = np.ones(n)
+    correct[:wrong] = 0
+    value = 100.0 * correct.mean()
+    e = EntryFactory(user=user, lab=lab)
+    GradingRunFactory(
+        entry=e,
+        split_metrics={"public": {metric: value}, "private": {}},
+        split_intervals={"public": {metric: [value - 1.5, min(100.0, value + 1.5)]}},
+        outcomes={"public": intervals.pack_outcomes(correct)},
+    )
+    from submissions.standing import participant_standing_refresh
+
+    participant_standing_refresh(e.participant)
+    return e

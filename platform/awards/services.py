@@ -16,7 +16,7 @@ from courses.models import Edition, Lab
 
 from .allocation import Allocation, Entrant, PrizeUnits, allocate
 from .models import AwardSnapshot, Category, Prize, TieBreak
-from .standings import lab_entrants, project_entrants
+from .standings import lab_entrants, lab_noise_boundaries, project_entrants
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,11 @@ def awards_preview(edition: Edition) -> list[dict]:
         allocation = allocate(
             entrants, [PrizeUnits(p.name, p.quantity) for p in lines], _tie_orders(edition, scope)
         )
-        categories.append(_category_data(scope, title, lines, entrants, allocation))
+        category = _category_data(scope, title, lines, entrants, allocation)
+        if scope.startswith("lab:"):
+            lab = Lab.objects.get(edition=edition, pk=int(scope.split(":", 1)[1]))
+            category["noise"] = lab_noise_boundaries(lab, sum(p.quantity for p in lines))
+        categories.append(category)
     return categories
 
 

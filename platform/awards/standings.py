@@ -4,7 +4,9 @@ from accounts.models import User
 from core.scoring import fraction_text
 from courses.models import Edition, Lab
 from judging.selectors import prize_standings
+from leaderboards.selectors import insignificant_boundaries, leaderboard_stored
 from projects.selectors import standings_for
+from submissions.splits import PRIVATE, PUBLIC
 
 from .allocation import Entrant
 
@@ -46,4 +48,16 @@ def lab_entrants(lab: Lab) -> list[Entrant]:
             emails=(emails[user_id],) if emails.get(user_id) else (),
         )
         for (r, rank), user_id in zip(results, user_ids, strict=True)
+    ]
+
+
+def lab_noise_boundaries(lab: Lab, places: int) -> list[str]:
+    """Read-only notes for staff before confirming: prize boundaries of the lab's leaderboard
+    (private split once revealed) whose two sides are not significantly different."""
+    split = PRIVATE if lab.private_revealed else PUBLIC
+    board = leaderboard_stored(lab, split)  # as last ranked: not ranked again here
+    return [
+        f"{a.row.name} (rank {a.rank}) and {b.row.name} (rank {b.rank}) on the {split} split "
+        f"are not significantly different (both in the tie led by rank {a.tie_leader})"
+        for a, b in insignificant_boundaries(board, places)
     ]

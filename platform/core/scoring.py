@@ -10,8 +10,10 @@ each rule is tested alone.
 - A fraction reads "3.667 (11/3)": the decimal for people, the exact value for checking.
 """
 
+import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -67,6 +69,70 @@ def competition_ranks(keys: Sequence[Any]) -> list[tuple[int, bool]]:
         first, after = bisect_left(ordered, key), bisect_right(ordered, key)
         ranks.append((first + 1, after - first > 1))
     return ranks
+
+
+def anchored_tie_groups(count: int, differs: Callable[[int, int], bool]) -> list[int]:
+    """Statistical ties down a ranked list of `count`: each position's group leader (its
+    position). The first leads; each next one joins the current leader's group unless
+    `differs(leader, it)`, and then leads a new group. Each is compared with its group's
+    leader, not with its neighbour, so small overlaps cannot chain a whole board into one tie.
+    The official rank is untouched (competition_ranks): this only says which gaps are noise."""
+    leaders: list[int] = []
+    leader = 0
+    for position in range(count):
+        if position and differs(leader, position):
+            leader = position
+        leaders.append(leader)
+    return leaders
+
+
+@dataclass
+class JudgeStats:
+    judge_id: int
+    count: int
+    mean: Fraction
+    spread: float  # population standard deviation of the judge's scores
+    lowest: Fraction
+    highest: Fraction
+
+
+@dataclass
+class ItemDiagnostics:
+    """How a judged item's scores agree: the range of its judges' scores, and the mean of
+    their z-scores (each score against that judge's own mean and spread)."""
+
+    disagreement: Fraction
+    mean_z: float
+
+
+def judge_diagnostics(
+    scores: Iterable[tuple[Any, int, Fraction]],
+) -> tuple[dict[int, JudgeStats], dict[Any, ItemDiagnostics]]:
+    """Staff diagnostics of any judging (pitches, lab entries) from complete scores
+    (item, judge, score): per judge mean and spread, per item disagreement and mean z."""
+    by_judge: dict[int, list[Fraction]] = {}
+    by_item: dict[Any, list[tuple[int, Fraction]]] = {}
+    for item, judge_id, score in scores:
+        by_judge.setdefault(judge_id, []).append(score)
+        by_item.setdefault(item, []).append((judge_id, score))
+    judges = {}
+    for judge_id, values in by_judge.items():
+        mean = exact_mean(values)
+        assert mean is not None, "a judge listed here scored at least one item"
+        variance = sum((v - mean) ** 2 for v in values) / len(values)
+        judges[judge_id] = JudgeStats(
+            judge_id, len(values), mean, math.sqrt(variance), min(values), max(values)
+        )
+    items = {}
+    for item, scored in by_item.items():
+        zs = []
+        for judge_id, score in scored:
+            stats = judges[judge_id]
+            # A judge who gave everyone the same score says nothing about relative quality.
+            zs.append(float(score - stats.mean) / stats.spread if stats.spread else 0.0)
+        values = [score for _, score in scored]
+        items[item] = ItemDiagnostics(max(values) - min(values), sum(zs) / len(zs))
+    return judges, items
 
 
 def fraction_text(value: Fraction | None) -> str:

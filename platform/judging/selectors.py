@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import Role, User
-from core.scoring import COMPLETE, TO_SCORE
+from core.scoring import COMPLETE, TO_SCORE, exact_mean, fraction_text, judge_diagnostics
 from courses.models import Lab
 from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
@@ -175,3 +175,40 @@ def scoring_progress(lab: Lab, finalists: list[RankedRow]) -> list[dict]:
             cells.append(score.state if score else TO_SCORE)
         rows.append({"assignment": assignment, "cells": cells})
     return rows
+
+
+def lab_judging_diagnostics(lab: Lab, finalists: list[RankedRow]) -> dict:
+    """Staff diagnostics of a lab's judging, as pitches have them (core.scoring): per judge
+    mean and spread of their scores (a judge's score for an entry: the mean of its two
+    criteria), per entry the judges' disagreement and mean z-score. Not used for ranking."""
+    names = {finalist_entry_id(r): r.row.name for r in finalists}
+    scores = []
+    for s in EntryScore.objects.filter(entry_id__in=list(names)):
+        if s.soundness is not None and s.descriptions is not None:
+            score = exact_mean([s.soundness, s.descriptions])
+            assert score is not None
+            scores.append((s.entry_id, s.judge_id, score))
+    judges, items = judge_diagnostics(scores)
+    users = {u.pk: u for u in User.objects.filter(pk__in=list(judges))}
+    return {
+        "judges": [
+            {
+                "judge": users[j.judge_id],
+                "count": j.count,
+                "mean": fraction_text(j.mean),
+                "spread": j.spread,
+                "lowest": fraction_text(j.lowest),
+                "highest": fraction_text(j.highest),
+            }
+            for j in sorted(judges.values(), key=lambda j: users[j.judge_id].username)
+        ],
+        "entries": [
+            {
+                "entry_id": entry_id,
+                "name": names[entry_id],
+                "disagreement": fraction_text(d.disagreement),
+                "mean_z": d.mean_z,
+            }
+            for entry_id, d in sorted(items.items(), key=lambda kv: -kv[1].disagreement)
+        ],
+    }

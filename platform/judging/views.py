@@ -29,6 +29,7 @@ from .selectors import (
     judge_queue,
     judging_settings,
     lab_judges,
+    lab_judging_diagnostics,
     prize_standings,
     score_of,
     scores_visible,
@@ -66,6 +67,7 @@ def judging_lab(request, lab_id: int):
             "settings": judging_settings(lab),
             "finalists": finalists,
             "progress": scoring_progress(lab, finalists),
+            "diagnostics": lab_judging_diagnostics(lab, finalists),
             "unassigned": [j for j in judge_list() if j.pk not in assigned],
         },
     )

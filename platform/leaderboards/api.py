@@ -1,11 +1,12 @@
 from django.shortcuts import get_object_or_404
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courses.models import Lab
 from courses.selectors import edition_current
 
-from .selectors import access_leaderboard, leaderboard_data, leaderboard_for
+from .selectors import PAGE_SIZE, access_leaderboard, leaderboard_page
 
 
 class LeaderboardApi(APIView):
@@ -17,4 +18,10 @@ class LeaderboardApi(APIView):
         else:
             lab = get_object_or_404(labs, edition=edition_current(), spec_id=spec_id)
         split = access_leaderboard(request.user, lab, request.query_params.get("split"))
-        return Response(leaderboard_data(leaderboard_for(lab, split)))
+        params = request.query_params
+        try:
+            page = int(params.get("page", 1))
+            page_size = int(params.get("page_size", PAGE_SIZE))
+        except ValueError:
+            raise ValidationError("page and page_size are whole numbers.") from None
+        return Response(leaderboard_page(lab, split, request.user, page, page_size))

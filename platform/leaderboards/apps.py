@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class LeaderboardsConfig(AppConfig):
     name = "leaderboards"
+
+    def ready(self) -> None:
+        from submissions.standing import standings_changed
+
+        from .services import board_refresh
+
+        standings_changed.connect(board_refresh, dispatch_uid="board-refresh")

@@ -23,3 +23,43 @@ class LeaderboardBaseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.lab})"
+
+
+class BoardRow(models.Model):
+    """A leaderboard row as last ranked, with its rank, statistical tie and intervals. The
+    board is ranked again whenever the lab's standings change (services.board_refresh), so a
+    request reads one page of rows instead of ranking every student."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="board_rows")
+    split = models.CharField(max_length=8)
+    position = models.PositiveIntegerField()  # 0-based order on the board
+    key = models.CharField(max_length=40)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    tied = models.BooleanField(default=False)
+    tie_leader = models.PositiveIntegerField(null=True, blank=True)
+    # Private rows: the same student's public rank, for the public-to-private change.
+    public_rank = models.PositiveIntegerField(null=True, blank=True)
+    # ... and whether that public rank was far better (ranking.far_better_in_public).
+    far_drop = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    entry = models.ForeignKey(
+        Entry, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    name = models.CharField(max_length=300)
+    eligible = models.BooleanField(default=False)
+    verified = models.BooleanField(default=False)  # the affiliation is verified (roster, SSO)
+    is_reference = models.BooleanField(default=False)
+    metrics = models.JSONField(default=dict, blank=True)
+    intervals = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["lab", "split", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "split", "position"], name="one_board_position")
+        ]
+        indexes = [models.Index(fields=["lab", "split", "user"])]
+
+    def __str__(self) -> str:
+        return f"{self.lab} {self.split} #{self.position}: {self.name}"

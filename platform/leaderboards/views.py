@@ -10,7 +10,13 @@ from courses.models import Lab
 from submissions.splits import PRIVATE, PUBLIC, sees_private
 
 from . import services
-from .selectors import access_leaderboard, leaderboard_for
+from .selectors import (
+    AGREEMENT_RATIO,
+    AGREEMENT_Z,
+    access_leaderboard,
+    duplicate_pairs,
+    leaderboard_stored,
+)
 
 
 def _lab(lab_id: int) -> Lab:
@@ -21,14 +27,14 @@ def _lab(lab_id: int) -> Lab:
 def leaderboard(request, lab_id: int):
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
-    board = leaderboard_for(lab, split)
+    board = leaderboard_stored(lab, split)
     return render(
         request,
         "leaderboards/leaderboard.html",
         {
             "lab": lab,
             "board": board,
-            "table": board.table(),
+            "table": board.table_with_intervals(),
             "other_split": (PUBLIC if split == PRIVATE else PRIVATE)
             if sees_private(request.user, lab)
             else None,
@@ -42,7 +48,7 @@ def leaderboard_csv(request, lab_id: int):
     require_staff(request.user)
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
-    board = leaderboard_for(lab, split)
+    board = leaderboard_stored(lab, split)
     return csv_response(
         f"leaderboard-{lab.edition.slug}-{lab.spec_id}-{split}.csv",
         ["rank", "tied", "name", "key", "reference", "prize_eligible", "entry_id"]
@@ -80,3 +86,15 @@ def leaderboard_reveal(request, lab_id: int):
             f"The private standings of {lab.title} are revealed.",
         )
     return redirect("leaderboard", lab_id=lab.pk)
+
+
+@login_required
+def leaderboard_duplicates(request, lab_id: int):
+    """Staff: pairs of students whose entries look like one (to look at; nothing decided)."""
+    require_staff(request.user)
+    lab = _lab(lab_id)
+    return render(
+        request,
+        "leaderboards/duplicates.html",
+        {"lab": lab, "pairs": duplicate_pairs(lab), "ratio": AGREEMENT_RATIO, "z": AGREEMENT_Z},
+    )

@@ -5,11 +5,10 @@ the mean over its judges. Only complete ballots count. Fractions keep ties exact
 groups at 11/3 are tied, not separated by a rounding error.
 """
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from core.scoring import competition_ranks, exact_mean
+from core.scoring import JudgeStats, competition_ranks, exact_mean, judge_diagnostics
 
 
 @dataclass(frozen=True)
@@ -47,16 +46,6 @@ class GroupResult:
 
 
 @dataclass
-class JudgeStats:
-    judge_id: int
-    count: int
-    mean: Fraction
-    spread: float  # population standard deviation of the judge's scores
-    lowest: Fraction
-    highest: Fraction
-
-
-@dataclass
 class Standings:
     groups: list[GroupResult]  # ranked groups first (by rank, then name), then insufficient
     judges: dict[int, JudgeStats]
@@ -67,7 +56,6 @@ def compute_standings(
     groups: list[GroupInput], ballots: list[BallotInput], min_judges: int
 ) -> Standings:
     by_id = {g.group_id: GroupResult(g.group_id, g.name, g.eligible) for g in groups}
-    judge_scores: dict[int, list[tuple[int, Fraction]]] = {}
     for ballot in ballots:
         result = by_id.get(ballot.group_id)
         if result is None:
@@ -76,29 +64,18 @@ def compute_standings(
             result.incomplete_ballots += 1
             continue
         result.judge_scores[ballot.judge_id] = ballot.score
-        judge_scores.setdefault(ballot.judge_id, []).append((ballot.group_id, ballot.score))
 
-    judges = {}
-    for judge_id, scored in judge_scores.items():
-        values = [score for _, score in scored]
-        mean = exact_mean(values)
-        assert mean is not None, "a judge listed here scored at least one group"
-        variance = sum((v - mean) ** 2 for v in values) / len(values)
-        judges[judge_id] = JudgeStats(
-            judge_id, len(values), mean, math.sqrt(variance), min(values), max(values)
-        )
-
+    judges, items = judge_diagnostics(
+        (r.group_id, judge_id, score)
+        for r in by_id.values()
+        for judge_id, score in r.judge_scores.items()
+    )
     for result in by_id.values():
         scores = list(result.judge_scores.values())
         if scores:
             result.final = exact_mean(scores)
-            result.disagreement = max(scores) - min(scores)
-            zs = []
-            for judge_id, score in result.judge_scores.items():
-                stats = judges[judge_id]
-                # A judge who gave everyone the same score says nothing about relative quality.
-                zs.append(float(score - stats.mean) / stats.spread if stats.spread else 0.0)
-            result.mean_z = sum(zs) / len(zs)
+            result.disagreement = items[result.group_id].disagreement
+            result.mean_z = items[result.group_id].mean_z
         result.insufficient = len(scores) < max(min_judges, 1)
 
     ranked = [r for r in by_id.values() if not r.insufficient]

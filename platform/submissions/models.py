@@ -138,6 +138,12 @@ class GradingRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     split_metrics = models.JSONField(default=dict, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # Each split's 95 % interval of each metric ({split: {metric: [low, high]}}), computed
+    # once by the grader, seeded from the run's outputs (a re-grade reproduces it).
+    split_intervals = models.JSONField(default=dict, blank=True)
+    # Each split's per-unit outcomes, packed ({split: {dtype, n, b64}}; grader/intervals.py):
+    # the paired test of statistical ties reads them. Never shown to students.
+    outcomes = models.JSONField(default=dict, blank=True)
     receipt = models.JSONField(default=dict, blank=True)
     logs = models.TextField(blank=True)
     # Interactive labs: the private episodes' own sandbox session (status, reason, logs,

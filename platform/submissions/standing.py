@@ -2,12 +2,17 @@
 and keeps it up to date; the leaderboards only read it."""
 
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.dispatch import Signal
 
 from courses.models import EntrySelection, Lab
 from grader.specs import LabSpec, load_spec
 
 from .models import Entry, GradingRun, Participant, Status
 from .splits import PUBLIC
+
+# Sent with `lab=` after a lab's standing runs may have changed; the leaderboards rank the
+# lab again (they sit after submissions, so submissions announces instead of calling them).
+standings_changed = Signal()
 
 
 def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
@@ -45,12 +50,20 @@ def run_chosen(
     )
 
 
-def participant_standing_refresh(participant: Participant) -> None:
+def participant_standing_refresh(participant: Participant, announce: bool = True) -> None:
     """Choose again the run that stands for a student (their runs changed, or the rule)."""
     lab = participant.lab
     runs = scored_current_runs(Entry.objects.filter(participant=participant))
     chosen = run_chosen(runs, lab.selection, participant.final_entry_id, load_spec(lab.spec_id))
-    Participant.objects.filter(pk=participant.pk).update(standing_run=chosen)
+    # Announced only when the standing run changes (a run's scores never change once final),
+    # not on each of a run's moves through the queue.
+    changed = (
+        Participant.objects.filter(pk=participant.pk)
+        .exclude(standing_run=chosen)
+        .update(standing_run=chosen)
+    )
+    if changed and announce:
+        standings_changed.send(sender=Participant, lab=lab)
 
 
 def lab_standings_refresh(*, lab: Lab, **_signal) -> int:
@@ -58,5 +71,6 @@ def lab_standings_refresh(*, lab: Lab, **_signal) -> int:
     Also the receiver of courses' `lab_selection_changed` (hence the signal's keywords)."""
     participants = list(Participant.objects.filter(lab=lab).select_related("lab"))
     for participant in participants:
-        participant_standing_refresh(participant)
+        participant_standing_refresh(participant, announce=False)
+    standings_changed.send(sender=Participant, lab=lab)
     return len(participants)

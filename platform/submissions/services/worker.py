@@ -124,6 +124,11 @@ def run_execute(*, run_id: int, worker: str) -> str:
         logger.exception("grading run %s crashed", run_id)
         return _run_platform_fault(run_id, claim, f"internal error: {type(error).__name__}")
     data = report.to_dict()
+    details = data.get("details") or {}
+    # Intervals and per-example outcomes have their own fields: the outcomes of the private
+    # split must not show wherever details do.
+    split_intervals = details.pop("intervals", None) or {}
+    outcomes = details.pop("outcomes", None) or {}
     recorded = run_transition(
         run_id,
         data["status"],
@@ -132,7 +137,9 @@ def run_execute(*, run_id: int, worker: str) -> str:
         reason=data.get("reason", ""),
         metrics=data.get("metrics") or {},
         split_metrics=data.get("split_metrics") or {},
-        details=data.get("details") or {},
+        details=details,
+        split_intervals=split_intervals,
+        outcomes=outcomes,
         receipt=data.get("receipt") or {},
         logs=_cap_logs(data.get("logs") or ""),
         private_session=_private_session(data.get("private_session")),

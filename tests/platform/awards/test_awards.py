@@ -219,3 +219,25 @@ def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, s
     assert [e["name"] for e in category["standings"]][:2] == [str(public), str(listener)]
     assert _awards([category]) == [("Drone", f"user:{listener.pk}")]
     assert [s["key"] for s in category["skipped"]] == [f"user:{public.pk}"]
+
+
+def test_staff_see_which_prize_boundaries_are_noise(make_user, staff, client_as):
+    from factories import LabFactory, scored_entry_wrong_on
+
+    edition = EditionFactory(is_current=True)
+    lab = LabFactory(edition=edition, spec_id="lab2-debias", title="Lab 2")
+    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="GPU", quantity=1)
+    users = [make_user(username=f"u{i}", affiliation=Affiliation.MIT_STUDENT) for i in range(3)]
+    # 1st and 2nd are 3 examples apart of 400 (noise); 3rd is far behind.
+    for user, wrong in zip(users, (0, 3, 60), strict=True):
+        scored_entry_wrong_on(user, lab, wrong)
+    (category,) = services.awards_preview(edition)
+    assert len(category["noise"]) == 1
+    assert str(users[0]) in category["noise"][0] and str(users[1]) in category["noise"][0]
+    page = client_as("staff").get(reverse("awards-staff")).content.decode()
+    assert 'data-noise="1"' in page
+
+    # Two prizes: the 2nd/3rd boundary (3 vs 60 wrong) is significant, so no second note.
+    Prize.objects.filter(lab=lab).update(quantity=2)
+    (category,) = services.awards_preview(edition)
+    assert len(category["noise"]) == 1

@@ -265,3 +265,25 @@ def test_whole_set_chart_data_of_older_runs_is_not_charted(closed_debias, studen
     )
     html = client_as("staff").get(reverse("judging-entry", args=[entry.pk])).content.decode()
     assert 'id="group-chart"' not in html
+
+
+def test_lab_judging_diagnostics_as_pitches_have_them(
+    finalists, closed_debias, judge, make_user, staff, client_as
+):
+    from judging.selectors import lab_judging_diagnostics
+
+    second = make_user(username="judge2", role=Role.JUDGE)
+    services.judge_assign(lab=closed_debias, judge=second, by=staff)
+    a, b = finalists["student"], finalists["other"]
+    # judge: 5 and 3 (mean 4, sd 1); judge2: 4 and 4 (no spread: z 0)
+    for j, entry, score in ((judge, a, 5), (judge, b, 3), (second, a, 4), (second, b, 4)):
+        services.entry_score_submit(judge=j, entry=entry, soundness=score, descriptions=score)
+    diag = lab_judging_diagnostics(closed_debias, finalists_of(closed_debias))
+    stats = {d["judge"].username: d for d in diag["judges"]}
+    assert (stats[judge.username]["mean"], stats[judge.username]["spread"]) == ("4", 1.0)
+    assert stats["judge2"]["spread"] == 0.0
+    entries = {e["entry_id"]: e for e in diag["entries"]}
+    assert entries[a.pk]["disagreement"] == "1" and entries[a.pk]["mean_z"] == 0.5
+    assert entries[b.pk]["mean_z"] == -0.5
+    html = client_as("staff").get(reverse("judging-lab", args=[closed_debias.pk])).content.decode()
+    assert 'class="diagnostics entries"' in html and f'data-entry="{a.pk}"' in html

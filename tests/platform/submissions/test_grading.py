@@ -32,6 +32,18 @@ def _submit(user, lab, content=LEFT):
     return entry, entry.runs.get()
 
 
+def test_a_scored_run_stores_its_intervals_and_outcomes_apart_from_details(enrolled, cartpole):
+    _entry, run = _submit(enrolled, cartpole)
+    assert worker.run_execute(run_id=run.pk, worker="w1") == "scored"
+    run.refresh_from_db()
+    for split in ("public", "private"):
+        low, high = run.split_intervals[split]["mean_return"]
+        assert low <= run.split_metrics[split]["mean_return"] <= high
+        assert run.outcomes[split]["n"] >= 1
+    # The private split's per-episode outcomes are not in the details students may see.
+    assert "outcomes" not in run.details and "intervals" not in run.details
+
+
 def test_upload_flows_to_a_scored_result_with_receipt_and_email(
     enrolled, cartpole, mailoutbox, django_capture_on_commit_callbacks
 ):
