@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Edition, Enrollment, Lab
+from .models import Edition, Enrollment, Extension, Lab
 from .signals import lab_selection_changed
 
 
@@ -38,3 +38,10 @@ class EnrollmentAdmin(admin.ModelAdmin):
     list_filter = ("edition", "user__affiliation")
     search_fields = ("user__username", "user__email", "user__first_name", "user__last_name")
     autocomplete_fields = ("user",)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    list_display = ("user", "lab", "step", "closes_at", "reason", "granted_by")
+    list_filter = ("edition", "step")
+    raw_id_fields = ("user", "granted_by")

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
+from courses import phases
 from courses.models import Lab
 
 from .forms import UploadForm
@@ -72,6 +73,7 @@ def entry_detail(request, entry_id: int):
             "queue_position": run_queue_position(run) if run else None,
             "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
             "sees_private": sees_private(request.user, entry.lab),
+            "final_choice": phases.lab_allows(entry.lab, phases.CHOOSE_FINAL, user=request.user),
             "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
         },
