@@ -12,6 +12,7 @@ from courses.selectors import edition_current
 from . import services
 from .models import AwardSnapshot
 from .pass_report import pass_report
+from .phases import awards_blockers
 
 
 def _staff_edition(request):
@@ -34,6 +35,7 @@ def awards_staff(request):
             "categories": services.awards_preview(edition),
             "snapshots": edition.award_snapshots.select_related("confirmed_by", "announced_by"),
             "announced": services.snapshot_latest(edition, announced=True),
+            "blockers": awards_blockers(edition),
         },
     )
 
@@ -77,12 +79,25 @@ def awards_confirm(request):
 
 
 @login_required
-@require_POST
 def awards_announce(request, snapshot_id: int):
+    """GET: the summary (who gets what) and what still blocks; POST with `confirm`: announce."""
     edition = _staff_edition(request)
     snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "awards/announce.html",
+            {
+                "edition": edition,
+                "snapshot": snapshot,
+                "summary": services.announce_summary(snapshot),
+                "blockers": awards_blockers(edition),
+                "asked": request.method == "POST",
+            },
+        )
     ok, announced = attempt(
-        request, lambda: services.awards_announce(snapshot=snapshot, by=request.user)
+        request,
+        lambda: services.awards_announce(snapshot=snapshot, by=request.user, confirmed=True),
     )
     if ok and announced:
         messages.success(request, f"Version {snapshot.version} announced; winners emailed.")

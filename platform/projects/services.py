@@ -15,6 +15,7 @@ from core.scoring import ScoreInvalid, parse_score
 from courses.models import Edition
 from judging.models import PITCH_CRITERIA, PitchBallot
 
+from . import phases
 from .models import (
     MAX_GROUP_SIZE,
     Conflict,
@@ -63,6 +64,14 @@ def _require_member(group: ProjectGroup, user: User) -> None:
         raise PermissionDenied("You are not a member of this group.")
 
 
+def _require_not_judge(user: User, who: str = "You") -> None:
+    # A judge in a group would judge (or be conflicted with) their own pitch.
+    if user.is_judge:
+        raise ProjectError(
+            f"{who} {'are' if who == 'You' else 'is'} a judge: judges cannot be group members."
+        )
+
+
 def _require_no_review(edition: Edition, user: User) -> None:
     if PaperReview.objects.filter(edition=edition, user=user).exists():
         raise ProjectError(
@@ -95,6 +104,7 @@ def group_create(*, edition: Edition, user: User, name: str, now: datetime | Non
     now = now or timezone.now()
     config = _settings(edition)
     _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_not_judge(user)
     name = name.strip()
     if not name:
         raise ProjectError("Give your group a name.")
@@ -129,6 +139,7 @@ def invitation_create(
         raise ProjectError(f"There is no user called “{username.strip()}”.")
     if invitee == inviter:
         raise ProjectError("You are already in this group.")
+    _require_not_judge(invitee, invitee.username)
     if Membership.objects.filter(edition=edition, user=invitee).exists():
         raise ProjectError(f"{invitee.username} is already in a project group.")
     if PaperReview.objects.filter(edition=edition, user=invitee).exists():
@@ -153,6 +164,7 @@ def invitation_accept(
     edition = invitation.group.edition
     config = _settings(edition)
     _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_not_judge(user)
     with transaction.atomic():
         _lock_user(user)
         # The group row lock makes "count, then join" atomic: no sixth member slips in.
@@ -404,6 +416,9 @@ def ballot_save(
 ) -> PitchBallot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
+    verdict = phases.project_allows(group.edition, phases.SCORE, now)
+    if not verdict:
+        raise ProjectError(verdict.reason)
     values: dict[str, int | str | None] = {
         c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes
     }
@@ -419,3 +434,33 @@ def ballot_save(
         ballot.updated_at = now or timezone.now()
         ballot.save()
     return ballot
+
+
+# --- the pitch session and closing scoring ---------------------------------------------
+
+
+def pitch_attendance_mark(
+    *, group: ProjectGroup, by: User, present: bool = True, now: datetime | None = None
+) -> ProjectGroup:
+    """Staff mark a group present at the pitch session: then its pitch is "presented"."""
+    require_staff(by, "Only staff mark attendance.", ProjectError)
+    if not group.is_signed_up:
+        raise ProjectError(f"{group.name} has not signed up to pitch.")
+    group.presented_at = (now or timezone.now()) if present else None
+    group.save(update_fields=["presented_at"])
+    return group
+
+
+def project_scoring_close(*, edition: Edition, by: User, now: datetime | None = None) -> None:
+    """Close pitch scoring: the final projects become final (after the pitches only)."""
+    require_staff(by, "Only staff close pitch scoring.", ProjectError)
+    now = now or timezone.now()
+    verdict = phases.project_allows(edition, phases.CLOSE_SCORING, now)
+    if not verdict:
+        raise ProjectError(verdict.reason)
+    ProjectSettings.objects.filter(edition=edition).update(scoring_closed_at=now)
+
+
+def project_scoring_reopen(*, edition: Edition, by: User) -> None:
+    require_staff(by, "Only staff reopen pitch scoring.", ProjectError)
+    ProjectSettings.objects.filter(edition=edition).update(scoring_closed_at=None)
