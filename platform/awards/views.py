@@ -13,6 +13,7 @@ from . import services
 from .models import AwardSnapshot
 from .pass_report import pass_report
 from .phases import awards_blockers
+from .timeline import edition_timeline
 
 
 def _staff_edition(request):
@@ -165,4 +166,15 @@ def pass_report_page(request):
         )
     return render(
         request, "awards/pass_report.html", {"edition": edition, "labs": labs, "rows": rows}
+    )
+
+
+@login_required
+def timeline_staff(request):
+    """Every lab's and the final projects' phase, what blocks the next step, the next dates."""
+    edition = _staff_edition(request)
+    return render(
+        request,
+        "awards/timeline.html",
+        {"edition": edition, "rows": edition_timeline(edition)},
     )
