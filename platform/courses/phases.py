@@ -81,6 +81,17 @@ def student_deadline(lab: Lab, user: User | None) -> datetime:
     return lab.closes_at
 
 
+def step_deadline(edition, user: User | None, step: str, deadline: datetime) -> datetime:
+    """A final-project step's deadline for this student: the edition's, or their extension's
+    (Extension.Step.SIGNUP, SLIDES or REVIEW) when later."""
+    if user is None or not user.is_authenticated:
+        return deadline
+    extension = Extension.objects.filter(
+        edition=edition, lab__isnull=True, step=step, user=user
+    ).first()
+    return max(deadline, extension.closes_at) if extension else deadline
+
+
 def last_deadline(lab: Lab) -> datetime:
     """When the last window closes: the lab's deadline or its latest extension."""
     latest = Extension.objects.filter(lab=lab, step=Extension.Step.LAB).aggregate(

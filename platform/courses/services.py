@@ -9,7 +9,7 @@ from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
 
-from .models import Extension, Lab
+from .models import Edition, Extension, Lab
 
 
 class TimelineRefused(Refused):
@@ -52,6 +52,32 @@ def extension_grant(
         user=user,
         defaults={
             "edition": lab.edition,
+            "closes_at": closes_at,
+            "reason": reason.strip()[:300],
+            "granted_by": by,
+            "granted_at": timezone.now(),
+        },
+    )
+    return extension
+
+
+def project_extension_grant(
+    *, edition: Edition, user: User, step: str, closes_at: datetime, reason: str, by: User
+) -> Extension:
+    """Give one student a later deadline for a final-project step (sign-up, slides, review)."""
+    require_staff(by, "Only staff grant extensions.", TimelineRefused)
+    if step not in (Extension.Step.SIGNUP, Extension.Step.SLIDES, Extension.Step.REVIEW):
+        raise TimelineRefused("Choose a final-project step: sign-up, slides or review.")
+    if not reason.strip():
+        raise TimelineRefused("Give the reason for the extension.")
+    if timezone.is_naive(closes_at):
+        raise TimelineRefused("A deadline needs its time zone.")
+    extension, _ = Extension.objects.update_or_create(
+        edition=edition,
+        lab=None,
+        step=step,
+        user=user,
+        defaults={
             "closes_at": closes_at,
             "reason": reason.strip()[:300],
             "granted_by": by,

@@ -12,7 +12,8 @@ from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
 from core.scoring import ScoreInvalid, parse_score
-from courses.models import Edition
+from courses.models import Edition, Extension
+from courses.phases import step_deadline
 from judging.models import PITCH_CRITERIA, PitchBallot
 
 from . import phases
@@ -48,7 +49,11 @@ def _settings(edition: Edition) -> ProjectSettings:
     return config
 
 
-def _require_before(deadline: datetime, now: datetime, what: str, edition: Edition) -> None:
+def _require_before(
+    deadline: datetime, now: datetime, what: str, edition: Edition, user: User, step: str
+) -> None:
+    """The step's deadline for this student: the edition's, or their extension's."""
+    deadline = step_deadline(edition, user, step, deadline)
     if now >= deadline:
         raise ProjectError(f"{what} closed on {edition.format_time(deadline)}.")
 
@@ -103,7 +108,9 @@ def validate_pdf(upload: UploadedFile, *, max_bytes: int, max_pages: int | None 
 def group_create(*, edition: Edition, user: User, name: str, now: datetime | None = None):
     now = now or timezone.now()
     config = _settings(edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", edition, user, Extension.Step.SIGNUP
+    )
     _require_not_judge(user)
     name = name.strip()
     if not name:
@@ -133,7 +140,9 @@ def invitation_create(
     edition = group.edition
     config = _settings(edition)
     _require_member(group, inviter)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", edition, inviter, Extension.Step.SIGNUP
+    )
     invitee = User.objects.filter(username=username.strip(), is_active=True).first()
     if invitee is None:
         raise ProjectError(f"There is no user called “{username.strip()}”.")
@@ -163,7 +172,9 @@ def invitation_accept(
         raise PermissionDenied("This invitation is not yours.")
     edition = invitation.group.edition
     config = _settings(edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", edition, user, Extension.Step.SIGNUP
+    )
     _require_not_judge(user)
     with transaction.atomic():
         _lock_user(user)
@@ -211,7 +222,9 @@ def invitation_cancel(*, invitation: Invitation, user: User) -> Invitation:
 def membership_leave(*, group: ProjectGroup, user: User, now: datetime | None = None) -> None:
     now = now or timezone.now()
     config = _settings(group.edition)
-    _require_before(config.signup_deadline, now, "Group changes", group.edition)
+    _require_before(
+        config.signup_deadline, now, "Group changes", group.edition, user, Extension.Step.SIGNUP
+    )
     with transaction.atomic():
         group = ProjectGroup.objects.select_for_update().get(pk=group.pk)
         deleted, _ = Membership.objects.filter(group=group, user=user).delete()
@@ -230,7 +243,9 @@ def pitch_signup(
     now = now or timezone.now()
     _require_member(group, user)
     config = _settings(group.edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", group.edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", group.edition, user, Extension.Step.SIGNUP
+    )
     group.title = title.strip()[:200] or group.title
     if group.signed_up_at is None:
         group.signed_up_at = now
@@ -242,7 +257,9 @@ def pitch_withdraw(*, group: ProjectGroup, user: User, now: datetime | None = No
     now = now or timezone.now()
     _require_member(group, user)
     config = _settings(group.edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", group.edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", group.edition, user, Extension.Step.SIGNUP
+    )
     group.signed_up_at = None
     group.slot = None
     group.save(update_fields=["signed_up_at", "slot"])
@@ -259,7 +276,9 @@ def slides_submit(
     now = now or timezone.now()
     _require_member(group, user)
     config = _settings(group.edition)
-    _require_before(config.slides_deadline, now, "Slide submission", group.edition)
+    _require_before(
+        config.slides_deadline, now, "Slide submission", group.edition, user, Extension.Step.SLIDES
+    )
     if not group.is_signed_up:
         raise ProjectError("Sign up to pitch before adding slides.")
     url = url.strip()
@@ -335,7 +354,9 @@ def review_submit(
 ) -> PaperReview:
     now = now or timezone.now()
     config = _settings(edition)
-    _require_before(config.review_deadline, now, "Paper review submission", edition)
+    _require_before(
+        config.review_deadline, now, "Paper review submission", edition, user, Extension.Step.REVIEW
+    )
     paper_title = paper_title.strip()
     if not paper_title:
         raise ProjectError("Name the paper you reviewed.")
