@@ -35,7 +35,7 @@ def awards_blockers(edition: Edition, now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     blockers = []
     prizes = edition.prizes.all()
-    lab_ids = {p.lab_id for p in prizes if p.category == Category.LAB}
+    lab_ids = {p.lab_id for p in prizes if p.category == Category.LAB and p.lab_id is not None}
     for lab in edition.labs.filter(pk__in=lab_ids).order_by("position", "spec_id"):
         if lab_phase(lab, now) != Phase.FINAL:
             blockers.append(lab_phase_reason(lab, now))
