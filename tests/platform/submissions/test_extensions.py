@@ -73,3 +73,16 @@ def test_the_private_split_waits_for_each_students_own_window(
     assert sees_private(other_student, lab)  # their window has closed
     assert not sees_private(enrolled, lab)  # can still upload: no private scores
     assert sees_private(enrolled, lab, until)
+
+
+def test_the_lab_page_follows_the_students_own_window(client_as, enrolled, cartpole, staff):
+    from django.urls import reverse
+
+    lab = _close(cartpole, staff)
+    page = client_as("student").get(reverse("lab-detail", args=[lab.pk])).content.decode()
+    assert 'id="upload-form"' not in page and "late entries are not accepted" in page
+    extension_grant(
+        lab=lab, user=enrolled, closes_at=timezone.now() + timedelta(days=1), reason="flu", by=staff
+    )
+    page = client_as("student").get(reverse("lab-detail", args=[lab.pk])).content.decode()
+    assert 'id="upload-form"' in page
