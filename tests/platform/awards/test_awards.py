@@ -211,7 +211,14 @@ def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, s
     from judging.services import entry_score_submit, judge_assign, lab_judging_close
 
     edition = EditionFactory(is_current=True)
-    lab = LabFactory(edition=edition, spec_id="lab3-cartpole", title="Lab 3: CartPole")
+    # Judging closes only after the lab does (issue 12): the lab's deadline has passed.
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab3-cartpole",
+        title="Lab 3: CartPole",
+        opens_at=timezone.now() - timedelta(days=3),
+        closes_at=timezone.now() - timedelta(minutes=1),
+    )
     Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Drone")
     public = make_user(username="pub", affiliation=Affiliation.PUBLIC)
     listener = make_user(username="lis", affiliation=Affiliation.MIT_LISTENER)

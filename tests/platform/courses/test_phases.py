@@ -76,3 +76,13 @@ def test_the_reveal_is_refused_before_the_deadline_with_the_date(lab, staff):
     lab = lab_deadline_move(lab=lab, closes_at=NOW + timedelta(days=1), by=staff)
     with pytest.raises(LeaderboardRefused, match="Lab 1 closes .* (EST|EDT)"):
         lab_private_reveal(lab=lab, by=staff, now=NOW)
+
+
+def test_judging_closes_only_after_the_last_window(lab, staff, student):
+    from judging.services import JudgingRefused
+
+    extension_grant(
+        lab=lab, user=student, closes_at=timezone.now() + timedelta(days=1), reason="x", by=staff
+    )
+    with pytest.raises(JudgingRefused, match="the last window closes"):
+        lab_judging_close(lab=lab, by=staff)
