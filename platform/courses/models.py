@@ -188,3 +188,16 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.get_step_display()} until {self.closes_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        # The admin form's check; the services (courses.services) check the same.
+        if self.step == self.Step.LAB and self.lab_id is None:
+            raise ValidationError("A lab extension names its lab.")
+        if self.step != self.Step.LAB and self.lab_id is not None:
+            raise ValidationError("A final-project extension names no lab.")
+        if self.lab_id is not None and self.closes_at and self.closes_at <= self.lab.closes_at:
+            raise ValidationError(
+                f"An extension must end after the lab's deadline ({self.lab.closes_at_display})."
+            )
+        if not (self.reason or "").strip():
+            raise ValidationError("Give the reason for the extension.")

@@ -86,3 +86,20 @@ def test_judging_closes_only_after_the_last_window(lab, staff, student):
     )
     with pytest.raises(JudgingRefused, match="the last window closes"):
         lab_judging_close(lab=lab, by=staff)
+
+
+def test_the_admin_form_checks_an_extension_as_the_service_does(lab, staff, student):
+    from django.core.exceptions import ValidationError
+
+    from courses.models import Extension
+
+    early = Extension(
+        edition=lab.edition,
+        lab=lab,
+        user=student,
+        closes_at=lab.closes_at,
+        reason="x",
+        granted_by=staff,
+    )
+    with pytest.raises(ValidationError, match="after the lab's deadline"):
+        early.clean()
