@@ -195,9 +195,10 @@ class Extension(models.Model):
             raise ValidationError("A lab extension names its lab.")
         if self.step != self.Step.LAB and self.lab_id is not None:
             raise ValidationError("A final-project extension names no lab.")
-        if self.lab_id is not None and self.closes_at and self.closes_at <= self.lab.closes_at:
+        lab = self.lab if self.lab_id is not None else None
+        if lab is not None and self.closes_at and self.closes_at <= lab.closes_at:
             raise ValidationError(
-                f"An extension must end after the lab's deadline ({self.lab.closes_at_display})."
+                f"An extension must end after the lab's deadline ({lab.closes_at_display})."
             )
         if not (self.reason or "").strip():
             raise ValidationError("Give the reason for the extension.")

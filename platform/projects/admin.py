@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.contrib import admin
 from django.db import models
 
@@ -31,10 +33,11 @@ class ProjectSettingsAdmin(admin.ModelAdmin):
     @admin.action(description="Close pitch scoring (the final projects become final)")
     def close_scoring(self, request, queryset):
         for config in queryset.select_related("edition"):
+            edition = config.edition
             attempt(
                 request,
-                lambda c=config: project_scoring_close(edition=c.edition, by=request.user),
-                f"Pitch scoring of {config.edition} closed.",
+                partial(project_scoring_close, edition=edition, by=request.user),
+                f"Pitch scoring of {edition} closed.",
             )
 
 
@@ -72,7 +75,7 @@ class ProjectGroupAdmin(admin.ModelAdmin):
         for group in queryset:
             attempt(
                 request,
-                lambda g=group: pitch_attendance_mark(group=g, by=request.user),
+                partial(pitch_attendance_mark, group=group, by=request.user),
                 f"{group.name}: marked present.",
             )
 
