@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 
 from courses.models import Completion, Edition, Lab
-from judging.models import PitchBallot
 from projects.models import Membership, PaperReview
+from projects.selectors import presented_group_ids
 from submissions.models import ACTIVE, Entry, Status
 
 # An entry "submitted" counts unless it was refunded (cancelled, or a platform fault) or is
@@ -38,14 +38,7 @@ def pass_report(edition: Edition) -> tuple[list[Lab], list[PassRow]]:
     ).values_list("user_id", "lab_id", "status", "lab__completion"):
         if status == Status.SCORED or (completion == Completion.SUBMITTED and status in SUBMITTED):
             finished.add((user_id, lab_id))
-    # A pitch counts as presented once a judge has scored it completely.
-    presented_groups = {
-        b.group_id
-        for b in PitchBallot.objects.filter(
-            group__edition=edition, group__signed_up_at__isnull=False
-        )
-        if b.is_complete
-    }
+    presented_groups = presented_group_ids(edition)
     pitchers = set(
         Membership.objects.filter(edition=edition, group_id__in=presented_groups).values_list(
             "user_id", flat=True

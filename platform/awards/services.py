@@ -16,6 +16,7 @@ from courses.models import Edition, Lab
 
 from .allocation import Allocation, Entrant, PrizeUnits, allocate
 from .models import AwardSnapshot, Category, Prize, TieBreak
+from .phases import awards_blockers
 from .standings import lab_entrants, lab_noise_boundaries, project_entrants
 
 logger = logging.getLogger(__name__)
@@ -104,9 +105,10 @@ def awards_confirm(*, edition: Edition, by: User, reason: str = "") -> AwardSnap
     """Freeze the standings and awards. After an announcement, only as a reasoned revision."""
     require_staff(by, "Only staff confirm awards.", AwardsError)
     Edition.objects.select_for_update().get(pk=edition.pk)
-    categories = awards_preview(edition)
-    if not categories:
+    if not edition.prizes.exists():
         raise AwardsError("There is no prize in this edition's catalog yet.")
+    _require_final(edition, "confirmed")
+    categories = awards_preview(edition)
     open_ties = [c["title"] for c in categories if c["ties"]]
     if open_ties:
         raise AwardsError(f"Resolve the ties first: {', '.join(open_ties)}.")
@@ -139,11 +141,40 @@ def _winners(snapshot: AwardSnapshot) -> dict[str, tuple[str, list[str]]]:
     return won
 
 
-def awards_announce(*, snapshot: AwardSnapshot, by: User) -> bool:
-    """Publish a confirmed snapshot and email its winners. Announcing twice does nothing."""
+def _require_final(edition: Edition, what: str) -> None:
+    blockers = awards_blockers(edition)
+    if blockers:
+        raise AwardsError(
+            f"Prizes can be {what} only when every competition they depend on is final. "
+            + " ".join(blockers)
+        )
+
+
+def announce_summary(snapshot: AwardSnapshot) -> list[dict]:
+    """Who gets what, for the page that asks staff to confirm an announcement."""
+    return [
+        {
+            "winner": award["name"],
+            "prize": award["prize"],
+            "category": category["title"],
+            "emails": len(award["emails"]),
+        }
+        for category in snapshot.data["categories"]
+        for award in category["awards"]
+    ]
+
+
+def awards_announce(*, snapshot: AwardSnapshot, by: User, confirmed: bool) -> bool:
+    """Publish a confirmed snapshot and email its winners. Announcing twice does nothing.
+    `confirmed`: staff saw the summary (announce_summary) and said yes; nothing is
+    published or emailed before."""
     require_staff(by, "Only staff announce awards.", AwardsError)
     if snapshot_latest(snapshot.edition) != snapshot:
         raise AwardsError("Only the latest confirmed version can be announced.")
+    # A deadline moved or a reveal dropped since confirming makes the competition open again.
+    _require_final(snapshot.edition, "announced")
+    if not confirmed:
+        raise AwardsError("Check who gets what and confirm the announcement.")
     with transaction.atomic():
         previous = snapshot_latest(snapshot.edition, announced=True)
         claimed = AwardSnapshot.objects.filter(pk=snapshot.pk, announced_at__isnull=True).update(

@@ -9,5 +9,6 @@ urlpatterns = [
     path("staff/awards/confirm/", views.awards_confirm, name="awards-confirm"),
     path("staff/awards/<int:snapshot_id>/announce/", views.awards_announce, name="awards-announce"),
     path("staff/awards/<int:snapshot_id>/csv/", views.awards_csv, name="awards-csv"),
+    path("staff/timeline/", views.timeline_staff, name="staff-timeline"),
     path("staff/pass-report/", views.pass_report_page, name="pass-report"),
 ]

@@ -12,6 +12,8 @@ from courses.selectors import edition_current
 from . import services
 from .models import AwardSnapshot
 from .pass_report import pass_report
+from .phases import awards_blockers
+from .timeline import edition_timeline
 
 
 def _staff_edition(request):
@@ -34,6 +36,7 @@ def awards_staff(request):
             "categories": services.awards_preview(edition),
             "snapshots": edition.award_snapshots.select_related("confirmed_by", "announced_by"),
             "announced": services.snapshot_latest(edition, announced=True),
+            "blockers": awards_blockers(edition),
         },
     )
 
@@ -77,12 +80,25 @@ def awards_confirm(request):
 
 
 @login_required
-@require_POST
 def awards_announce(request, snapshot_id: int):
+    """GET: the summary (who gets what) and what still blocks; POST with `confirm`: announce."""
     edition = _staff_edition(request)
     snapshot = get_object_or_404(AwardSnapshot, pk=snapshot_id, edition=edition)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "awards/announce.html",
+            {
+                "edition": edition,
+                "snapshot": snapshot,
+                "summary": services.announce_summary(snapshot),
+                "blockers": awards_blockers(edition),
+                "asked": request.method == "POST",
+            },
+        )
     ok, announced = attempt(
-        request, lambda: services.awards_announce(snapshot=snapshot, by=request.user)
+        request,
+        lambda: services.awards_announce(snapshot=snapshot, by=request.user, confirmed=True),
     )
     if ok and announced:
         messages.success(request, f"Version {snapshot.version} announced; winners emailed.")
@@ -150,4 +166,15 @@ def pass_report_page(request):
         )
     return render(
         request, "awards/pass_report.html", {"edition": edition, "labs": labs, "rows": rows}
+    )
+
+
+@login_required
+def timeline_staff(request):
+    """Every lab's and the final projects' phase, what blocks the next step, the next dates."""
+    edition = _staff_edition(request)
+    return render(
+        request,
+        "awards/timeline.html",
+        {"edition": edition, "rows": edition_timeline(edition)},
     )

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from .admin_zone import EditionZoneAdmin
-from .models import Edition, Enrollment, Lab
+from .models import Edition, Enrollment, Extension, Lab
 from .signals import lab_selection_changed
 
 
@@ -42,3 +42,10 @@ class EnrollmentAdmin(admin.ModelAdmin):
     list_filter = ("edition", "user__affiliation")
     search_fields = ("user__username", "user__email", "user__first_name", "user__last_name")
     autocomplete_fields = ("user",)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    list_display = ("user", "lab", "step", "closes_at", "reason", "granted_by")
+    list_filter = ("edition", "step")
+    raw_id_fields = ("user", "granted_by")

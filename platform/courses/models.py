@@ -124,6 +124,15 @@ class Lab(models.Model):
     def __str__(self) -> str:
         return f"{self.title} ({self.edition})"
 
+    def save(self, *args, **kwargs) -> None:
+        # Moving the deadline moves the phase: a reveal does not survive a deadline moved
+        # back into the future (students could upload again while seeing private scores).
+        if self.private_revealed and self.closes_at > timezone.now():
+            self.private_revealed = False
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "private_revealed"}
+        super().save(*args, **kwargs)
+
     def is_open(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.opens_at <= now < self.closes_at
@@ -143,3 +152,60 @@ class Lab(models.Model):
     @property
     def opens_at_display(self) -> str:
         return self.edition.format_time(self.opens_at)
+
+
+class Extension(models.Model):
+    """An accommodation: one student's later deadline for one lab (or one final-project
+    step), with the reason staff gave. That student's window, counted entry and view of
+    the private split all follow it (courses.phases)."""
+
+    class Step(models.TextChoices):
+        LAB = "lab", "A lab's deadline"
+        SIGNUP = "signup", "Final project: group changes and pitch sign-up"
+        SLIDES = "slides", "Final project: slides"
+        REVIEW = "review", "Final project: paper review"
+
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="extensions")
+    lab = models.ForeignKey(
+        Lab, on_delete=models.CASCADE, null=True, blank=True, related_name="extensions"
+    )
+    step = models.CharField(max_length=8, choices=Step.choices, default=Step.LAB)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extensions"
+    )
+    closes_at = models.DateTimeField(help_text="The student's own deadline.")
+    reason = models.CharField(max_length=300)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["edition", "lab", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "step", "user"], name="one_extension_per_step"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(step="lab", lab__isnull=False)
+                    | (~models.Q(step="lab") & models.Q(lab__isnull=True))
+                ),
+                name="lab_extensions_name_their_lab",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_step_display()} until {self.closes_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        # The admin form's check; the services (courses.services) check the same.
+        if self.step == self.Step.LAB and self.lab_id is None:
+            raise ValidationError("A lab extension names its lab.")
+        if self.step != self.Step.LAB and self.lab_id is not None:
+            raise ValidationError("A final-project extension names no lab.")
+        lab = self.lab if self.lab_id is not None else None
+        if lab is not None and self.closes_at and self.closes_at <= lab.closes_at:
+            raise ValidationError(
+                f"An extension must end after the lab's deadline ({lab.closes_at_display})."
+            )
+        if not (self.reason or "").strip():
+            raise ValidationError("Give the reason for the extension.")

@@ -22,6 +22,14 @@ def judging_settings(lab: Lab) -> LabJudging:
     return LabJudging.objects.filter(lab=lab).first() or LabJudging(lab=lab)
 
 
+def lab_judging_state(lab: Lab) -> str | None:
+    """For the lab's phase: None when the lab has no judges, else whether scoring is open."""
+    if not JudgeAssignment.objects.filter(lab=lab).exists():
+        return None
+    closed = LabJudging.objects.filter(lab=lab, judging_closed=True).exists()
+    return "closed" if closed else "open"
+
+
 def is_assigned(user: User, lab: Lab) -> bool:
     return JudgeAssignment.objects.filter(lab=lab, judge=user).exists()
 

@@ -7,6 +7,7 @@ from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
 from core.scoring import ScoreInvalid, parse_score
+from courses import phases
 from courses.models import Lab
 from submissions.models import Entry
 
@@ -38,6 +39,8 @@ def lab_judging_configure(*, lab: Lab, finalists: int, by: User) -> LabJudging:
 
 def lab_judging_close(*, lab: Lab, by: User, now: datetime | None = None) -> None:
     require_staff(by, STAFF_ONLY, JudgingRefused)
+    # Scoring closes only after every window (extensions included): the finalists are final.
+    phases.lab_require(lab, phases.JUDGING_CLOSE, JudgingRefused, now=now)
     settings = _settings_for_update(lab)
     settings.judging_closed = True
     settings.closed_at = now or timezone.now()

@@ -5,6 +5,7 @@ from django.http import Http404
 
 from accounts.models import Role, User, affiliation_verified, lab_prize_eligible
 from courses.models import Lab
+from courses.phases import reveal_in_force
 from grader import intervals
 from grader.specs import LabSpec, MetricSpec, load_spec
 from submissions.models import Entry, Participant
@@ -53,7 +54,7 @@ def access_leaderboard(user: User, lab: Lab, split: str | None = None) -> str:
     private standings once revealed, else the public split)."""
     if not user.is_authenticated:
         raise PermissionDenied("Log in to see the leaderboards.")
-    split = split or (PRIVATE if lab.private_revealed else PUBLIC)
+    split = split or (PRIVATE if reveal_in_force(lab) and sees_private(user, lab) else PUBLIC)
     if split not in SPLITS:
         raise Http404("No such split.")
     if split == PRIVATE and not sees_private(user, lab):

@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
+from courses import phases
 from courses.models import Lab
 from submissions.models import Entry
 from submissions.splits import PUBLIC, SPLITS
@@ -22,11 +23,7 @@ class LeaderboardRefused(Refused):
 def lab_private_reveal(*, lab: Lab, by: User, now: datetime | None = None) -> None:
     now = now or timezone.now()
     require_staff(by, "Only staff can reveal the private standings.", LeaderboardRefused)
-    if now < lab.closes_at:
-        raise LeaderboardRefused(
-            f"The private standings of {lab.title} can be revealed only after the deadline "
-            f"({lab.closes_at_display})."
-        )
+    phases.lab_require(lab, phases.REVEAL, LeaderboardRefused, now=now)
     Lab.objects.filter(pk=lab.pk).update(private_revealed=True)
     lab.private_revealed = True
 

@@ -1,6 +1,9 @@
+from functools import partial
+
 from django.contrib import admin
 from django.db import models
 
+from core.errors import attempt
 from courses.admin_zone import EditionZoneAdmin
 
 from .models import (
@@ -11,6 +14,7 @@ from .models import (
     ProjectGroup,
     ProjectSettings,
 )
+from .services import pitch_attendance_mark, project_scoring_close
 
 
 @admin.register(ProjectSettings)
@@ -22,8 +26,20 @@ class ProjectSettingsAdmin(EditionZoneAdmin):
         "review_deadline",
         "min_judges_per_group",
         "pitch_minutes",
+        "scoring_closed_at",
     )
     search_fields = ("edition__name",)
+    actions = ["close_scoring"]
+
+    @admin.action(description="Close pitch scoring (the final projects become final)")
+    def close_scoring(self, request, queryset):
+        for config in queryset.select_related("edition"):
+            edition = config.edition
+            attempt(
+                request,
+                partial(project_scoring_close, edition=edition, by=request.user),
+                f"Pitch scoring of {edition} closed.",
+            )
 
 
 class MembershipInline(admin.TabularInline):
@@ -43,8 +59,27 @@ class ConflictInline(admin.TabularInline):
 
 @admin.register(ProjectGroup)
 class ProjectGroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "edition", "title", "slot", "signed_up_at", "slides_updated_at")
+    list_display = (
+        "name",
+        "edition",
+        "title",
+        "slot",
+        "signed_up_at",
+        "slides_updated_at",
+        "presented_at",
+    )
     list_filter = ("edition", ("signed_up_at", admin.EmptyFieldListFilter))
+    actions = ["mark_present"]
+
+    @admin.action(description="Mark present at the pitch session (the pitch is presented)")
+    def mark_present(self, request, queryset):
+        for group in queryset:
+            attempt(
+                request,
+                partial(pitch_attendance_mark, group=group, by=request.user),
+                f"{group.name}: marked present.",
+            )
+
     search_fields = ("name", "title", "memberships__user__username", "memberships__user__email")
     inlines = [MembershipInline, ConflictInline]
     # Slide links must be https (services.slides_submit); say so in the admin form too.

@@ -31,6 +31,11 @@ class ProjectSettings(models.Model):
     prizes = models.TextField(
         blank=True, help_text="One prize per line, in rank order (e.g. 1 GPU, 4 smart speakers)."
     )
+    scoring_closed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Staff closed pitch scoring: the final projects are final (projects.phases).",
+    )
 
     class Meta:
         verbose_name = "final-project settings"
@@ -68,6 +73,9 @@ class ProjectGroup(models.Model):
     slides_updated_at = models.DateTimeField(null=True, blank=True)
     slot = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Position in the pitch schedule (1 = first)."
+    )
+    presented_at = models.DateTimeField(
+        null=True, blank=True, help_text="Staff marked the group present at the pitch session."
     )
 
     class Meta:

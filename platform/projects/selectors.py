@@ -1,10 +1,12 @@
 """Reads, and the access_* checks every permission-sensitive read goes through."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import Role, User
 from core.permissions import require_staff
@@ -88,6 +90,49 @@ def conflicted_group_ids(user: User, edition: Edition) -> set[int]:
     return set(declared.values_list("group_id", flat=True)) | set(
         member.values_list("group_id", flat=True)
     )
+
+
+def presented_group_ids(edition: Edition, now: datetime | None = None) -> set[int]:
+    """Groups whose pitch counts as presented (the course rule): staff marked them present
+    at the session, or the session date has passed and a judge's ballot for them is
+    complete. A ballot alone, before the session, is not a pitch."""
+    now = now or timezone.now()
+    marked = set(
+        ProjectGroup.objects.filter(
+            edition=edition, signed_up_at__isnull=False, presented_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    config = project_settings_for(edition)
+    session = config.pitches_start_at if config else None
+    if session is None or now < session:
+        return marked
+    balloted = {
+        b.group_id
+        for b in PitchBallot.objects.filter(
+            group__edition=edition, group__signed_up_at__isnull=False
+        )
+        if b.is_complete
+    }
+    return marked | balloted
+
+
+def groups_without_judges(edition: Edition) -> list[ProjectGroup]:
+    """Signed-up groups that every judge is conflicted with: they can never be scored, so
+    staff are warned (the timeline page, the pitch standings)."""
+    judges = list(judge_list().values_list("pk", flat=True))
+    if not judges:
+        return []
+    groups = list(ProjectGroup.objects.filter(edition=edition, signed_up_at__isnull=False))
+    conflicted: dict[int, set[int]] = {}
+    for group_id, judge_id in Conflict.objects.filter(group__edition=edition).values_list(
+        "group_id", "judge_id"
+    ):
+        conflicted.setdefault(group_id, set()).add(judge_id)
+    for group_id, user_id in Membership.objects.filter(edition=edition).values_list(
+        "group_id", "user_id"
+    ):
+        conflicted.setdefault(group_id, set()).add(user_id)
+    return [g for g in groups if set(judges) <= conflicted.get(g.pk, set())]
 
 
 # --- access checks ----------------------------------------------------------------------

@@ -12,9 +12,11 @@ from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
 from core.scoring import ScoreInvalid, parse_score
-from courses.models import Edition
+from courses.models import Edition, Extension
+from courses.phases import step_deadline
 from judging.models import PITCH_CRITERIA, PitchBallot
 
+from . import phases
 from .models import (
     MAX_GROUP_SIZE,
     Conflict,
@@ -47,7 +49,11 @@ def _settings(edition: Edition) -> ProjectSettings:
     return config
 
 
-def _require_before(deadline: datetime, now: datetime, what: str, edition: Edition) -> None:
+def _require_before(
+    deadline: datetime, now: datetime, what: str, edition: Edition, user: User, step: str
+) -> None:
+    """The step's deadline for this student: the edition's, or their extension's."""
+    deadline = step_deadline(edition, user, step, deadline)
     if now >= deadline:
         raise ProjectError(f"{what} closed on {edition.format_time(deadline)}.")
 
@@ -61,6 +67,14 @@ def _lock_user(user: User) -> None:
 def _require_member(group: ProjectGroup, user: User) -> None:
     if not Membership.objects.filter(group=group, user=user).exists():
         raise PermissionDenied("You are not a member of this group.")
+
+
+def _require_not_judge(user: User, who: str = "You") -> None:
+    # A judge in a group would judge (or be conflicted with) their own pitch.
+    if user.is_judge:
+        raise ProjectError(
+            f"{who} {'are' if who == 'You' else 'is'} a judge: judges cannot be group members."
+        )
 
 
 def _require_no_review(edition: Edition, user: User) -> None:
@@ -94,7 +108,10 @@ def validate_pdf(upload: UploadedFile, *, max_bytes: int, max_pages: int | None 
 def group_create(*, edition: Edition, user: User, name: str, now: datetime | None = None):
     now = now or timezone.now()
     config = _settings(edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", edition, user, Extension.Step.SIGNUP
+    )
+    _require_not_judge(user)
     name = name.strip()
     if not name:
         raise ProjectError("Give your group a name.")
@@ -123,12 +140,15 @@ def invitation_create(
     edition = group.edition
     config = _settings(edition)
     _require_member(group, inviter)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", edition, inviter, Extension.Step.SIGNUP
+    )
     invitee = User.objects.filter(username=username.strip(), is_active=True).first()
     if invitee is None:
         raise ProjectError(f"There is no user called “{username.strip()}”.")
     if invitee == inviter:
         raise ProjectError("You are already in this group.")
+    _require_not_judge(invitee, invitee.username)
     if Membership.objects.filter(edition=edition, user=invitee).exists():
         raise ProjectError(f"{invitee.username} is already in a project group.")
     if PaperReview.objects.filter(edition=edition, user=invitee).exists():
@@ -152,7 +172,10 @@ def invitation_accept(
         raise PermissionDenied("This invitation is not yours.")
     edition = invitation.group.edition
     config = _settings(edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", edition, user, Extension.Step.SIGNUP
+    )
+    _require_not_judge(user)
     with transaction.atomic():
         _lock_user(user)
         # The group row lock makes "count, then join" atomic: no sixth member slips in.
@@ -199,7 +222,9 @@ def invitation_cancel(*, invitation: Invitation, user: User) -> Invitation:
 def membership_leave(*, group: ProjectGroup, user: User, now: datetime | None = None) -> None:
     now = now or timezone.now()
     config = _settings(group.edition)
-    _require_before(config.signup_deadline, now, "Group changes", group.edition)
+    _require_before(
+        config.signup_deadline, now, "Group changes", group.edition, user, Extension.Step.SIGNUP
+    )
     with transaction.atomic():
         group = ProjectGroup.objects.select_for_update().get(pk=group.pk)
         deleted, _ = Membership.objects.filter(group=group, user=user).delete()
@@ -218,7 +243,9 @@ def pitch_signup(
     now = now or timezone.now()
     _require_member(group, user)
     config = _settings(group.edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", group.edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", group.edition, user, Extension.Step.SIGNUP
+    )
     group.title = title.strip()[:200] or group.title
     if group.signed_up_at is None:
         group.signed_up_at = now
@@ -230,7 +257,9 @@ def pitch_withdraw(*, group: ProjectGroup, user: User, now: datetime | None = No
     now = now or timezone.now()
     _require_member(group, user)
     config = _settings(group.edition)
-    _require_before(config.signup_deadline, now, "Pitch sign-up", group.edition)
+    _require_before(
+        config.signup_deadline, now, "Pitch sign-up", group.edition, user, Extension.Step.SIGNUP
+    )
     group.signed_up_at = None
     group.slot = None
     group.save(update_fields=["signed_up_at", "slot"])
@@ -247,7 +276,9 @@ def slides_submit(
     now = now or timezone.now()
     _require_member(group, user)
     config = _settings(group.edition)
-    _require_before(config.slides_deadline, now, "Slide submission", group.edition)
+    _require_before(
+        config.slides_deadline, now, "Slide submission", group.edition, user, Extension.Step.SLIDES
+    )
     if not group.is_signed_up:
         raise ProjectError("Sign up to pitch before adding slides.")
     url = url.strip()
@@ -323,7 +354,9 @@ def review_submit(
 ) -> PaperReview:
     now = now or timezone.now()
     config = _settings(edition)
-    _require_before(config.review_deadline, now, "Paper review submission", edition)
+    _require_before(
+        config.review_deadline, now, "Paper review submission", edition, user, Extension.Step.REVIEW
+    )
     paper_title = paper_title.strip()
     if not paper_title:
         raise ProjectError("Name the paper you reviewed.")
@@ -417,6 +450,9 @@ def ballot_save(
 ) -> PitchBallot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
+    verdict = phases.project_allows(group.edition, phases.SCORE, now)
+    if not verdict:
+        raise ProjectError(verdict.reason)
     values: dict[str, int | str | None] = {
         c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes
     }
@@ -432,3 +468,33 @@ def ballot_save(
         ballot.updated_at = now or timezone.now()
         ballot.save()
     return ballot
+
+
+# --- the pitch session and closing scoring ---------------------------------------------
+
+
+def pitch_attendance_mark(
+    *, group: ProjectGroup, by: User, present: bool = True, now: datetime | None = None
+) -> ProjectGroup:
+    """Staff mark a group present at the pitch session: then its pitch is "presented"."""
+    require_staff(by, "Only staff mark attendance.", ProjectError)
+    if not group.is_signed_up:
+        raise ProjectError(f"{group.name} has not signed up to pitch.")
+    group.presented_at = (now or timezone.now()) if present else None
+    group.save(update_fields=["presented_at"])
+    return group
+
+
+def project_scoring_close(*, edition: Edition, by: User, now: datetime | None = None) -> None:
+    """Close pitch scoring: the final projects become final (after the pitches only)."""
+    require_staff(by, "Only staff close pitch scoring.", ProjectError)
+    now = now or timezone.now()
+    verdict = phases.project_allows(edition, phases.CLOSE_SCORING, now)
+    if not verdict:
+        raise ProjectError(verdict.reason)
+    ProjectSettings.objects.filter(edition=edition).update(scoring_closed_at=now)
+
+
+def project_scoring_reopen(*, edition: Edition, by: User) -> None:
+    require_staff(by, "Only staff reopen pitch scoring.", ProjectError)
+    ProjectSettings.objects.filter(edition=edition).update(scoring_closed_at=None)

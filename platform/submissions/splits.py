@@ -1,8 +1,8 @@
 """The two test splits a run is scored on, and the one rule for who sees which.
 
 Students see the public split as they go; the private split is a held-out test, shown to
-everyone once staff reveal it. Staff always see it, and judges from the deadline on (they
-judge finished entries on their full report).
+each student once staff reveal it and that student's own window has closed. Staff always
+see it, and judges from the deadline on (they judge finished entries on their full report).
 """
 
 from datetime import datetime
@@ -10,6 +10,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import User
+from courses import phases
 from courses.models import Lab
 
 PUBLIC, PRIVATE = "public", "private"
@@ -17,9 +18,15 @@ SPLITS = (PUBLIC, PRIVATE)
 
 
 def sees_private(user: User, lab: Lab, now: datetime | None = None) -> bool:
-    if user.is_course_staff or lab.private_revealed:
+    """Staff always; judges from the lab's deadline on; anyone else once the reveal is in
+    force and their own window (the lab's deadline, or their extension) has closed: the
+    reveal never reaches someone who can still upload."""
+    if user.is_course_staff:
         return True
-    return user.is_judge and (now or timezone.now()) >= lab.closes_at
+    now = now or timezone.now()
+    if user.is_judge and now >= lab.closes_at:
+        return True
+    return phases.reveal_in_force(lab, now) and now >= phases.student_deadline(lab, user)
 
 
 def visible_splits(user: User, lab: Lab, now: datetime | None = None) -> tuple[str, ...]:

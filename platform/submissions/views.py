@@ -10,6 +10,7 @@ from accounts.throttles import upload_refusal
 from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
+from courses import phases
 from courses.models import Lab
 from grader.specs import load_all_specs, load_spec
 
@@ -56,6 +57,9 @@ def lab_detail(request, lab_id: int):
     entries = list(entries_of(request.user, lab).prefetch_related("runs"))
     api_url = request.build_absolute_uri(reverse("api-lab-entries", args=[lab.spec_id]))
     guide = upload_help(lab)
+    upload = phases.lab_allows(
+        lab, phases.UPLOAD, user=request.user if request.user.is_student else None
+    )
     return render(
         request,
         "submissions/lab_detail.html",
@@ -63,7 +67,9 @@ def lab_detail(request, lab_id: int):
             "lab": lab,
             "form": form,
             "entries": entries,
-            "is_open": lab.is_open(timezone.now()),
+            # The student's own window (an extension keeps it open), and why not otherwise.
+            "is_open": bool(upload),
+            "upload": upload,
             "counted": sum(1 for e in entries if e.counts_toward_quota),
             "ranking_text": load_spec(lab.spec_id).ranking_text,
             "upload_help": guide,
@@ -86,6 +92,7 @@ def entry_detail(request, entry_id: int):
             "queue_position": run_queue_position(run) if run else None,
             "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
             "sees_private": sees_private(request.user, entry.lab),
+            "final_choice": phases.lab_allows(entry.lab, phases.CHOOSE_FINAL, user=request.user),
             "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
         },

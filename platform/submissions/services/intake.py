@@ -18,6 +18,7 @@ from django.utils.text import get_valid_filename
 
 from accounts.models import User
 from core.errors import Refused
+from courses import phases
 from courses.models import Lab
 from grader.entry import inspect_entry
 from grader.errors import EntryRejected
@@ -74,14 +75,10 @@ def _day_start(now: datetime, zone_name: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def lab_check_open(lab: Lab, now: datetime) -> None:
-    if now < lab.opens_at:
-        raise SubmissionRefused(f"{lab.title} opens on {lab.opens_at_display}.")
-    if now >= lab.closes_at:
-        raise SubmissionRefused(
-            f"The deadline for {lab.title} was {lab.closes_at_display}; "
-            "late entries are not accepted."
-        )
+def lab_check_open(lab: Lab, now: datetime, user: User | None = None) -> None:
+    """The upload window of `user` (the lab's, or their own extension's), asked of the
+    lab's phase (courses.phases)."""
+    phases.lab_require(lab, phases.UPLOAD, SubmissionRefused, user=user, now=now)
 
 
 def entry_submit(
@@ -93,7 +90,7 @@ def entry_submit(
         raise SubmissionRefused("Only students can submit entries.")
     if user.is_student and not lab.edition.enrollments.filter(user=user).exists():
         raise SubmissionRefused(f"You are not enrolled in {lab.edition.name}.")
-    lab_check_open(lab, now)
+    lab_check_open(lab, now, user if user.is_student else None)
     if not upload.name or not upload.name.lower().endswith(ALLOWED_SUFFIXES):
         raise SubmissionRefused(
             "Upload a model file (.keras, .h5, .pt2, .pt), a submission.py, or a .zip of them."
@@ -171,9 +168,13 @@ def _participant_lock_within_quota(*, user: User, lab: Lab, now: datetime) -> Pa
     return participant
 
 
-def entry_mark_final(*, user: User, entry: Entry) -> None:
+def entry_mark_final(*, user: User, entry: Entry, now: datetime | None = None) -> None:
     if entry.user_id != user.pk:
         raise SubmissionRefused("You can only choose your own entry.")
+    # The counted entry is fixed when the student's own window closes (else they could
+    # pick their best private score after the reveal).
+    lab = Lab.objects.select_related("edition").get(pk=entry.lab_id)  # today's deadline
+    phases.lab_require(lab, phases.CHOOSE_FINAL, SubmissionRefused, user=user, now=now)
     Participant.objects.filter(pk=entry.participant_id).update(final_entry=entry)
     participant_standing_refresh(
         Participant.objects.select_related("lab").get(pk=entry.participant_id)

@@ -3,9 +3,11 @@ only staff act, and the public winners page shows what was announced."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Affiliation, Role
 from awards import services
@@ -19,10 +21,24 @@ from factories import (
 from judging.models import PitchBallot
 
 
+def final_projects(edition):
+    """Final-project settings whose pitches are over and whose scoring staff closed: prizes
+    may be confirmed only then (issue 12)."""
+    past = timezone.now() - timedelta(days=1)
+    return ProjectSettingsFactory(
+        edition=edition,
+        min_judges_per_group=1,
+        signup_deadline=past - timedelta(days=2),
+        slides_deadline=past - timedelta(days=2),
+        review_deadline=past - timedelta(days=2),
+        scoring_closed_at=past,
+    )
+
+
 @pytest.fixture
 def edition(db):
     edition = EditionFactory(is_current=True)
-    ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
+    final_projects(edition)
     return edition
 
 
@@ -115,8 +131,8 @@ def test_announcing_is_idempotent_and_emails_winners_once(
     )
     snapshot = services.awards_confirm(edition=edition, by=staff)
     assert "not been announced" in client.get(reverse("winners")).content.decode()
-    assert services.awards_announce(snapshot=snapshot, by=staff) is True
-    assert services.awards_announce(snapshot=snapshot, by=staff) is False
+    assert services.awards_announce(snapshot=snapshot, by=staff, confirmed=True) is True
+    assert services.awards_announce(snapshot=snapshot, by=staff, confirmed=True) is False
     assert len(mailoutbox) == 2
     assert {m.subject for m in mailoutbox} == {
         "[6.S191] You won: GPU (Final project)",
@@ -130,18 +146,18 @@ def test_changing_after_announcing_needs_a_reasoned_revision(edition, pitches, s
     keys = [f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"]
     services.tie_resolve(edition=edition, scope="project", keys=keys, by=staff)
     first = services.awards_confirm(edition=edition, by=staff)
-    services.awards_announce(snapshot=first, by=staff)
+    services.awards_announce(snapshot=first, by=staff, confirmed=True)
     with pytest.raises(services.AwardsError, match="revision with a reason"):
         services.awards_confirm(edition=edition, by=staff)
     services.tie_resolve(edition=edition, scope="project", keys=keys[::-1], by=staff)
     revision = services.awards_confirm(edition=edition, by=staff, reason="Judge corrected a score")
     assert revision.version == 2 and revision.revision_reason == "Judge corrected a score"
-    services.awards_announce(snapshot=revision, by=staff)
+    services.awards_announce(snapshot=revision, by=staff, confirmed=True)
     # Only the newly winning group is emailed again.
     assert len(mailoutbox) == 3
     assert mailoutbox[-1].to == [pitches["delta"].member_users()[0].email]
     with pytest.raises(services.AwardsError, match="latest"):
-        services.awards_announce(snapshot=first, by=staff)
+        services.awards_announce(snapshot=first, by=staff, confirmed=True)
 
 
 @pytest.mark.parametrize("name", ["student", "judge"])
@@ -168,7 +184,8 @@ def test_staff_pages_and_csv(edition, pitches, client_as, staff):
     client.post(reverse("awards-confirm"))
     snapshot = AwardSnapshot.objects.get()
     assert _awards(snapshot)[1] == ("Speaker", keys[1])
-    client.post(reverse("awards-announce", args=[snapshot.pk]))
+    # Announcing asks for an explicit confirmation first (issue 12).
+    client.post(reverse("awards-announce", args=[snapshot.pk]), {"confirm": "yes"})
     snapshot.refresh_from_db()
     assert snapshot.announced_by == staff
     csv_text = client.get(reverse("awards-csv", args=[snapshot.pk])).content.decode()
@@ -194,7 +211,14 @@ def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, s
     from judging.services import entry_score_submit, judge_assign, lab_judging_close
 
     edition = EditionFactory(is_current=True)
-    lab = LabFactory(edition=edition, spec_id="lab3-cartpole", title="Lab 3: CartPole")
+    # Judging closes only after the lab does (issue 12): the lab's deadline has passed.
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab3-cartpole",
+        title="Lab 3: CartPole",
+        opens_at=timezone.now() - timedelta(days=3),
+        closes_at=timezone.now() - timedelta(minutes=1),
+    )
     Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Drone")
     public = make_user(username="pub", affiliation=Affiliation.PUBLIC)
     listener = make_user(username="lis", affiliation=Affiliation.MIT_LISTENER)
@@ -241,3 +265,84 @@ def test_staff_see_which_prize_boundaries_are_noise(make_user, staff, client_as)
     Prize.objects.filter(lab=lab).update(quantity=2)
     (category,) = services.awards_preview(edition)
     assert len(category["noise"]) == 1
+
+
+# --- issue 12 item 1: the timeline holds for prizes -----------------------------------------
+
+
+@pytest.fixture
+def lab_prize(edition, make_user):
+    from factories import LabFactory
+
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab2-debias",
+        title="Lab 1",
+        opens_at=timezone.now() - timedelta(days=3),
+        closes_at=timezone.now() + timedelta(days=20),
+    )
+    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Headphones")
+    return lab
+
+
+def test_prizes_cannot_be_confirmed_while_a_lab_is_open(edition, pitches, lab_prize, staff):
+    with pytest.raises(services.AwardsError, match=r"Lab 1 closes .* (EST|EDT)"):
+        services.awards_confirm(edition=edition, by=staff)
+
+
+def test_prizes_cannot_be_confirmed_before_the_final_projects_are_final(db, staff, make_user):
+    edition = EditionFactory(is_current=True)
+    ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
+    Prize.objects.create(edition=edition, category=Category.PROJECT, name="GPU", position=1)
+    with pytest.raises(services.AwardsError, match="pitch sign-up closes"):
+        services.awards_confirm(edition=edition, by=staff)
+
+
+def test_announce_is_blocked_when_a_lab_reopens_after_confirming(
+    edition, pitches, staff, mailoutbox
+):
+    from courses.services import lab_deadline_move
+    from factories import LabFactory
+    from leaderboards.services import lab_private_reveal
+
+    closed = timezone.now() - timedelta(days=1)
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab2-debias",
+        title="Lab 1",
+        opens_at=closed - timedelta(days=5),
+        closes_at=closed,
+    )
+    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Headphones")
+    lab_private_reveal(lab=lab, by=staff)
+    _order_tie(edition, pitches, staff)
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    lab_deadline_move(lab=lab, closes_at=timezone.now() + timedelta(days=2), by=staff)
+    with pytest.raises(services.AwardsError, match="Lab 1 closes"):
+        services.awards_announce(snapshot=snapshot, by=staff, confirmed=True)
+    assert mailoutbox == []
+    assert services.snapshot_latest(edition, announced=True) is None
+
+
+def test_announce_shows_who_gets_what_and_needs_an_explicit_yes(
+    edition, pitches, staff, client_as, mailoutbox
+):
+    _order_tie(edition, pitches, staff)
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    client = client_as("staff")
+    url = reverse("awards-announce", args=[snapshot.pk])
+    summary = client.get(url).content.decode()
+    assert "Alpha" in summary and "GPU" in summary and 'name="confirm"' in summary
+    client.post(url)  # the button without the box ticked: nothing happens
+    snapshot.refresh_from_db()
+    assert snapshot.announced_at is None and mailoutbox == []
+    with pytest.raises(services.AwardsError, match="confirm"):
+        services.awards_announce(snapshot=snapshot, by=staff, confirmed=False)
+    client.post(url, {"confirm": "yes"})
+    snapshot.refresh_from_db()
+    assert snapshot.announced_at is not None and len(mailoutbox) == 2
+
+
+def _order_tie(edition, pitches, staff):
+    keys = [f"group:{pitches['gamma'].pk}", f"group:{pitches['delta'].pk}"]
+    services.tie_resolve(edition=edition, scope="project", keys=keys, by=staff)

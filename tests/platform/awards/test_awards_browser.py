@@ -1,8 +1,10 @@
 """Staff confirm and announce the prizes in a browser; anyone sees the winners page."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Affiliation, Role
 from awards.models import AwardSnapshot, Category, Prize
@@ -16,11 +18,24 @@ from pages import browser_login
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = Path("/work/briefs/shots")
+
+
+def _final_projects(edition, **extra):
+    """Pitches over and scoring closed: the final projects are final."""
+    past = timezone.now() - timedelta(days=1)
+    fields = {
+        "signup_deadline": past - timedelta(days=2),
+        "slides_deadline": past - timedelta(days=2),
+        "review_deadline": past - timedelta(days=2),
+        "scoring_closed_at": past,
+    }
+    return ProjectSettingsFactory(edition=edition, min_judges_per_group=1, **{**fields, **extra})
 
 
 def test_staff_confirm_and_announce_then_the_public_sees_winners(page, staff, make_user):
     edition = EditionFactory(name="IAP 2027", is_current=True)
-    ProjectSettingsFactory(edition=edition, min_judges_per_group=1)
+    _final_projects(edition)
     judge = make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
     for name, novelty in (("Neural Tunes", 5), ("Fair Faces", 4), ("Pong Pros", 4)):
         group = ProjectGroupFactory(edition=edition, name=name, members=[make_user()])
@@ -40,7 +55,12 @@ def test_staff_confirm_and_announce_then_the_public_sees_winners(page, staff, ma
     page.click("text=Confirm standings and awards")
     assert "Version 1 confirmed" in page.locator(".messages").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "awards-staff-confirmed.png"), full_page=True)
-    page.click("button:text-is('Announce')")
+    # Announcing first shows who gets what and asks for an explicit yes (issue 12).
+    page.click("text=Announce…")
+    assert "Neural Tunes" in page.locator("#summary").inner_text()
+    assert AwardSnapshot.objects.get().announced_at is None
+    page.check("input[name=confirm]")
+    page.click("text=Announce and email the winners")
     assert "announced" in page.locator(".messages").inner_text()
     assert AwardSnapshot.objects.get().announced_at is not None
 
@@ -50,3 +70,47 @@ def test_staff_confirm_and_announce_then_the_public_sees_winners(page, staff, ma
     assert "GPU" in winners and "Neural Tunes" in winners
     speaker_row = page.locator("tr", has_text="Speaker").inner_text()
     assert ("Pong Pros" in speaker_row) != ("Fair Faces" in speaker_row)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_announce_is_blocked_with_the_reason_while_a_lab_is_open(page, staff, make_user, width):
+    """Item 1: with Lab 1 open until January 26, the prizes page says why nothing can be
+    confirmed, and the announce page of an earlier version shows the blockers and offers no
+    button; nothing is published or emailed."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from factories import LabFactory
+
+    page.set_viewport_size({"width": width, "height": 900})
+    edition = EditionFactory(name="IAP 2027", is_current=True)
+    _final_projects(edition)
+    judge = make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
+    group = ProjectGroupFactory(edition=edition, name="Neural Tunes", members=[make_user()])
+    PitchBallotFactory(group=group, judge=judge, novelty=5, soundness=4, clarity=4)
+    Prize.objects.create(edition=edition, category=Category.PROJECT, name="GPU", position=1)
+    snapshot = AwardSnapshot.objects.create(
+        edition=edition, version=1, data={"categories": []}, confirmed_by=staff
+    )
+    deadline = datetime(2027, 1, 26, 23, 59, tzinfo=ZoneInfo("America/New_York"))
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab1-music",
+        title="Lab 1",
+        opens_at=timezone.now() - timedelta(days=1),
+        closes_at=max(deadline, timezone.now() + timedelta(days=1)),
+    )
+    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Headphones")
+
+    browser_login(page, "staffer")
+    page.goto("/staff/awards/")
+    assert "Lab 1 closes" in page.locator("#blockers").inner_text()
+    page.click("text=Confirm standings and awards")
+    assert "Lab 1 closes" in page.locator(".messages").inner_text()
+    page.goto(f"/staff/awards/{snapshot.pk}/announce/")
+    blockers = page.locator("#blockers").inner_text()
+    assert "cannot be announced" in blockers and "Lab 1 closes" in blockers
+    assert page.locator("text=Announce and email the winners").count() == 0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"timeline-announce-blocked-{width}.png"), full_page=True)
+    assert AwardSnapshot.objects.get().announced_at is None

@@ -1,7 +1,10 @@
 """The course pass report: labs completed per each lab's rule, final project, attendance."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from awards.pass_report import pass_report
 from courses.models import Completion
@@ -11,9 +14,11 @@ from factories import (
     LabFactory,
     PitchBallotFactory,
     ProjectGroupFactory,
+    ProjectSettingsFactory,
     UserFactory,
 )
 from projects.models import PaperReview, ReviewStatus
+from projects.services import pitch_attendance_mark
 from submissions.models import Entry, Participant, Status
 
 
@@ -47,7 +52,9 @@ def test_each_requirement_is_checked(course):
     ada, bob, cy, dee = (UserFactory(username=n) for n in ("ada", "bob", "cy", "dee"))
     for user in (ada, bob, cy, dee):
         EnrollmentFactory(edition=edition, user=user, attended=user.username != "dee")
-    # ada: everything, via a pitch that a judge scored.
+    # ada: everything, via a pitch that a judge scored after the session (issue 12: a ballot
+    # counts as a pitch only once the session date has passed, or staff mark attendance).
+    ProjectSettingsFactory(edition=edition, pitches_start_at=timezone.now() - timedelta(days=1))
     _entry(ada, scored_lab, Status.SCORED)
     _entry(ada, submitted_lab, Status.FAILED)  # a failed entry still counts as submitted here
     group = ProjectGroupFactory(edition=edition, members=[ada, dee])
@@ -110,3 +117,28 @@ def test_pass_report_page_and_csv_for_staff(course, client_as):
     )
     assert lines[1].startswith("'=cmd|calc,Eve E,")
     assert lines[1].endswith(",no,no,no,no,not yet")
+
+
+def test_a_pitch_is_presented_only_at_the_session(course, staff):
+    """Item 6: a complete ballot before the session is not a presented pitch; staff marking
+    attendance is, and so is a complete ballot once the session date has passed."""
+    edition, _, _ = course
+    ada, bob = UserFactory(username="ada"), UserFactory(username="bob")
+    for user in (ada, bob):
+        EnrollmentFactory(edition=edition, user=user)
+    config = ProjectSettingsFactory(
+        edition=edition, pitches_start_at=timezone.now() + timedelta(days=3)
+    )
+    scored = ProjectGroupFactory(edition=edition, members=[ada])
+    PitchBallotFactory(group=scored)
+    marked = ProjectGroupFactory(edition=edition, members=[bob])
+
+    def projects():
+        return {row.username: row.project for row in pass_report(edition)[1]}
+
+    assert projects() == {"ada": "", "bob": ""}
+    pitch_attendance_mark(group=marked, by=staff)
+    assert projects() == {"ada": "", "bob": "pitch presented"}
+    config.pitches_start_at = timezone.now() - timedelta(hours=1)
+    config.save()
+    assert projects() == {"ada": "pitch presented", "bob": "pitch presented"}

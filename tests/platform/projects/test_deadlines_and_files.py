@@ -215,3 +215,32 @@ def test_a_review_must_be_one_page(config, student):
             upload=SimpleUploadedFile("r.pdf", TWO_PAGE_PDF),
             now=REVIEW - timedelta(days=1),
         )
+
+
+@pytest.mark.django_db
+def test_a_slides_extension_moves_that_students_deadline_only(
+    own_group, student, other_student, staff
+):
+    """Per-student extensions reach the final-project steps too (issue 12)."""
+    from courses.models import Extension
+    from courses.services import project_extension_grant
+
+    services.pitch_signup(group=own_group, user=student, now=SIGNUP - timedelta(days=1))
+    project_extension_grant(
+        edition=own_group.edition,
+        user=student,
+        step=Extension.Step.SLIDES,
+        closes_at=SLIDES + timedelta(days=2),
+        reason="hospital",
+        by=staff,
+    )
+    services.slides_submit(
+        group=own_group, user=student, url="https://slides.example/late", now=SLIDES + AT
+    )
+    with pytest.raises(services.ProjectError, match="closed on February 1, 2027"):
+        services.slides_submit(
+            group=own_group,
+            user=student,
+            url="https://slides.example/later",
+            now=SLIDES + timedelta(days=2),
+        )

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, close_old_connections, connection
 
-from accounts.models import Affiliation
+from accounts.models import Affiliation, Role
 from factories import EditionFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
 from projects import services
 from projects.models import Invitation, InvitationStatus, Membership, ProjectGroup
@@ -216,3 +216,36 @@ def test_a_user_accepting_two_groups_at_once_joins_exactly_one():
         "This invitation was already cancelled.",
         "You are already in a project group in this edition.",
     }
+
+
+# --- issue 12: judges are never group members ---------------------------------------------
+
+
+def test_a_judge_cannot_create_join_or_be_invited_to_a_group(config, judge):
+    from projects.services import ProjectError, group_create, invitation_accept, invitation_create
+
+    edition = config.edition
+    student = UserFactory()
+    group = group_create(edition=edition, user=student, name="Turing Machines")
+    with pytest.raises(ProjectError, match="judges cannot be group members"):
+        group_create(edition=edition, user=judge, name="Judges")
+    with pytest.raises(ProjectError, match="judges cannot be group members"):
+        invitation_create(group=group, inviter=student, username=judge.username)
+    # An invitation made before the person became a judge cannot be accepted either.
+    judge.role = Role.STUDENT
+    judge.save()
+    invitation = invitation_create(group=group, inviter=student, username=judge.username)
+    judge.role = Role.JUDGE
+    judge.save()
+    with pytest.raises(ProjectError, match="judges cannot be group members"):
+        invitation_accept(invitation=invitation, user=judge)
+
+
+def test_staff_are_warned_of_a_group_every_judge_is_conflicted_with(config, judge):
+    from projects.selectors import groups_without_judges
+    from projects.services import conflict_declare
+
+    group = ProjectGroupFactory(edition=config.edition, name="Turing Machines")
+    assert groups_without_judges(config.edition) == []
+    conflict_declare(judge=judge, group=group, reason="my student")
+    assert groups_without_judges(config.edition) == [group]

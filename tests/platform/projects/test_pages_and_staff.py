@@ -281,3 +281,21 @@ def test_admin_changelists_search_and_filter(client_as, edition, model):
         == 200
     )
     assert client_as("judge").get(url).status_code == 302
+
+
+@pytest.mark.django_db
+def test_staff_mark_a_group_present_from_the_admin(client_as, staff):
+    """Attendance at the pitch session is what makes a pitch presented (issue 12 item 6)."""
+    from factories import ProjectGroupFactory
+
+    group = ProjectGroupFactory(name="Turing Machines")
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client = client_as("staff")
+    client.force_login(staff)
+    client.post(
+        "/admin/projects/projectgroup/",
+        {"action": "mark_present", "_selected_action": [group.pk]},
+    )
+    group.refresh_from_db()
+    assert group.presented_at is not None

@@ -77,8 +77,13 @@ def test_students_see_public_scores_only_until_revealed(client_as, api_as, score
     staff_data = api_as("staff").get(f"/api/entries/{scored_entry.pk}/").json()
     assert staff_data["metrics"]["private"] == {"mean_return": 9.25}
 
-    scored_entry.lab.private_revealed = True
-    scored_entry.lab.save()
+    # A reveal holds only once the deadline has passed (issue 12: it never reaches a
+    # student who can still upload), so the lab closes first.
+    lab = scored_entry.lab
+    lab.closes_at = timezone.now() - timedelta(minutes=1)
+    lab.opens_at = min(lab.opens_at, lab.closes_at - timedelta(days=1))
+    lab.private_revealed = True
+    lab.save()
     data = api_as("student").get(f"/api/entries/{scored_entry.pk}/").json()
     assert data["metrics"]["private"] == {"mean_return": 9.25}
 

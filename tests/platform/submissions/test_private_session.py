@@ -46,7 +46,13 @@ def _no_csrf(page: str) -> str:
 
 
 def _reveal(lab: Lab) -> None:
-    Lab.objects.filter(pk=lab.pk).update(private_revealed=True)
+    # A reveal holds only once the lab's deadline has passed (issue 12).
+    closed = timezone.now() - timedelta(seconds=1)
+    Lab.objects.filter(pk=lab.pk).update(
+        private_revealed=True,
+        closes_at=closed,
+        opens_at=min(lab.opens_at, closed - timedelta(days=1)),
+    )
 
 
 @pytest.mark.parametrize("backend", ["process", pytest.param("docker", marks=pytest.mark.docker)])

@@ -13,10 +13,13 @@ from submissions.splits import PRIVATE, PUBLIC, sees_private, visible_splits
 CASES = [  # (persona, revealed, after the deadline, sees private)
     ("student", False, False, False),
     ("student", False, True, False),
-    ("student", True, False, True),
+    # A reveal holds only after the deadline (issue 12: a deadline moved into the future
+    # drops it), so "revealed while open" shows nothing private.
+    ("student", True, False, False),
+    ("student", True, True, True),
     ("judge", False, False, False),
     ("judge", False, True, True),  # judges judge finished entries on their full report
-    ("judge", True, False, True),
+    ("judge", True, False, False),
     ("staff", False, False, True),
 ]
 

@@ -1,0 +1,343 @@
+"""The course timeline holds for every sequence of actions (issue 12, acceptance).
+
+A hypothesis state machine plays staff, a judge and students on one lab with a prize:
+uploads (the intake service), runs graded to scored (the services that record results:
+claim, scoring, scored), final-entry choices, reveals and hides, deadline moves, per-student
+extensions, judges' scores, closing and reopening judging, confirming and announcing
+prizes, and the clock moving on. After every step it checks, against its own model of the
+timeline (not the code's):
+
+1. no student sees a private score (entry page metrics, leaderboard default split) unless
+   staff revealed it, the lab's deadline has passed since, and their own deadline
+   (extensions included) has passed;
+2. once a student's window is closed and their runs are all graded, their counted entry
+   never changes while it stays closed;
+3. no winner is published or emailed while the lab is not final;
+4. every student's standing equals the one recomputed from scratch from their scored runs.
+"""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from accounts.models import Role
+from awards import services as awards
+from awards.models import Category, Prize
+from celery_helpers import use_broker
+from core.errors import Refused
+from courses.models import EntrySelection
+from courses.services import extension_grant, lab_deadline_move
+from factories import EditionFactory, EnrollmentFactory, LabFactory, UserFactory
+from judging import services as judging
+from judging.selectors import finalist_entry_id, finalists_of
+from leaderboards import services as boards
+from leaderboards.selectors import access_leaderboard
+from submissions.models import ACTIVE, Entry, GradingRun, Participant, Status
+from submissions.selectors import visible_metrics
+from submissions.services import intake, worker
+from submissions.services.runs import run_transition
+from uploads import LEFT, upload
+
+pytestmark = pytest.mark.django_db
+
+HOUR = timedelta(hours=1)
+STUDENTS = 2
+
+
+class Timeline(RuleBasedStateMachine):
+    @initialize()
+    def setup(self):
+        self.now = timezone.now().replace(microsecond=0)
+        self._clock = mock.patch("django.utils.timezone.now", lambda: self.now)
+        self._clock.start()
+        edition = EditionFactory()
+        self.lab = LabFactory(
+            edition=edition,
+            spec_id="lab3-cartpole",
+            title="Lab 3",
+            opens_at=self.now - 24 * HOUR,
+            closes_at=self.now + 6 * HOUR,
+            needs_writeup=False,
+            max_entries_per_day=50,
+            max_entries_total=50,
+            selection=EntrySelection.FINAL,
+        )
+        Prize.objects.create(edition=edition, category=Category.LAB, lab=self.lab, name="Drone")
+        self.staff = UserFactory(role=Role.STAFF)
+        self.judge = UserFactory(role=Role.JUDGE)
+        judging.judge_assign(lab=self.lab, judge=self.judge, by=self.staff)
+        self.students = [UserFactory() for _ in range(STUDENTS)]
+        for student in self.students:
+            EnrollmentFactory(edition=edition, user=student)
+        # The model of the timeline.
+        self.closes_at = self.lab.closes_at
+        self.extensions: dict[int, object] = {}
+        self.revealed = False
+        self.judging_closed = False
+        self.frozen: dict[int, int | None] = {}  # student -> counted entry, once fixed
+        self.emails = 0
+        # Every student starts with a scored entry and one still queued, so every rule has
+        # something to act on from the first step.
+        for score, student in enumerate(self.students):
+            for _ in range(2):
+                intake.entry_submit(user=student, lab=self.lab, upload=upload(LEFT), now=self.now)
+            self._score(student.entries.order_by("pk").first().runs.get(), score, 10 - score)
+
+    def teardown(self):
+        if hasattr(self, "_clock"):
+            self._clock.stop()
+
+    # --- the model -------------------------------------------------------------------
+
+    def own_deadline(self, student):
+        return max(self.closes_at, self.extensions.get(student.pk, self.closes_at))
+
+    def last_deadline(self):
+        return max([self.closes_at, *self.extensions.values()])
+
+    def model_final(self):
+        return self.now >= self.last_deadline() and self.revealed and self.judging_closed
+
+    def model_sees_private(self, student):
+        return self.revealed and self.now >= self.own_deadline(student)
+
+    def fresh(self):
+        """The lab as the database has it now (deadlines move)."""
+        return type(self.lab).objects.get(pk=self.lab.pk)
+
+    # --- students ----------------------------------------------------------------------
+
+    @rule(who=st.integers(0, STUDENTS - 1))
+    def upload(self, who):
+        student = self.students[who]
+        try:
+            intake.entry_submit(user=student, lab=self.fresh(), upload=upload(LEFT), now=self.now)
+        except Refused:
+            assert self.now >= self.own_deadline(student), "refused inside the student's window"
+        else:
+            assert self.now < self.own_deadline(student), "accepted outside the window"
+
+    @rule(data=st.data())
+    def grade(self, data):
+        queued = list(GradingRun.objects.filter(entry__lab=self.lab, status=Status.QUEUED))
+        if not queued:
+            return
+        run = data.draw(st.sampled_from(queued))
+        self._score(run, data.draw(st.integers(0, 20)), data.draw(st.integers(0, 20)))
+
+    def _score(self, run, public, private):
+        """Record a scored result through the services a grading worker uses."""
+        claim = worker.run_claim(run_id=run.pk, worker="machine")
+        assert claim is not None
+        assert run_transition(run.pk, Status.SCORING, if_claim=claim)
+        assert run_transition(
+            run.pk,
+            Status.SCORED,
+            if_claim=claim,
+            metrics={"mean_return": float(public)},
+            split_metrics={
+                "public": {"mean_return": float(public)},
+                "private": {"mean_return": float(private)},
+            },
+        )
+
+    @rule(data=st.data())
+    def choose_final(self, data):
+        entries = list(Entry.objects.filter(lab=self.lab))
+        if not entries:
+            return
+        entry = data.draw(st.sampled_from(entries))
+        try:
+            intake.entry_mark_final(user=entry.user, entry=entry, now=self.now)
+        except Refused:
+            assert self.now >= self.own_deadline(entry.user)
+        else:
+            assert self.now < self.own_deadline(entry.user)
+
+    # --- staff ---------------------------------------------------------------------------
+
+    @rule()
+    def reveal(self):
+        try:
+            boards.lab_private_reveal(lab=self.fresh(), by=self.staff, now=self.now)
+        except Refused:
+            assert self.now < self.closes_at
+        else:
+            self.revealed = True
+            event("revealed")
+
+    @rule()
+    def hide(self):
+        boards.lab_private_hide(lab=self.fresh(), by=self.staff)
+        self.revealed = False
+
+    @rule(hours=st.integers(-24, 24))
+    def move_deadline(self, hours):
+        closes_at = self.now + hours * HOUR
+        if closes_at <= self.lab.opens_at:
+            return
+        lab_deadline_move(lab=self.fresh(), closes_at=closes_at, by=self.staff)
+        self.closes_at = closes_at
+        if closes_at > self.now:
+            self.revealed = False  # the reveal does not survive an extension
+            self.frozen.clear()
+
+    @rule(who=st.integers(0, STUDENTS - 1), hours=st.integers(1, 48))
+    def grant_extension(self, who, hours):
+        student = self.students[who]
+        closes_at = self.now + hours * HOUR
+        try:
+            extension_grant(
+                lab=self.fresh(), user=student, closes_at=closes_at, reason="illness", by=self.staff
+            )
+        except Refused:
+            assert closes_at <= self.closes_at
+        else:
+            self.extensions[student.pk] = closes_at
+            if self.revealed and self.now >= self.closes_at:
+                event("extension after a reveal")
+            self.frozen.pop(student.pk, None)
+
+    @rule(hours=st.sampled_from([1, 6, 24]))
+    def advance(self, hours):
+        self.now += hours * HOUR
+
+    # --- the judge, judging and prizes -----------------------------------------------------
+
+    @rule()
+    def judge_scores(self):
+        for finalist in finalists_of(self.fresh()):
+            entry = Entry.objects.get(pk=finalist_entry_id(finalist))
+            try:
+                judging.entry_score_submit(
+                    judge=self.judge, entry=entry, soundness=4, descriptions=3
+                )
+            except Refused:
+                assert self.judging_closed
+
+    @rule()
+    def close_judging(self):
+        try:
+            judging.lab_judging_close(lab=self.fresh(), by=self.staff, now=self.now)
+        except Refused:
+            assert self.now < self.last_deadline()
+        else:
+            self.judging_closed = True
+
+    @rule()
+    def reopen_judging(self):
+        judging.lab_judging_reopen(lab=self.fresh(), by=self.staff)
+        self.judging_closed = False
+
+    @rule()
+    def confirm_and_announce(self):
+        edition = self.fresh().edition
+        try:
+            snapshot = awards.awards_confirm(edition=edition, by=self.staff)
+        except Refused:
+            return
+        assert self.model_final(), "prizes confirmed while the lab is not final"
+        before = len(mail.outbox)
+        try:
+            awards.awards_announce(snapshot=snapshot, by=self.staff, confirmed=True)
+        except Refused:
+            assert len(mail.outbox) == before
+            return
+        assert self.model_final(), "winners announced while the lab is not final"
+        event("announced")
+        self.emails = len(mail.outbox)
+
+    # --- the invariants --------------------------------------------------------------------
+
+    @invariant()
+    def no_private_score_before_the_reveal(self):
+        if not hasattr(self, "students"):
+            return
+        lab = self.fresh()
+        for student in self.students:
+            expected = self.model_sees_private(student)
+            default_split = access_leaderboard(student, lab)
+            assert (default_split == "private") == expected
+            for entry in Entry.objects.filter(lab=lab, user=student):
+                run = entry.runs.order_by("-pk").first()
+                shown = visible_metrics(entry, run, student)
+                if not expected:
+                    assert "private" not in shown, "a private score before the reveal"
+
+    @invariant()
+    def counted_entry_of_a_closed_window_never_changes(self):
+        if not hasattr(self, "students"):
+            return
+        for student in self.students:
+            if self.now < self.own_deadline(student):
+                self.frozen.pop(student.pk, None)
+                continue
+            participant = Participant.objects.filter(lab=self.lab, user=student).first()
+            if participant is None:
+                continue
+            if Entry.objects.filter(participant=participant, status__in=ACTIVE).exists():
+                continue  # entries uploaded in time still being graded
+            counted = participant.standing_run.entry_id if participant.standing_run else None
+            if student.pk in self.frozen:
+                assert self.frozen[student.pk] == counted, "the counted entry changed"
+            else:
+                self.frozen[student.pk] = counted
+
+    @invariant()
+    def nothing_published_or_emailed_unless_final(self):
+        if not hasattr(self, "students"):
+            return
+        assert len(mail.outbox) == self.emails, "an email outside an announcement"
+
+    @invariant()
+    def standings_equal_a_recomputation(self):
+        if not hasattr(self, "students"):
+            return
+        for participant in Participant.objects.filter(lab=self.lab):
+            runs = [
+                e.runs.order_by("-pk").first()
+                for e in Entry.objects.filter(participant=participant).order_by("pk")
+            ]
+            scored = [r for r in runs if r is not None and r.status == Status.SCORED]
+            expected = None
+            final = [r for r in scored if r.entry_id == participant.final_entry_id]
+            if final:
+                expected = final[0].entry_id
+            elif scored:
+                best = max(
+                    scored,
+                    key=lambda r: (
+                        r.split_metrics["public"]["mean_return"],
+                        -r.entry.created_at.timestamp(),
+                        -r.entry_id,
+                    ),
+                )
+                expected = best.entry_id
+            standing = participant.standing_run.entry_id if participant.standing_run else None
+            assert standing == expected
+
+
+def test_the_timeline_holds_for_every_sequence():
+    use_broker("memory://")
+    mail.outbox = []
+    run_state_machine_as_test(
+        Timeline,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
