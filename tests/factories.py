@@ -171,21 +171,22 @@ def scored_entry(user, lab, public=None, private=None, created_at=None, details=
     return e
 
 
-def scored_entry_wrong_on(user, lab, wrong: int, n: int = 400, metric: str = "debias_accuracy"):
+def scored_entry_wrong_on(user, lab, wrong: int, n: int = 400, metric: str = "accuracy"):
     """An entry whose public run is wrong on the first `wrong` of n hidden examples, with its
-    per-example outcomes and a +-1.5 interval stored as the grader does (statistical ties)."""
+    per-example outcomes and a +-0.015 interval stored as the grader does (statistical ties:
+    the lab must rank by a mean of per-example outcomes, e.g. lab2-mnist's accuracy)."""
     import numpy as np
 
     from grader import intervals
 
     correct = np.ones(n)
     correct[:wrong] = 0
-    value = 100.0 * correct.mean()
+    value = float(correct.mean())
     e = EntryFactory(user=user, lab=lab)
     GradingRunFactory(
         entry=e,
         split_metrics={"public": {metric: value}, "private": {}},
-        split_intervals={"public": {metric: [value - 1.5, min(100.0, value + 1.5)]}},
+        split_intervals={"public": {metric: [value - 0.015, min(1.0, value + 0.015)]}},
         outcomes={"public": intervals.pack_outcomes(correct)},
     )
     from submissions.standing import participant_standing_refresh

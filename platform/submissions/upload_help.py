@@ -24,6 +24,7 @@ class UploadHelp:
     example: str  # the entry file the snippet uploads
     needs_writeup: bool
     songs: bool  # a next-character lab: songs.abc goes in the .zip
+    ranking: str = ""  # how the lab ranks entries, in words (the spec's [ranking])
 
     @property
     def zipped(self) -> bool:
@@ -79,13 +80,14 @@ class UploadHelp:
 def upload_help(lab: Lab) -> UploadHelp:
     try:
         spec = load_spec(lab.spec_id)
-        kinds, songs = spec.entry_kinds, spec.task == "next_char"
+        kinds, songs, ranking = spec.entry_kinds, spec.task == "next_char", spec.ranking_text
     except SpecError:
         # A lab whose spec is missing still gets its page (uploads then say why they fail).
-        kinds, songs = ENTRY_KINDS, False
+        kinds, songs, ranking = ENTRY_KINDS, False, ""
     return UploadHelp(
         kinds=tuple(KINDS[k][0] for k in kinds),
         example=KINDS[kinds[0]][1],
         needs_writeup=lab.needs_writeup,
         songs=songs,
+        ranking=ranking,
     )

@@ -12,7 +12,7 @@ from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses import phases
 from courses.models import Lab
-from grader.specs import load_all_specs, load_spec
+from grader.specs import load_all_specs
 
 from . import blobs
 from .forms import HiddenSetForm, UploadForm
@@ -71,7 +71,7 @@ def lab_detail(request, lab_id: int):
             "is_open": bool(upload),
             "upload": upload,
             "counted": sum(1 for e in entries if e.counts_toward_quota),
-            "ranking_text": load_spec(lab.spec_id).ranking_text,
+            "ranking_text": guide.ranking,
             "upload_help": guide,
             "snippet_python": guide.python(api_url),
             "snippet_curl": guide.curl(api_url),

@@ -47,6 +47,11 @@ def debias(edition):
 
 
 @pytest.fixture
+def mnist(edition):
+    return LabFactory(edition=edition, spec_id="lab2-mnist", title="Lab 2: MNIST")
+
+
+@pytest.fixture
 def cartpole(edition):
     return LabFactory(edition=edition, spec_id="lab3-cartpole", title="Lab 3: CartPole")
 

@@ -5,6 +5,7 @@ invalid) with each role's token; every answer must be documented (status, conten
 body) and none may be a server error.
 """
 
+import html
 import json
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def test_schema_documents_the_notebook_upload_the_readme_shows(client):
 def test_lab_page_shows_the_documented_upload(client_as, course):
     lab = course["lab"]
     page = client_as("student").get(reverse("lab-detail", args=[lab.pk])).content.decode()
+    page = html.unescape(page)  # the snippet is shown as text: its quotes are escaped
     assert f"/api/labs/{lab.spec_id}/entries/" in page
     assert 'files={"file": f}' in page and "Authorization" in page and "Token {TOKEN}" in page
     assert reverse("api-docs") in page

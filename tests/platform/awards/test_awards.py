@@ -249,7 +249,7 @@ def test_staff_see_which_prize_boundaries_are_noise(make_user, staff, client_as)
     from factories import LabFactory, scored_entry_wrong_on
 
     edition = EditionFactory(is_current=True)
-    lab = LabFactory(edition=edition, spec_id="lab2-debias", title="Lab 2")
+    lab = LabFactory(edition=edition, spec_id="lab2-mnist", title="Lab 2")
     Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="GPU", quantity=1)
     users = [make_user(username=f"u{i}", affiliation=Affiliation.MIT_STUDENT) for i in range(3)]
     # 1st and 2nd are 3 examples apart of 400 (noise); 3rd is far behind.

@@ -25,6 +25,8 @@ def _standing(user, lab, wrong):
         "worst_group_accuracy": value - 8,
         "group_accuracy_variance": 20.0 + wrong,
         "roc_auc": 0.9 - wrong / 1000,
+        "mean_group_auc": 0.9 - wrong / 1000,  # lab 2's ranking metric
+        "worst_group_auc": 0.85 - wrong / 1000,
         **{f"accuracy_{g}": value - rng.uniform(0, 6) for g in ("LF", "LM", "DF", "DM")},
         "non_face_specificity": 95.0,
     }

@@ -1,8 +1,11 @@
 """Confidence intervals on the leaderboard, and statistical ties from a paired bootstrap."""
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from core.scoring import anchored_tie_groups
 from factories import UserFactory, scored_entry_wrong_on
@@ -18,26 +21,26 @@ def _run(user, lab, wrong: int, n: int = N):
 
 
 @pytest.fixture
-def board_of_five(debias):
+def board_of_five(mnist):
     # Wrong on 0, 3, 6, 9, 12 examples: each gap of 3 is noise (a resample misses all three
     # about 5 % of the time), a gap of 6 is not (0.25 %).
     users = [UserFactory(username=f"s{i}", role="student") for i in range(5)]
     for user, wrong in zip(users, (0, 3, 6, 9, 12), strict=True):
-        _run(user, debias, wrong)
+        _run(user, mnist, wrong)
     return users
 
 
-def test_ties_are_anchored_on_the_group_leader(debias, board_of_five):
-    rows = leaderboard_for(debias, PUBLIC).rows
+def test_ties_are_anchored_on_the_group_leader(mnist, board_of_five):
+    rows = leaderboard_for(mnist, PUBLIC).rows
     assert [r.rank for r in rows] == [1, 2, 3, 4, 5]  # the official ranks are untouched
     # Neighbours 2 and 3 are 3 apart (noise), but 3 is 6 from its would-be leader 1: no chain.
     assert [r.tie_leader for r in rows] == [1, 1, 3, 3, None]
 
 
-def test_ties_appear_exactly_where_the_paired_test_says(debias, board_of_five):
-    rows = leaderboard_for(debias, PUBLIC).rows
+def test_ties_appear_exactly_where_the_paired_test_says(mnist, board_of_five):
+    rows = leaderboard_for(mnist, PUBLIC).rows
     outcomes = np.stack([intervals.unpack_outcomes(r.row.outcomes) for r in rows])
-    seed = intervals.seed_of(debias.edition.slug, debias.spec_id, PUBLIC)
+    seed = intervals.seed_of(mnist.edition.slug, mnist.spec_id, PUBLIC)
     means = intervals.paired_resampled_means(outcomes, seed)
     leaders = anchored_tie_groups(len(rows), lambda a, b: intervals.differs(means[a], means[b]))
     sizes = {leader: leaders.count(leader) for leader in leaders}
@@ -45,10 +48,10 @@ def test_ties_appear_exactly_where_the_paired_test_says(debias, board_of_five):
     assert [r.tie_leader for r in rows] == expected
 
 
-def test_a_run_scored_on_another_hidden_set_is_never_tied(debias, make_user):
-    _run(make_user(username="a", role="student"), debias, 0)
-    _run(make_user(username="b", role="student"), debias, 1, n=N + 10)
-    assert [r.tie_leader for r in leaderboard_for(debias, PUBLIC).rows] == [None, None]
+def test_a_run_scored_on_another_hidden_set_is_never_tied(mnist, make_user):
+    _run(make_user(username="a", role="student"), mnist, 0)
+    _run(make_user(username="b", role="student"), mnist, 1, n=N + 10)
+    assert [r.tie_leader for r in leaderboard_for(mnist, PUBLIC).rows] == [None, None]
 
 
 def test_anchored_groups_rule():
@@ -57,21 +60,21 @@ def test_anchored_groups_rule():
     assert leaders == [0, 0, 0, 3, 4]
 
 
-def test_api_and_page_show_each_metric_with_its_interval(debias, board_of_five, client_as, api_as):
+def test_api_and_page_show_each_metric_with_its_interval(mnist, board_of_five, client_as, api_as):
     data = (
         api_as("student")
-        .get(reverse("api-leaderboard", args=[debias.spec_id]), {"edition": debias.edition.slug})
+        .get(reverse("api-leaderboard", args=[mnist.spec_id]), {"edition": mnist.edition.slug})
         .json()
     )
     first = data["rows"][0]
-    assert first["scores"]["debias_accuracy"] == {"value": 100.0, "ci_low": 98.5, "ci_high": 100.0}
+    assert first["scores"]["accuracy"] == {"value": 1.0, "ci_low": 0.985, "ci_high": 1.0}
     assert [r["statistically_tied_with"] for r in data["rows"]] == [1, 1, 3, 3, None]
-    html = client_as("student").get(reverse("leaderboard", args=[debias.pk])).content.decode()
-    assert "[98.500, 100.000]" in html and 'data-tie-leader="3"' in html
+    html = client_as("student").get(reverse("leaderboard", args=[mnist.pk])).content.decode()
+    assert "[0.985, 1.000]" in html and 'data-tie-leader="3"' in html
 
 
 def test_after_the_reveal_each_change_shows_and_far_drops_are_flagged(
-    debias, make_user, client_as, api_as
+    mnist, make_user, client_as, api_as
 ):
     from factories import scored_entry
 
@@ -79,22 +82,25 @@ def test_after_the_reveal_each_change_shows_and_far_drops_are_flagged(
     users = [make_user(username=name, role="student") for name in "abcdef"]
     for i, user in enumerate(users):
         private = 10.0 if i == 0 else 90.0 - i
-        scored_entry(user, debias, {"debias_accuracy": 90.0 - i}, {"debias_accuracy": private})
-    debias.private_revealed = True
-    debias.save()
-    rows = {r["name"]: r for r in _api_rows(api_as, debias, "private")}
+        scored_entry(user, mnist, {"accuracy": 90.0 - i}, {"accuracy": private})
+    # A reveal holds only once the deadline has passed.
+    mnist.opens_at = timezone.now() - timedelta(days=10)
+    mnist.closes_at = timezone.now() - timedelta(days=1)
+    mnist.private_revealed = True
+    mnist.save()
+    rows = {r["name"]: r for r in _api_rows(api_as, mnist, "private")}
     assert rows[str(users[0])]["rank_change"] == -5 and rows[str(users[0])]["far_better_in_public"]
     assert (
         rows[str(users[1])]["rank_change"] == 1 and not rows[str(users[1])]["far_better_in_public"]
     )
     html = (
         client_as("student")
-        .get(reverse("leaderboard", args=[debias.pk]), {"split": "private"})
+        .get(reverse("leaderboard", args=[mnist.pk]), {"split": "private"})
         .content.decode()
     )
     assert html.count("public ≫ private") == 1 and 'data-change="-5"' in html
     # The public split shows no change.
-    assert _api_rows(api_as, debias, "public")[0]["rank_change"] is None
+    assert _api_rows(api_as, mnist, "public")[0]["rank_change"] is None
 
 
 def _api_rows(api_as, lab, split):
