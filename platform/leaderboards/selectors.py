@@ -149,13 +149,27 @@ def _board_ensure(lab: Lab, stored: int) -> None:
         board_refresh(lab=lab)
 
 
+def _eligibility(row: BoardRow) -> tuple[bool, bool]:
+    """(prize-eligible, affiliation verified) as the person's account says now: a roster
+    import or an SSO login changes them without changing any standing, so they are read
+    live (the user comes in the same query, joined) rather than from the stored row."""
+    if row.user is None:
+        return row.eligible, row.verified
+    user = row.user
+    return (
+        lab_prize_eligible(user.affiliation, user.affiliation_source),
+        affiliation_verified(user.affiliation_source),
+    )
+
+
 def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
     """The board as last ranked (BoardRow), for the page and the CSV: read, not ranked again
     (the paired test of statistical ties runs only when the standings change)."""
-    stored = list(BoardRow.objects.filter(lab=lab, split=split).order_by("position"))
+    board = BoardRow.objects.filter(lab=lab, split=split).select_related("user")
+    stored = list(board.order_by("position"))
     if not stored:
         _board_ensure(lab, 0)
-        stored = list(BoardRow.objects.filter(lab=lab, split=split).order_by("position"))
+        stored = list(board.order_by("position"))
     rows = [
         RankedRow(
             Row(
@@ -163,8 +177,8 @@ def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
                 name=r.name,
                 metrics=r.metrics,
                 intervals=r.intervals,
-                eligible=r.eligible,
-                verified=r.verified,
+                eligible=_eligibility(r)[0],
+                verified=_eligibility(r)[1],
                 is_reference=r.is_reference,
                 entry_id=r.entry_id,
                 user_id=r.user_id,
@@ -203,8 +217,8 @@ def _stored_row_data(row: BoardRow) -> dict:
         "tied": row.tied,
         "name": row.name,
         "reference": row.is_reference,
-        "prize_eligible": row.eligible,
-        "affiliation_verified": row.verified,
+        "prize_eligible": _eligibility(row)[0],
+        "affiliation_verified": _eligibility(row)[1],
         "metrics": row.metrics,
         "scores": _scores(row.metrics, row.intervals),
         # The official rank of the leader of this row's statistical tie, if any.
@@ -229,7 +243,7 @@ def leaderboard_page(
     spec = load_spec(lab.spec_id)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
-    rows = BoardRow.objects.filter(lab=lab, split=split)
+    rows = BoardRow.objects.filter(lab=lab, split=split).select_related("user")
     total = rows.count()
     if total == 0:
         _board_ensure(lab, total)

@@ -29,8 +29,8 @@ def test_the_timeline_names_phases_blockers_and_dates(
         closes_at=now - timedelta(days=1),
     )
     for i in range(3):
-        scored_entry(
-            make_user(), lab2, {"debias_accuracy": 70.0 + i}, {"debias_accuracy": 60.0 + i}
+        scored_entry(  # lab 2 ranks (so picks finalists) by mean_group_auc
+            make_user(), lab2, {"mean_group_auc": 0.7 + i / 100}, {"mean_group_auc": 0.6 + i / 100}
         )
     judge_assign(lab=lab2, judge=judge, by=staff)
     judge_assign(lab=lab2, judge=make_user(role=Role.JUDGE), by=staff)
