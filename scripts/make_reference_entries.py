@@ -424,7 +424,10 @@ def cartpole_return(weights: np.ndarray, seeds: list[int]) -> float:
 def cartpole_entries(out: Path, data: Path, index: Index) -> None:
     seeds = json.loads((data / "samples/lab3-cartpole/labels/seeds.json").read_text())["public"]
     rng = np.random.default_rng(11)
-    best = rng.normal(size=4)
+    # Start from the textbook direction (push the way the pole leans and turns): the sample
+    # seeds now come from each installation's secret, and a random start could stall far
+    # below 500 on some draws (9.7 on one), which is no staff baseline.
+    best = np.array([0.0, 0.5, 1.0, 1.0]) + 0.05 * rng.normal(size=4)
     best_score = cartpole_return(best, seeds)
     for _ in range(40):  # hill climb: stops early once every public episode reaches 500
         if best_score >= 500.0:
