@@ -11,12 +11,12 @@
 Computed from the dates and the one flag, never stored; moving a date moves the phase.
 """
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from courses.models import Edition
+from courses.phases import Verdict  # one answer type for every phase question
 
 from .models import ProjectGroup, ProjectSettings
 
@@ -55,15 +55,6 @@ def project_phase(edition: Edition, now: datetime | None = None) -> str:
     if now < end:
         return ProjectPhase.PITCHES
     return ProjectPhase.SCORING
-
-
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
-    reason: str = ""
-
-    def __bool__(self) -> bool:
-        return self.allowed
 
 
 CLOSE_SCORING = "close_scoring"
