@@ -94,7 +94,9 @@ def test_constant_face_detector_ranks_below_the_staff_baseline(
     }
     assert all(r.status == "scored" for r in reports.values())
     c, b = reports["constant"], reports["baseline"]
-    assert c.metrics["debias_accuracy"] == 100.0 > b.metrics["debias_accuracy"]
+    # The constant gets the full group accuracy the old ranking rewarded; the baseline may
+    # too on some installation's secret draw of the demo set, so this is >=, not >.
+    assert c.metrics["debias_accuracy"] == 100.0 >= b.metrics["debias_accuracy"]
     for metrics in (c.metrics, *c.split_metrics.values()):
         assert metrics["mean_group_auc"] == metrics["worst_group_auc"] == 0.5
     spec = load_spec("lab2-debias")
