@@ -201,7 +201,18 @@ class Worker:
         self.log = log_path.open("ab")
         start = self.log.tell()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu", "-P", "solo"]
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "site,cpu",
+                "-P",
+                "solo",
+            ]
             + ["-n", f"{self.name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
             cwd=REPO,
             env=env.process_env(

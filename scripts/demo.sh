@@ -23,7 +23,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 echo "==> starting the grading worker (log: var/log/worker.log)"
-.venv/bin/celery -A config worker -Q cpu,gpu --concurrency 1 --beat \
+.venv/bin/celery -A config worker -Q site,cpu,gpu --concurrency 1 --beat \
   --schedule var/celerybeat-schedule --loglevel INFO >var/log/worker.log 2>&1 &
 pids+=($!)
 

@@ -164,11 +164,19 @@ def scored_entry(user, lab, public=None, private=None, created_at=None, details=
         split_metrics={"public": public or {}, "private": private or {}},
         details=details or {},
     )
-    # As the grading services do when a run finishes: the student's standing is chosen again.
+    standing_refresh(e)
+    return e
+
+
+def standing_refresh(entry) -> None:
+    """As the platform does when a run finishes: the student's standing is chosen again, and
+    (after the commit, in the site worker's task, which a test's transaction never reaches)
+    the lab's board is ranked again."""
+    from leaderboards.services import board_refresh
     from submissions.standing import participant_standing_refresh
 
-    participant_standing_refresh(e.participant)
-    return e
+    participant_standing_refresh(entry.participant)
+    board_refresh(lab=entry.lab)
 
 
 def scored_entry_wrong_on(user, lab, wrong: int, n: int = 400, metric: str = "accuracy"):
@@ -189,7 +197,5 @@ def scored_entry_wrong_on(user, lab, wrong: int, n: int = 400, metric: str = "ac
         split_intervals={"public": {metric: [value - 0.015, min(1.0, value + 0.015)]}},
         outcomes={"public": intervals.pack_outcomes(correct)},
     )
-    from submissions.standing import participant_standing_refresh
-
-    participant_standing_refresh(e.participant)
+    standing_refresh(e)
     return e

@@ -6,6 +6,8 @@ from django.utils import timezone
 
 from .models import WorkerHeartbeat
 
+SITE_QUEUE = settings.CELERY_TASK_DEFAULT_QUEUE
+
 
 def sandbox_backend_status() -> dict:
     backend = settings.GRADER_BACKEND
@@ -72,8 +74,12 @@ def broker_status() -> dict:
 def worker_status() -> dict:
     now = timezone.now()
     workers = [w for w in WorkerHeartbeat.objects.all() if w.is_alive(now)]
+    # Leaderboard refreshes, the reaper and reminders run on the site queue: without a
+    # consumer the boards stop changing though grading goes on.
+    site = any(SITE_QUEUE in w.queues.split(",") for w in workers)
     return {
-        "ok": bool(workers),
+        "ok": bool(workers) and site,
+        "site_queue": site,
         "alive": [
             {
                 "hostname": w.hostname,

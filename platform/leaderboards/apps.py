@@ -7,6 +7,6 @@ class LeaderboardsConfig(AppConfig):
     def ready(self) -> None:
         from submissions.standing import standings_changed
 
-        from .services import board_refresh
+        from .services import board_refresh_soon
 
-        standings_changed.connect(board_refresh, dispatch_uid="board-refresh")
+        standings_changed.connect(board_refresh_soon, dispatch_uid="board-refresh")

@@ -63,3 +63,16 @@ class BoardRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lab} {self.split} #{self.position}: {self.name}"
+
+
+class BoardState(models.Model):
+    """When a lab's board was last ranked, and whether a refresh is already queued. Kept in
+    the database so that every site and worker process sees the same answer: a change that
+    finds a refresh queued (and not yet started) leaves it to that one."""
+
+    lab = models.OneToOneField(Lab, on_delete=models.CASCADE, primary_key=True)
+    requested_at = models.DateTimeField(null=True, blank=True)  # None: no refresh queued
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.lab}: built {self.built_at}, requested {self.requested_at}"

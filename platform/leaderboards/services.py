@@ -1,7 +1,9 @@
+import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -12,8 +14,14 @@ from courses.models import Lab
 from submissions.models import Entry
 from submissions.splits import PUBLIC, SPLITS
 
-from .models import BoardRow, LeaderboardBaseline
+from .models import BoardRow, BoardState, LeaderboardBaseline
 from .ranking import far_better_in_public
+
+logger = logging.getLogger(__name__)
+
+# A refresh queued this long ago and not started is taken as lost (a broker that forgot its
+# queue, a message dropped): the next change queues another instead of trusting it.
+REFRESH_LOST_AFTER = timedelta(minutes=2)
 
 
 class LeaderboardRefused(Refused):
@@ -45,9 +53,53 @@ def baseline_mark(*, entry: Entry, label: str = "Baseline", by: User | None = No
     return baseline
 
 
-def board_refresh(*, lab: Lab, **_signal) -> None:
-    """Rank the lab again and store its rows (both splits), so requests only read them.
-    Also the receiver of submissions' `standings_changed` (hence the signal's keywords)."""
+def board_refresh_soon(*, lab: Lab, **_signal) -> None:
+    """The receiver of submissions' `standings_changed` (hence the signal's keywords): rank
+    the lab again once the change is committed, in a Celery task on the site queue. Never
+    inside the transaction that recorded the change: ranking 2,000 students takes a second,
+    and a worker recording a run would hold the lab's lock (and its GPU) that long."""
+    lab_id = lab.pk
+    transaction.on_commit(lambda: board_refresh_request(lab_id))
+
+
+def board_refresh_request(lab_id: int, now: datetime | None = None) -> bool:
+    """Queue one refresh of the lab unless one is queued and not yet started (it will read
+    this change: it clears the mark before it reads). True when this call queued it."""
+    from .tasks import refresh_board
+
+    now = now or timezone.now()
+    queued = (
+        BoardState.objects.filter(lab_id=lab_id)
+        .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - REFRESH_LOST_AFTER))
+        .update(requested_at=now)
+    )
+    if not queued:
+        try:
+            with transaction.atomic():
+                BoardState.objects.create(lab_id=lab_id, requested_at=now)
+            queued = 1
+        except IntegrityError:
+            return False  # it exists, so a refresh is queued: that one will read this change
+    try:
+        refresh_board.apply_async(args=(lab_id,))
+    except Exception:  # noqa: BLE001  (the change is committed; the next one retries)
+        logger.exception("could not queue a leaderboard refresh of lab %s", lab_id)
+        BoardState.objects.filter(lab_id=lab_id, requested_at=now).update(requested_at=None)
+        return False
+    return True
+
+
+def board_refresh_queued(lab_id: int) -> None:
+    """What the queued task does: clear the mark first, so a change committed from now on
+    queues another refresh, then rank everything committed so far."""
+    BoardState.objects.filter(lab_id=lab_id).update(requested_at=None)
+    lab = Lab.objects.filter(pk=lab_id).first()
+    if lab is not None:
+        board_refresh(lab=lab)
+
+
+def board_refresh(*, lab: Lab) -> None:
+    """Rank the lab again and store its rows (both splits), so requests only read them."""
     from .selectors import leaderboard_for
 
     with transaction.atomic():
@@ -88,3 +140,4 @@ def board_refresh(*, lab: Lab, **_signal) -> None:
                 )
                 for position, r in enumerate(rows)
             )
+        BoardState.objects.update_or_create(lab=lab, defaults={"built_at": timezone.now()})

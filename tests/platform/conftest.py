@@ -30,6 +30,31 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture
+def shared_redis():
+    """The test Redis (an emptied database) as the site's Celery broker; the broker the
+    site had before comes back afterwards."""
+    import redis
+
+    from celery_helpers import use_broker
+    from config.celery import app
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis at {url} is not answering and REQUIRE_SERVICES=1")
+        pytest.skip(f"no Redis at {url}")
+    before = app.conf.broker_url
+    client.flushdb()
+    use_broker(url)
+    yield url
+    client.flushdb()
+    use_broker(before)
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Tests make many users; the default password hasher would dominate the run time.

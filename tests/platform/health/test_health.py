@@ -16,7 +16,7 @@ def test_health_reports_each_part(client):
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["broker"]["ok"] is True
     # No worker has reported: the site is usable but grading is not.
-    assert body["checks"]["workers"] == {"ok": False, "alive": []}
+    assert body["checks"]["workers"] == {"ok": False, "site_queue": False, "alive": []}
     assert body["status"] == "degraded"
     assert response.status_code == 200
     assert body["checks"]["sandbox"]["isolation"].startswith("process (bubblewrap: ")
@@ -26,8 +26,15 @@ def test_health_reports_each_part(client):
 def test_live_worker_makes_health_ok_and_stale_worker_does_not(client):
     worker_heartbeat_beat(hostname="celery@gpu-0", queues="gpu")
     body = client.get("/health/").json()
+    # Grading goes on, but nothing consumes the site queue: the boards would stand still.
+    assert body["status"] == "degraded" and body["checks"]["workers"]["site_queue"] is False
+    worker_heartbeat_beat(hostname="celery@site", queues="site")
+    body = client.get("/health/").json()
     assert body["status"] == "ok"
-    assert body["checks"]["workers"]["alive"][0]["hostname"] == "celery@gpu-0"
+    assert {w["hostname"] for w in body["checks"]["workers"]["alive"]} == {
+        "celery@gpu-0",
+        "celery@site",
+    }
     WorkerHeartbeat.objects.update(last_seen=timezone.now() - timedelta(minutes=5))
     assert client.get("/health/").json()["checks"]["workers"]["ok"] is False
     worker_heartbeat_beat(hostname="celery@gpu-0", queues="gpu", stopped=True)

@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from celery_helpers import use_broker
+from leaderboards.models import BoardRow, BoardState
 from submissions.models import GradingRun, RunEvent, Status
 from submissions.services import intake, reaper
 from uploads import LEFT, upload
@@ -29,17 +30,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SLOW_START = b"import time\ntime.sleep(4)\n\ndef act(observation):\n    return 0\n"
 
 
-def _redis_or_skip(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"Redis at {url} is not answering and REQUIRE_SERVICES=1")
-        pytest.skip(f"no Redis at {url}")
-    return client
-
-
 def _database_url() -> str:
     s = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -49,7 +39,7 @@ def _database_url() -> str:
 
 
 class Worker:
-    def __init__(self, broker_url: str, settings, log_path: Path) -> None:
+    def __init__(self, broker_url: str, settings, log_path: Path, queues: str = "cpu") -> None:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))},
             "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}",
@@ -70,7 +60,7 @@ class Worker:
                 "config",
                 "worker",
                 "-Q",
-                "cpu",
+                queues,
                 "-P",
                 "solo",
                 "-n",
@@ -111,24 +101,14 @@ def grading(settings, tmp_path, hidden_dir):
 def start_worker(settings, tmp_path):
     workers: list[Worker] = []
 
-    def start(broker_url: str) -> Worker:
-        worker = Worker(broker_url, settings, tmp_path / "worker.log")
+    def start(broker_url: str, queues: str = "cpu") -> Worker:
+        worker = Worker(broker_url, settings, tmp_path / "worker.log", queues)
         workers.append(worker)
         return worker
 
     yield start
     for worker in workers:
         worker.stop()
-
-
-@pytest.fixture
-def shared_redis():
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = _redis_or_skip(url)
-    client.flushdb()
-    use_broker(url)
-    yield url
-    client.flushdb()
 
 
 def _wait_for(predicate, timeout: float, what: str, log: Path | None = None):
@@ -163,6 +143,27 @@ def test_an_upload_is_graded_by_a_real_worker(
     _scored_once(run_id)
     assert GradingRun.objects.get(pk=run_id).worker.startswith("test-")
     assert worker.process.poll() is None
+
+
+def test_the_board_follows_a_run_graded_by_a_real_worker(
+    grading, shared_redis, start_worker, enrolled, cartpole, tmp_path
+):
+    # The grading worker records the run; the site worker (its own queue, never behind a
+    # grading run) ranks the lab again after the commit.
+    start_worker(shared_redis, "cpu")
+    start_worker(shared_redis, "site")
+    entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload(LEFT))
+    run_id = entry.runs.get().pk
+    _wait_for(lambda: _status(run_id) == Status.SCORED, 90, "a result", tmp_path / "worker.log")
+    row = _wait_for(
+        lambda: BoardRow.objects.filter(lab=cartpole, split="public", user=enrolled).first(),
+        30,
+        "the board to show the run",
+        tmp_path / "worker.log",
+    )
+    assert row.rank == 1 and row.entry_id == entry.pk
+    state = BoardState.objects.get(lab=cartpole)
+    assert state.built_at is not None and state.requested_at is None
 
 
 def test_a_worker_killed_mid_run_leads_to_exactly_one_result(
