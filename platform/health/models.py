@@ -13,7 +13,7 @@ class WorkerHeartbeat(models.Model):
     hostname = models.CharField(max_length=255, unique=True)
     queues = models.CharField(max_length=255, blank=True)
     backend = models.CharField(max_length=32, blank=True)
-    isolation = models.CharField(max_length=64, blank=True)
+    isolation = models.CharField(max_length=255, blank=True)
     gpus = models.CharField(max_length=255, blank=True)
     pid = models.PositiveIntegerField(null=True)
     started_at = models.DateTimeField(default=timezone.now)

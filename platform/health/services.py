@@ -118,7 +118,7 @@ def worker_heartbeat_beat(*, hostname: str, queues: str, stopped: bool = False) 
         defaults={
             "queues": queues,
             "backend": sandbox["backend"],
-            "isolation": sandbox.get("isolation", sandbox.get("error", ""))[:64],
+            "isolation": sandbox.get("isolation", sandbox.get("error", ""))[:255],
             "gpus": ",".join(settings.GRADER_GPUS),
             "pid": os.getpid(),
             "last_seen": now,

@@ -93,3 +93,12 @@ def test_process_backend_that_cannot_isolate_is_reported_with_its_reason(
     sandbox = body["checks"]["sandbox"]
     assert sandbox["ok"] is False and "bubblewrap" in sandbox["error"]
     assert body["status"] == "degraded"
+
+
+@pytest.mark.django_db
+def test_a_worker_reports_its_sandbox_isolation_in_full(client):
+    # The process sandbox's own description is longer than 64 characters; it was cut.
+    worker_heartbeat_beat(hostname="celery@cpu-0", queues="cpu,site")
+    alive = client.get("/health/").json()["checks"]["workers"]["alive"]
+    assert alive[0]["isolation"] == sandbox_backend_status()["isolation"]
+    assert alive[0]["isolation"].endswith("private /tmp and /dev/shm)")
