@@ -81,6 +81,16 @@ def student_deadline(lab: Lab, user: User | None) -> datetime:
     return lab.closes_at
 
 
+def extended_deadlines(
+    edition, lab: Lab | None, step: str, deadline: datetime
+) -> dict[int, datetime]:
+    """Every student with a later deadline than `deadline` for this lab (step LAB) or final
+    project step (lab None): their own, by user id. One query, for messages to many people;
+    student_deadline and step_deadline answer for one."""
+    extensions = Extension.objects.filter(edition=edition, lab=lab, step=step)
+    return {e.user_id: e.closes_at for e in extensions if e.closes_at > deadline}
+
+
 def step_deadline(edition, user: User | None, step: str, deadline: datetime) -> datetime:
     """A final-project step's deadline for this student: the edition's, or their extension's
     (Extension.Step.SIGNUP, SLIDES or REVIEW) when later."""

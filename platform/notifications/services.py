@@ -6,6 +6,7 @@ gives the claim back so the next beat tries again.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,8 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, User
-from courses.models import Edition, Enrollment, Lab
-from projects.models import Membership, ProjectGroup, ProjectSettings
+from courses.models import Edition, Enrollment, Extension, Lab
+from courses.phases import extended_deadlines
+from projects.models import Membership, ProjectSettings
+from submissions.models import Participant
 
 from .models import ReminderOptOut, SentEmail
 
@@ -63,36 +66,74 @@ def send_once(user: User, kind: str, key: str, subject: str, body: str, headers=
 # --- deadline reminders ------------------------------------------------------------------
 
 
-def _deadlines(now: datetime) -> list[tuple[str, str, datetime, Edition, list[User]]]:
-    """(key, what, when, edition, people) for every deadline in the next REMIND_BEFORE."""
-    soon = now + REMIND_BEFORE
+@dataclass
+class Deadline:
+    key: str  # what the reminder is about, e.g. "lab:7"
+    what: str
+    edition: Edition
+    step: str  # the Extension.Step that can move it for one student
+    lab: Lab | None
+    when: datetime  # the deadline everybody without an extension has
+    people: list[User]  # those it applies to who still have something to do
+
+
+def _deadlines(now: datetime) -> list[Deadline]:
+    """Every deadline of a lab or a final-project step that falls within REMIND_BEFORE for
+    someone (theirs or an extension's), with the people who still have something to do:
+    students without a scored entry in the lab, those not in a signed-up group, groups
+    without slides."""
+    window = {"closes_at__gt": now, "closes_at__lte": now + REMIND_BEFORE}
+    extended = Extension.objects.filter(**window)
+    labs = Lab.objects.filter(**window) | Lab.objects.filter(
+        pk__in=extended.filter(step=Extension.Step.LAB).values("lab")
+    )
     found = []
-    for lab in Lab.objects.select_related("edition").filter(closes_at__gt=now, closes_at__lte=soon):
-        people = _enrolled_students(lab.edition)
-        found.append((f"lab:{lab.pk}", f"{lab.title}: entries", lab.closes_at, lab.edition, people))
+    for lab in labs.select_related("edition").distinct():
+        scored = Participant.objects.filter(lab=lab, standing_run__isnull=False)
+        done = set(scored.values_list("user_id", flat=True))
+        people = [u for u in _enrolled_students(lab.edition) if u.pk not in done]
+        found.append(
+            Deadline(
+                f"lab:{lab.pk}",
+                f"{lab.title}: entries",
+                lab.edition,
+                Extension.Step.LAB,
+                lab,
+                lab.closes_at,
+                people,
+            )
+        )
     for ps in ProjectSettings.objects.select_related("edition"):
         edition = ps.edition
-        if now < ps.signup_deadline <= soon:
-            people = _enrolled_students(edition)
+        steps = set(extended.filter(edition=edition).values_list("step", flat=True))
+        signed_up = Membership.objects.filter(
+            group__edition=edition, group__signed_up_at__isnull=False
+        )
+        if now < ps.signup_deadline <= now + REMIND_BEFORE or Extension.Step.SIGNUP in steps:
+            done = set(signed_up.values_list("user_id", flat=True))
+            people = [u for u in _enrolled_students(edition) if u.pk not in done]
             found.append(
-                (
+                Deadline(
                     f"signup:{edition.pk}",
                     "Final project pitch sign-up",
-                    ps.signup_deadline,
                     edition,
+                    Extension.Step.SIGNUP,
+                    None,
+                    ps.signup_deadline,
                     people,
                 )
             )
-        if now < ps.slides_deadline <= soon:
-            groups = ProjectGroup.objects.filter(edition=edition, signed_up_at__isnull=False)
-            members = Membership.objects.filter(group__in=groups).select_related("user")
-            people = [m.user for m in members if m.user.is_active]
+        if now < ps.slides_deadline <= now + REMIND_BEFORE or Extension.Step.SLIDES in steps:
+            without_slides = signed_up.filter(group__slides_file="", group__slides_url="")
+            people = [m.user for m in without_slides.select_related("user") if m.user.is_active]
             found.append(
-                (
+                Deadline(
                     f"slides:{edition.pk}",
                     "Final project slides",
-                    ps.slides_deadline,
                     edition,
+                    Extension.Step.SLIDES,
+                    None,
+                    ps.slides_deadline,
                     people,
                 )
             )
@@ -111,13 +152,17 @@ def reminders_send(now: datetime | None = None) -> int:
     now = now or timezone.now()
     opted_out = set(ReminderOptOut.objects.values_list("user_id", flat=True))
     sent = 0
-    for key, what, when, edition, people in _deadlines(now):
-        # The deadline itself is part of the key: a moved deadline earns a new reminder.
-        key = f"{key}:{when.isoformat()}"
-        due = edition.format_time(when)
-        for user in people:
-            if user.pk in opted_out:
+    for d in _deadlines(now):
+        extended = extended_deadlines(d.edition, d.lab, d.step, d.when)
+        for user in d.people:
+            # Each person's own deadline: an extension moves their reminder with it.
+            when = extended.get(user.pk, d.when)
+            if user.pk in opted_out or not now < when <= now + REMIND_BEFORE:
                 continue
+            # The deadline itself is part of the key: a moved deadline earns a new reminder.
+            key = f"{d.key}:{when.isoformat()}"
+            due = d.edition.format_time(when)
+            what = d.what
             link = unsubscribe_url(user)
             body = (
                 f"Hello {user},\n\n{what} are due {due}.\n\n{settings.SITE_URL}/\n\n"

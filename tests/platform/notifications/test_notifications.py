@@ -8,7 +8,14 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from factories import EnrollmentFactory, LabFactory, ProjectSettingsFactory
+from courses.models import Extension
+from factories import (
+    EnrollmentFactory,
+    LabFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+    scored_entry,
+)
 from notifications.models import ReminderOptOut, SentEmail
 from notifications.services import reminders_send, unsubscribe_token
 from projects import services as projects
@@ -22,7 +29,10 @@ def lab_due_tomorrow(edition, student, other_student):
     EnrollmentFactory(edition=edition, user=other_student)
     now = timezone.now()
     return LabFactory(
-        edition=edition, opens_at=now - timedelta(days=3), closes_at=now + timedelta(hours=20)
+        edition=edition,
+        spec_id="lab2-mnist",  # a real spec: entries can be scored in it
+        opens_at=now - timedelta(days=3),
+        closes_at=now + timedelta(hours=20),
     )
 
 
@@ -98,3 +108,45 @@ def test_group_invitation_and_pitch_signup_are_emailed(
     with django_capture_on_commit_callbacks(execute=True):
         projects.pitch_signup(group=group, user=student, title="Tinier transformers")
     assert len([m for m in mail.outbox if "signed up to pitch" in m.subject]) == 2
+
+
+def test_a_student_with_a_scored_entry_is_not_reminded(lab_due_tomorrow, student):
+    scored_entry(student, lab_due_tomorrow, {"accuracy": 0.5})
+    assert reminders_send() == 1
+    assert mail.outbox[0].to == ["stu2@example.edu"]
+
+
+def test_an_extension_moves_the_reminder_to_the_students_own_deadline(
+    lab_due_tomorrow, student, staff
+):
+    own = lab_due_tomorrow.closes_at + timedelta(days=3)
+    Extension.objects.create(
+        edition=lab_due_tomorrow.edition,
+        lab=lab_due_tomorrow,
+        user=student,
+        closes_at=own,
+        reason="illness",
+        granted_by=staff,
+    )
+    assert reminders_send() == 1  # the others' deadline is tomorrow; not this student's
+    assert mail.outbox[0].to == ["stu2@example.edu"]
+    assert reminders_send(now=own - timedelta(hours=3)) == 1
+    assert mail.outbox[1].to == ["stu@example.edu"]
+    assert lab_due_tomorrow.edition.format_time(own) in mail.outbox[1].body
+
+
+def test_project_reminders_skip_who_has_signed_up_or_sent_slides(edition, student, other_student):
+    for user in (student, other_student):
+        EnrollmentFactory(edition=edition, user=user)
+    soon = timezone.now() + timedelta(hours=5)
+    ProjectSettingsFactory(edition=edition, signup_deadline=soon, slides_deadline=soon)
+    ProjectGroupFactory(edition=edition, members=[student], slides_url="https://example.edu/s")
+    ProjectGroupFactory(edition=edition, members=[other_student])
+    loner = EnrollmentFactory(edition=edition).user  # in no group yet
+    assert reminders_send() == 2
+    sent = sorted((m.to[0], m.subject.removeprefix("[6.S191] Due tomorrow: ")) for m in mail.outbox)
+    # In a signed-up group with slides: reminded of nothing; signed up without slides: of
+    # the slides only; in no group: of the sign-up only.
+    assert sent == sorted(
+        [(loner.email, "Final project pitch sign-up"), ("stu2@example.edu", "Final project slides")]
+    )
