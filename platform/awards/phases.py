@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from courses.models import Edition
+from courses.models import Edition, Lab
 from courses.phases import Phase, lab_phase, lab_phase_reason
 from projects.phases import ProjectPhase, project_phase, project_phase_reason
 
@@ -43,3 +43,20 @@ def awards_blockers(edition: Edition, now: datetime | None = None) -> list[str]:
         if project_phase(edition, now) != ProjectPhase.FINAL:
             blockers.append(project_phase_reason(edition, now))
     return blockers
+
+
+def lab_results_lock(lab: Lab) -> str | None:
+    """Why nothing may reopen this lab (courses.phases asks, through register_results_lock):
+    winners of one of its prizes were announced. None while they were not."""
+    if not lab.edition.prizes.filter(category=Category.LAB, lab=lab).exists():
+        return None
+    announced = (
+        lab.edition.award_snapshots.filter(announced_at__isnull=False).order_by("version").first()
+    )
+    if announced is None or announced.announced_at is None:
+        return None
+    return (
+        f"The winners of {lab.title} were announced on "
+        f"{lab.edition.format_time(announced.announced_at)}: nothing may reopen the lab now. "
+        "To correct a result, confirm a revised version of the awards, with its reason."
+    )

@@ -1,12 +1,42 @@
+from django import forms
 from django.contrib import admin
 
+from . import phases
 from .admin_zone import EditionZoneAdmin
 from .models import Edition, Enrollment, Extension, Lab
 from .signals import lab_selection_changed
 
 
+class LabForm(forms.ModelForm):
+    """The admin edits a lab's deadline as the timeline service does: refused, with the
+    reason, once nothing may reopen the lab (courses.phases)."""
+
+    def clean(self):
+        data = super().clean()
+        lab = self.instance
+        if lab.pk and "closes_at" in self.changed_data:
+            verdict = phases.lab_allows(lab, phases.MOVE_DEADLINE)
+            if not verdict:
+                self.add_error("closes_at", verdict.reason)
+        return data
+
+
+class ExtensionForm(forms.ModelForm):
+    """A lab extension made or changed in the admin asks the same question as the service."""
+
+    def clean(self):
+        data = super().clean() or {}
+        lab = data.get("lab")
+        if lab is not None and self.changed_data:
+            verdict = phases.lab_allows(lab, phases.GRANT_EXTENSION)
+            if not verdict:
+                raise forms.ValidationError(verdict.reason)
+        return data
+
+
 class LabInline(admin.TabularInline):
     model = Lab
+    form = LabForm
     extra = 0
     fields = ("position", "spec_id", "title", "opens_at", "closes_at")
 
@@ -25,6 +55,7 @@ class EditionAdmin(EditionZoneAdmin):
 
 @admin.register(Lab)
 class LabAdmin(EditionZoneAdmin):
+    form = LabForm
     list_display = ("title", "spec_id", "edition", "opens_at", "closes_at", "selection")
     list_filter = ("edition", "spec_id", "selection", "needs_writeup")
     search_fields = ("title", "spec_id", "edition__name")
@@ -46,6 +77,7 @@ class EnrollmentAdmin(admin.ModelAdmin):
 
 @admin.register(Extension)
 class ExtensionAdmin(admin.ModelAdmin):
+    form = ExtensionForm
     list_display = ("user", "lab", "step", "closes_at", "reason", "granted_by")
     list_filter = ("edition", "step")
     raw_id_fields = ("user", "granted_by")

@@ -19,7 +19,9 @@ the phase: a lab whose deadline is moved into the future is open again, its reve
 dropped (`Lab.save`) and the counted-entry choice reopens.
 
 Judging lives in a later app; it tells this module about a lab's scoring through
-`register_judging_state` (courses imports no later app).
+`register_judging_state`, and awards whether its winners were announced through
+`register_results_lock` (courses imports no later app). Once they were, nothing may reopen
+the lab: no deadline moved, no extension, no judging reopened, no reveal withdrawn.
 """
 
 from collections.abc import Callable
@@ -44,9 +46,12 @@ UPLOAD = "upload"  # a student (their own window)
 CHOOSE_FINAL = "choose_final"  # a student (their own window)
 REVEAL = "reveal"  # staff, after the lab's deadline
 JUDGING_CLOSE = "judging_close"  # staff, after every window
-JUDGING_OPEN = "judging_open"  # staff (re-opening), before the lab is final is fine
-MOVE_DEADLINE = "move_deadline"  # staff, any time
-GRANT_EXTENSION = "grant_extension"  # staff, any time
+JUDGING_OPEN = "judging_open"  # staff (re-opening), until the lab's prizes are announced
+MOVE_DEADLINE = "move_deadline"  # staff, until the lab's prizes are announced
+GRANT_EXTENSION = "grant_extension"  # staff, until the lab's prizes are announced
+HIDE_PRIVATE = "hide_private"  # staff, until the lab's prizes are announced
+# Each of these could reopen a competition whose winners were told (see results_lock).
+_REOPENING = (JUDGING_OPEN, MOVE_DEADLINE, GRANT_EXTENSION, HIDE_PRIVATE)
 
 # judging state of a lab: None (the lab has no judges), "open" or "closed".
 JudgingState = Callable[[Lab], str | None]
@@ -64,6 +69,25 @@ def _judging_state(lab: Lab) -> str | None:
         state = hook(lab)
         if state is not None:
             return state
+    return None
+
+
+# Why a lab's results may no longer change (e.g. its prizes were announced), or None.
+ResultsLock = Callable[[Lab], str | None]
+_results_locks: list[ResultsLock] = []
+
+
+def register_results_lock(hook: ResultsLock) -> None:
+    """Called by the awards app at start-up: whether a lab's winners were announced."""
+    if hook not in _results_locks:
+        _results_locks.append(hook)
+
+
+def results_lock(lab: Lab) -> str | None:
+    for hook in _results_locks:
+        reason = hook(lab)
+        if reason:
+            return reason
     return None
 
 
@@ -174,8 +198,9 @@ def lab_allows(
         if now < last:
             return Verdict(False, f"{lab.title}: the last window closes {zone.format_time(last)}.")
         return Verdict(True)
-    if action in (JUDGING_OPEN, MOVE_DEADLINE, GRANT_EXTENSION):
-        return Verdict(True)
+    if action in _REOPENING:
+        locked = results_lock(lab)
+        return Verdict(False, locked) if locked else Verdict(True)
     raise ValueError(f"unknown lab action {action!r}")
 
 

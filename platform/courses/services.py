@@ -9,6 +9,7 @@ from accounts.models import User
 from core.errors import Refused
 from core.permissions import require_staff
 
+from . import phases
 from .models import Edition, Extension, Lab
 
 
@@ -20,6 +21,7 @@ def lab_deadline_move(*, lab: Lab, closes_at: datetime, by: User) -> Lab:
     """Move a lab's deadline. Moving it into the future reopens the lab: the reveal is
     dropped (Lab.save) and the counted-entry choice reopens (courses.phases)."""
     require_staff(by, "Only staff move deadlines.", TimelineRefused)
+    phases.lab_require(lab, phases.MOVE_DEADLINE, TimelineRefused)
     if timezone.is_naive(closes_at):
         raise TimelineRefused("A deadline needs its time zone.")
     if closes_at <= lab.opens_at:
@@ -36,6 +38,7 @@ def extension_grant(
 ) -> Extension:
     """Give one student a later deadline for a lab (an accommodation), with a reason."""
     require_staff(by, "Only staff grant extensions.", TimelineRefused)
+    phases.lab_require(lab, phases.GRANT_EXTENSION, TimelineRefused)
     if not user.is_student:
         raise TimelineRefused(f"{user} is not a student.")
     if not reason.strip():

@@ -49,6 +49,7 @@ def lab_judging_close(*, lab: Lab, by: User, now: datetime | None = None) -> Non
 
 def lab_judging_reopen(*, lab: Lab, by: User) -> None:
     require_staff(by, STAFF_ONLY, JudgingRefused)
+    phases.lab_require(lab, phases.JUDGING_OPEN, JudgingRefused)
     LabJudging.objects.filter(lab=lab).update(judging_closed=False, closed_at=None)
 
 

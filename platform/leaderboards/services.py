@@ -38,6 +38,7 @@ def lab_private_reveal(*, lab: Lab, by: User, now: datetime | None = None) -> No
 
 def lab_private_hide(*, lab: Lab, by: User) -> None:
     require_staff(by, "Only staff can hide the private standings.", LeaderboardRefused)
+    phases.lab_require(lab, phases.HIDE_PRIVATE, LeaderboardRefused)
     Lab.objects.filter(pk=lab.pk).update(private_revealed=False)
     lab.private_revealed = False
 
