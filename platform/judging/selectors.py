@@ -8,7 +8,7 @@ from core.scoring import COMPLETE, TO_SCORE, exact_mean, fraction_text, judge_di
 from courses.models import Lab
 from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
-from leaderboards.selectors import leaderboard_for
+from leaderboards.selectors import board_top
 from submissions.models import Entry
 from submissions.selectors import entry_find
 from submissions.splits import PRIVATE
@@ -36,14 +36,9 @@ def is_assigned(user: User, lab: Lab) -> bool:
 
 def finalists_of(lab: Lab) -> list[RankedRow]:
     """The top N students of the final standings (the private split decides them); every
-    student tied at rank N is in. Reference rows never are."""
-    limit = judging_settings(lab).finalists
-    board = leaderboard_for(lab, PRIVATE)
-    return [
-        r
-        for r in board.rows
-        if not r.row.is_reference and r.rank is not None and r.rank <= limit and r.row.entry_id
-    ]
+    student tied at rank N is in. Reference rows never are. Read from the stored board (ranked
+    again whenever a standing changes), so a judging page reads N rows, not the whole lab."""
+    return board_top(lab, PRIVATE, judging_settings(lab).finalists)
 
 
 def finalist_entry_id(finalist: RankedRow) -> int:

@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Role, User, affiliation_verified, lab_prize_eligible
@@ -40,12 +41,15 @@ class Leaderboard:
         names = self.spec.metric_names
         return [(r, [r.row.metrics.get(name) for name in names]) for r in self.rows]
 
-    def table_with_intervals(self) -> list[tuple[RankedRow, list[tuple[float | None, list]]]]:
-        """Each row with (value, [low, high] or []) per column, for the page."""
+    def table_with_intervals(
+        self, rows: list[RankedRow] | None = None
+    ) -> list[tuple[RankedRow, list[tuple[float | None, list]]]]:
+        """Each row (the board's, or `rows` of it) with (value, [low, high] or []) per column,
+        for the page."""
         names = self.spec.metric_names
         return [
             (r, [(r.row.metrics.get(name), r.row.intervals.get(name) or []) for name in names])
-            for r in self.rows
+            for r in (self.rows if rows is None else rows)
         ]
 
 
@@ -162,40 +166,130 @@ def _eligibility(row: BoardRow) -> tuple[bool, bool]:
     )
 
 
+def _ranked(row: BoardRow) -> RankedRow:
+    """A stored row as the ranking made it (eligibility read live, see _eligibility)."""
+    eligible, verified = _eligibility(row)
+    return RankedRow(
+        Row(
+            key=row.key,
+            name=row.name,
+            metrics=row.metrics,
+            intervals=row.intervals,
+            eligible=eligible,
+            verified=verified,
+            is_reference=row.is_reference,
+            entry_id=row.entry_id,
+            user_id=row.user_id,
+        ),
+        row.rank,
+        tied=row.tied,
+        tie_leader=row.tie_leader,
+        public_rank=row.public_rank,
+        far_drop=row.far_drop,
+    )
+
+
+def _stored(lab: Lab, split: str) -> QuerySet[BoardRow]:
+    return BoardRow.objects.filter(lab=lab, split=split).select_related("user")
+
+
 def leaderboard_stored(lab: Lab, split: str) -> Leaderboard:
-    """The board as last ranked (BoardRow), for the page and the CSV: read, not ranked again
-    (the paired test of statistical ties runs only when the standings change)."""
-    board = BoardRow.objects.filter(lab=lab, split=split).select_related("user")
+    """The whole board as last ranked (BoardRow), for the CSV and the prize notes: read, not
+    ranked again (the paired test of statistical ties runs only when the standings change)."""
+    board = _stored(lab, split)
     stored = list(board.order_by("position"))
     if not stored:
         _board_ensure(lab, 0)
         stored = list(board.order_by("position"))
-    rows = [
-        RankedRow(
-            Row(
-                key=r.key,
-                name=r.name,
-                metrics=r.metrics,
-                intervals=r.intervals,
-                eligible=_eligibility(r)[0],
-                verified=_eligibility(r)[1],
-                is_reference=r.is_reference,
-                entry_id=r.entry_id,
-                user_id=r.user_id,
-            ),
-            r.rank,
-            tied=r.tied,
-            tie_leader=r.tie_leader,
-            public_rank=r.public_rank,
-            far_drop=r.far_drop,
-        )
-        for r in stored
-    ]
-    return Leaderboard(lab, load_spec(lab.spec_id), split, rows)
+    return Leaderboard(lab, load_spec(lab.spec_id), split, [_ranked(r) for r in stored])
+
+
+def board_top(lab: Lab, split: str, limit: int) -> list[RankedRow]:
+    """The ranked students of the stored board down to rank `limit` (all those tied at it),
+    with an entry, in board order: a read bounded by how many that is, not by the board."""
+    top = _stored(lab, split).filter(
+        is_reference=False, rank__isnull=False, rank__lte=limit, entry__isnull=False
+    )
+    rows = list(top.order_by("position"))
+    if not rows and not BoardRow.objects.filter(lab=lab).exists():
+        _board_ensure(lab, 0)
+        rows = list(top.order_by("position"))
+    return [_ranked(r) for r in rows]
 
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
+
+
+@dataclass
+class BoardPage:
+    """One page of a stored board, and where the asking person's own row is."""
+
+    board: Leaderboard  # its rows: this page's only
+    page: int
+    page_size: int
+    pages: int
+    total: int
+    own: RankedRow | None  # the person's own row, on this page or not (None: not on the board)
+    own_page: int | None  # the page that holds it
+
+    @property
+    def start(self) -> int:
+        """The 1-based place on the board of this page's first row (0 when it has none)."""
+        return (self.page - 1) * self.page_size + 1 if self.board.rows else 0
+
+    @property
+    def end(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.board.rows)
+
+    @property
+    def own_elsewhere(self) -> bool:
+        """The own row is on another page (so a page shows it apart, above its table)."""
+        return self.own is not None and self.own_page != self.page
+
+
+def board_page(
+    lab: Lab,
+    split: str,
+    user: User,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    *,
+    clamp: bool = False,
+) -> BoardPage:
+    """One page of the stored board (ranks, ties and intervals read, not recomputed) and the
+    asking person's own row wherever it falls: the same number of queries and a bounded size
+    whatever the board's size. The API and the page both page through here.
+
+    A page beyond the last is empty (an API client pages until no rows come back), or with
+    `clamp` the last page (a person following an old link)."""
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    rows = _stored(lab, split)
+    total = rows.count()
+    if total == 0:
+        _board_ensure(lab, total)
+        total = rows.count()
+    pages = max(1, -(-total // page_size))
+    page = max(1, min(page, pages) if clamp else page)
+    # Beyond the last page nothing is read (and no offset too large for the database is sent).
+    shown = (
+        list(rows.order_by("position")[(page - 1) * page_size : page * page_size])
+        if page <= pages
+        else []
+    )
+    own = None
+    if user.is_authenticated:  # (an anonymous pk of None would match the reference rows)
+        own = next((r for r in shown if r.user_id == user.pk), None)
+        own = own or rows.filter(user=user).first()
+    return BoardPage(
+        board=Leaderboard(lab, load_spec(lab.spec_id), split, [_ranked(r) for r in shown]),
+        page=page,
+        page_size=page_size,
+        pages=pages,
+        total=total,
+        own=_ranked(own) if own else None,
+        own_page=own.position // page_size + 1 if own else None,
+    )
 
 
 def _scores(metrics: dict, cis: dict) -> dict:
@@ -210,46 +304,33 @@ def _scores(metrics: dict, cis: dict) -> dict:
     }
 
 
-def _stored_row_data(row: BoardRow) -> dict:
+def _row_data(ranked: RankedRow) -> dict:
+    row = ranked.row
     return {
         "key": row.key,
-        "rank": row.rank,
-        "tied": row.tied,
+        "rank": ranked.rank,
+        "tied": ranked.tied,
         "name": row.name,
         "reference": row.is_reference,
-        "prize_eligible": _eligibility(row)[0],
-        "affiliation_verified": _eligibility(row)[1],
+        "prize_eligible": row.eligible,
+        "affiliation_verified": row.verified,
         "metrics": row.metrics,
         "scores": _scores(row.metrics, row.intervals),
         # The official rank of the leader of this row's statistical tie, if any.
-        "statistically_tied_with": row.tie_leader,
+        "statistically_tied_with": ranked.tie_leader,
         # Private split: the public rank and the places gained since (negative: lost).
-        "public_rank": row.public_rank,
-        "rank_change": (
-            row.public_rank - row.rank
-            if row.rank is not None and row.public_rank is not None
-            else None
-        ),
-        "far_better_in_public": row.far_drop,
+        "public_rank": ranked.public_rank,
+        "rank_change": ranked.rank_change,
+        "far_better_in_public": ranked.far_drop,
     }
 
 
 def leaderboard_page(
     lab: Lab, split: str, user: User, page: int = 1, page_size: int = PAGE_SIZE
 ) -> dict:
-    """One page of the stored board (ranks, ties and intervals read, not recomputed), the
-    asking student's own row wherever it falls, and the counts to page on: the same number
-    of queries and a bounded size whatever the board's size."""
-    spec = load_spec(lab.spec_id)
-    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = max(1, page)
-    rows = BoardRow.objects.filter(lab=lab, split=split).select_related("user")
-    total = rows.count()
-    if total == 0:
-        _board_ensure(lab, total)
-        total = rows.count()
-    shown = list(rows.order_by("position")[(page - 1) * page_size : page * page_size])
-    own = next((r for r in shown if r.user_id == user.pk), None) or rows.filter(user=user).first()
+    """The API's answer: one page of the stored board (board_page) as plain data."""
+    paged = board_page(lab, split, user, page, page_size)
+    spec = paged.board.spec
     return {
         "lab": lab.spec_id,
         "edition": lab.edition.slug,
@@ -260,13 +341,13 @@ def leaderboard_page(
             {"name": m.name, "label": m.label, "unit": m.unit, "direction": m.direction}
             for m in spec.metrics
         ],
-        "page": page,
-        "page_size": page_size,
-        "pages": max(1, -(-total // page_size)),
-        "total": total,
-        "rows": [_stored_row_data(r) for r in shown],
+        "page": paged.page,
+        "page_size": paged.page_size,
+        "pages": paged.pages,
+        "total": paged.total,
+        "rows": [_row_data(r) for r in paged.board.rows],
         # The student's own row, on this page or not (None: not on this board).
-        "you": _stored_row_data(own) if own else None,
+        "you": _row_data(paged.own) if paged.own else None,
     }
 
 

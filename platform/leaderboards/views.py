@@ -4,7 +4,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
-from core.errors import attempt
+from core.errors import attempt, error_page
 from core.permissions import require_staff
 from courses.models import Lab
 from submissions.splits import PRIVATE, PUBLIC, sees_private
@@ -13,7 +13,9 @@ from . import services
 from .selectors import (
     AGREEMENT_RATIO,
     AGREEMENT_Z,
+    PAGE_SIZE,
     access_leaderboard,
+    board_page,
     duplicate_pairs,
     leaderboard_stored,
 )
@@ -27,14 +29,25 @@ def _lab(lab_id: int) -> Lab:
 def leaderboard(request, lab_id: int):
     lab = _lab(lab_id)
     split = access_leaderboard(request.user, lab, request.GET.get("split"))
-    board = leaderboard_stored(lab, split)
+    try:
+        number = int(request.GET.get("page", 1))
+    except ValueError:
+        return error_page(request, 400, "A page number is a whole number, e.g. ?page=2.")
+    # Paged as the API is (one selector): a board of thousands of students is one page at a
+    # time; beyond the last page (an old link) shows the last.
+    paged = board_page(lab, split, request.user, number, PAGE_SIZE, clamp=True)
+    board = paged.board
     return render(
         request,
         "leaderboards/leaderboard.html",
         {
             "lab": lab,
             "board": board,
+            "paged": paged,
             "table": board.table_with_intervals(),
+            "own_table": board.table_with_intervals([paged.own])
+            if paged.own and paged.own_elsewhere
+            else [],
             "other_split": (PUBLIC if split == PRIVATE else PRIVATE)
             if sees_private(request.user, lab)
             else None,
