@@ -117,6 +117,12 @@ class Column(s.Serializer):
     direction = s.CharField()
 
 
+class Score(s.Serializer):
+    value = s.FloatField(allow_null=True)
+    ci_low = s.FloatField(allow_null=True, help_text="95 % confidence interval, low end.")
+    ci_high = s.FloatField(allow_null=True, help_text="95 % confidence interval, high end.")
+
+
 class BoardRow(s.Serializer):
     key = s.CharField()
     rank = s.IntegerField(allow_null=True)
@@ -126,6 +132,13 @@ class BoardRow(s.Serializer):
     prize_eligible = s.BooleanField()
     affiliation_verified = s.BooleanField()
     metrics = s.DictField(child=s.FloatField(allow_null=True))
+    scores = s.DictField(child=Score(), help_text="Each metric with its 95 % interval.")
+    statistically_tied_with = s.IntegerField(
+        allow_null=True, help_text="The rank this row is not significantly different from."
+    )
+    public_rank = s.IntegerField(allow_null=True, help_text="Private split: the public rank.")
+    rank_change = s.IntegerField(allow_null=True, help_text="Places gained since public.")
+    far_better_in_public = s.BooleanField()
 
 
 class Leaderboard(s.Serializer):
@@ -135,7 +148,15 @@ class Leaderboard(s.Serializer):
     selection = s.CharField(help_text="Which entry stands for a student: best, latest, final.")
     ranking = s.DictField()
     columns = Column(many=True)
+    ranked_at = s.DateTimeField(
+        allow_null=True, help_text="When the board was last ranked (after each change)."
+    )
+    page = s.IntegerField()
+    page_size = s.IntegerField()
+    pages = s.IntegerField()
+    total = s.IntegerField(help_text="Rows on the whole board.")
     rows = BoardRow(many=True)
+    you = BoardRow(allow_null=True, help_text="Your own row, on this page or not.")
 
 
 class Ballot(s.Serializer):
@@ -244,6 +265,8 @@ EDITION = OpenApiParameter(
 SPLIT = OpenApiParameter(
     "split", str, enum=["public", "private"], description="Private only after the reveal."
 )
+PAGE = OpenApiParameter("page", int, description="1-based; a page past the last has no rows.")
+PAGE_SIZE = OpenApiParameter("page_size", int, description="Rows per page: 100, at most 500.")
 
 # POST and PUT save a pitch ballot alike.
 SAVE: dict[str, Any] = {
@@ -358,7 +381,7 @@ EXTENSIONS = [
         get=extend_schema(
             summary="A lab's leaderboard",
             tags=["labs"],
-            parameters=[LAB_ID, EDITION, SPLIT],
+            parameters=[LAB_ID, EDITION, SPLIT, PAGE, PAGE_SIZE],
             responses=answers(
                 {200: Leaderboard},
                 denied="Log in; the private split is shown after the reveal.",

@@ -11,7 +11,7 @@ from .selectors import PAGE_SIZE, access_leaderboard, leaderboard_page
 
 class LeaderboardApi(APIView):
     def get(self, request, spec_id: str):
-        labs = Lab.objects.select_related("edition")
+        labs = Lab.objects.select_related("edition", "board_state")
         slug = request.query_params.get("edition")
         if slug:
             lab = get_object_or_404(labs, edition__slug=slug, spec_id=spec_id)

@@ -70,7 +70,9 @@ class BoardState(models.Model):
     the database so that every site and worker process sees the same answer: a change that
     finds a refresh queued (and not yet started) leaves it to that one."""
 
-    lab = models.OneToOneField(Lab, on_delete=models.CASCADE, primary_key=True)
+    lab = models.OneToOneField(
+        Lab, on_delete=models.CASCADE, primary_key=True, related_name="board_state"
+    )
     requested_at = models.DateTimeField(null=True, blank=True)  # None: no refresh queued
     built_at = models.DateTimeField(null=True, blank=True)
 

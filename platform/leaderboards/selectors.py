@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -13,7 +14,7 @@ from submissions.models import Entry, Participant
 from submissions.splits import PRIVATE, PUBLIC, SPLITS, sees_private
 from submissions.standing import scored_current_runs
 
-from .models import BoardRow, LeaderboardBaseline
+from .models import BoardRow, BoardState, LeaderboardBaseline
 from .ranking import RankedRow, Row, mark_statistical_ties, rank_rows
 
 
@@ -232,6 +233,7 @@ class BoardPage:
     total: int
     own: RankedRow | None  # the person's own row, on this page or not (None: not on the board)
     own_page: int | None  # the page that holds it
+    ranked_at: datetime | None  # when the board was last ranked (None: never)
 
     @property
     def start(self) -> int:
@@ -289,7 +291,18 @@ def board_page(
         total=total,
         own=_ranked(own) if own else None,
         own_page=own.position // page_size + 1 if own else None,
+        ranked_at=ranked_at(lab),
     )
+
+
+def ranked_at(lab: Lab) -> datetime | None:
+    """When the lab's board was last ranked: boards are ranked after each change, in the
+    site worker, so a page says how fresh it is. No query when the lab was fetched with
+    select_related("board_state")."""
+    try:
+        return lab.board_state.built_at
+    except BoardState.DoesNotExist:
+        return None
 
 
 def _scores(metrics: dict, cis: dict) -> dict:
@@ -345,6 +358,7 @@ def leaderboard_page(
         "page_size": paged.page_size,
         "pages": paged.pages,
         "total": paged.total,
+        "ranked_at": paged.ranked_at,
         "rows": [_row_data(r) for r in paged.board.rows],
         # The student's own row, on this page or not (None: not on this board).
         "you": _row_data(paged.own) if paged.own else None,

@@ -22,7 +22,7 @@ from .selectors import (
 
 
 def _lab(lab_id: int) -> Lab:
-    return get_object_or_404(Lab.objects.select_related("edition"), pk=lab_id)
+    return get_object_or_404(Lab.objects.select_related("edition", "board_state"), pk=lab_id)
 
 
 @login_required

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='BoardState',
             fields=[
-                ('lab', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, serialize=False, to='courses.lab')),
+                ('lab', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='board_state', serialize=False, to='courses.lab')),
                 ('requested_at', models.DateTimeField(blank=True, null=True)),
                 ('built_at', models.DateTimeField(blank=True, null=True)),
             ],

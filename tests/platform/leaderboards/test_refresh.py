@@ -2,7 +2,8 @@
 task on the site queue per burst of changes: never inside the transaction that recorded a
 run (the end-to-end path, with real workers, is in submissions/test_worker.py)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -85,3 +86,17 @@ def test_a_broker_that_refuses_the_task_leaves_the_next_change_to_queue_it(mnist
     use_broker(shared_redis)
     assert board_refresh_request(mnist.pk) is True
     assert redis.Redis.from_url(shared_redis).llen("site") == 1
+
+
+def test_the_page_and_the_api_say_when_the_board_was_ranked(mnist, student, client_as, api_as):
+    from django.urls import reverse
+
+    scored_entry(student, mnist, {"accuracy": 50.0})
+    built = BoardState.objects.get(lab=mnist).built_at
+    data = api_as("student").get(reverse("api-leaderboard", args=["lab2-mnist"])).json()
+    assert data["ranked_at"] is not None
+    assert abs((datetime.fromisoformat(data["ranked_at"]) - built).total_seconds()) < 1
+    page = client_as("student").get(reverse("leaderboard", args=[mnist.pk])).content.decode()
+    zone = timezone.localtime(built, ZoneInfo(mnist.edition.time_zone)).tzname()
+    assert f"Ranked {built.astimezone(ZoneInfo(mnist.edition.time_zone)):%b}" in page
+    assert f"{zone}; a new score shows" in page
