@@ -384,6 +384,7 @@ EXTENSIONS = [
             parameters=[LAB_ID, EDITION, SPLIT, PAGE, PAGE_SIZE],
             responses=answers(
                 {200: Leaderboard},
+                bad="page and page_size are whole numbers.",
                 denied="Log in; the private split is shown after the reveal.",
                 missing="No such lab or split.",
             ),

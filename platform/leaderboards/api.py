@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,5 +23,5 @@ class LeaderboardApi(APIView):
             page = int(params.get("page", 1))
             page_size = int(params.get("page_size", PAGE_SIZE))
         except ValueError:
-            raise ValidationError("page and page_size are whole numbers.") from None
+            raise ParseError("page and page_size are whole numbers.") from None
         return Response(leaderboard_page(lab, split, request.user, page, page_size))

@@ -89,3 +89,11 @@ def test_a_board_never_stored_is_ranked_on_first_read(mnist, student, api_as):
     BoardRow.objects.all().delete()
     data = _get(api_as("student"))
     assert [r["rank"] for r in data["rows"]] == [1] and data["you"]["rank"] == 1
+
+
+def test_a_page_number_that_is_not_one_is_a_documented_400(mnist, student, api_as):
+    response = api_as("student").get(
+        reverse("api-leaderboard", args=["lab2-mnist"]), {"page_size": "null"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "page and page_size are whole numbers."}
