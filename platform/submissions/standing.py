@@ -7,7 +7,7 @@ from django.dispatch import Signal
 from courses.models import EntrySelection, Lab
 from grader.specs import LabSpec, load_spec
 
-from .models import Entry, GradingRun, Participant, Status
+from .models import ENTRY_VERDICTS, Entry, GradingRun, Participant, Status
 from .splits import PUBLIC
 
 # Sent with `lab=` after a lab's standing runs may have changed; the leaderboards rank the
@@ -16,8 +16,14 @@ standings_changed = Signal()
 
 
 def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
-    """The current (newest) run of each of these entries, where it is scored."""
-    newest = GradingRun.objects.filter(entry=OuterRef("entry")).order_by("-pk").values("pk")[:1]
+    """The current run of each of these entries, where it is scored: the newest run with the
+    grader's verdict. A re-grade still in flight, cancelled, or ended by a platform fault
+    (refunded: not the entry's doing) leaves the earlier verdict standing."""
+    newest = (
+        GradingRun.objects.filter(entry=OuterRef("entry"), status__in=ENTRY_VERDICTS)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
     return list(
         GradingRun.objects.filter(
             entry__in=entries, status=Status.SCORED, pk=Subquery(newest)
