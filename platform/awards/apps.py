@@ -5,10 +5,10 @@ class AwardsConfig(AppConfig):
     name = "awards"
 
     def ready(self) -> None:
-        # Tell the lab phase (courses.phases, which may not import awards) when a lab's
-        # winners were announced: from then on nothing may reopen it.
+        # Tell the phases (courses.phases, which may not import awards) when a lab's or the
+        # final projects' winners were announced: from then on nothing may reopen them.
         from courses.phases import register_results_lock
 
-        from .phases import lab_results_lock
+        from .phases import results_lock
 
-        register_results_lock(lab_results_lock)
+        register_results_lock(results_lock)

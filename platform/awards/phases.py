@@ -45,18 +45,21 @@ def awards_blockers(edition: Edition, now: datetime | None = None) -> list[str]:
     return blockers
 
 
-def lab_results_lock(lab: Lab) -> str | None:
-    """Why nothing may reopen this lab (courses.phases asks, through register_results_lock):
-    winners of one of its prizes were announced. None while they were not."""
-    if not lab.edition.prizes.filter(category=Category.LAB, lab=lab).exists():
-        return None
-    announced = (
-        lab.edition.award_snapshots.filter(announced_at__isnull=False).order_by("version").first()
-    )
-    if announced is None or announced.announced_at is None:
-        return None
-    return (
-        f"The winners of {lab.title} were announced on "
-        f"{lab.edition.format_time(announced.announced_at)}: nothing may reopen the lab now. "
-        "To correct a result, confirm a revised version of the awards, with its reason."
-    )
+def results_lock(edition: Edition, lab: Lab | None) -> str | None:
+    """Why nothing may reopen this lab, or the final projects when `lab` is None
+    (courses.phases asks, through register_results_lock): an announced version of the awards
+    has a category for it. Read from what was announced, not from today's prize catalog."""
+    scope = f"lab:{lab.pk}" if lab is not None else "project"
+    announced = edition.award_snapshots.filter(announced_at__isnull=False).order_by("version")
+    for snapshot in announced:
+        if snapshot.announced_at is not None and any(
+            c.get("scope") == scope for c in snapshot.data.get("categories", [])
+        ):
+            what = lab.title if lab is not None else "the final projects"
+            when = edition.format_time(snapshot.announced_at)
+            return (
+                f"The winners of {what} were announced on {when}: nothing may reopen "
+                f"{'the lab' if lab is not None else 'them'} now. To correct a result, "
+                "confirm a revised version of the awards, with its reason."
+            )
+    return None

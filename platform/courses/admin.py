@@ -14,10 +14,12 @@ class LabForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         lab = self.instance
-        if lab.pk and "closes_at" in self.changed_data:
-            verdict = phases.lab_allows(lab, phases.MOVE_DEADLINE)
-            if not verdict:
-                self.add_error("closes_at", verdict.reason)
+        asks = {"closes_at": phases.MOVE_DEADLINE, "private_revealed": phases.HIDE_PRIVATE}
+        for field, action in asks.items():
+            if lab.pk and field in self.changed_data:
+                verdict = phases.lab_allows(lab, action)
+                if not verdict:
+                    self.add_error(field, verdict.reason)
         return data
 
 
@@ -26,11 +28,15 @@ class ExtensionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean() or {}
-        lab = data.get("lab")
-        if lab is not None and self.changed_data:
+        lab, edition = data.get("lab"), data.get("edition")
+        if not self.changed_data:
+            return data
+        if lab is not None:
             verdict = phases.lab_allows(lab, phases.GRANT_EXTENSION)
             if not verdict:
                 raise forms.ValidationError(verdict.reason)
+        elif edition is not None and (locked := phases.project_results_lock(edition)):
+            raise forms.ValidationError(locked)
         return data
 
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .models import Extension, Lab
+from .models import Edition, Extension, Lab
 
 
 class Phase:
@@ -72,20 +72,29 @@ def _judging_state(lab: Lab) -> str | None:
     return None
 
 
-# Why a lab's results may no longer change (e.g. its prizes were announced), or None.
-ResultsLock = Callable[[Lab], str | None]
+# Why a competition's results may no longer change (its winners were announced), or None:
+# asked with (edition, lab) for a lab, (edition, None) for the final projects.
+ResultsLock = Callable[[Edition, Lab | None], str | None]
 _results_locks: list[ResultsLock] = []
 
 
 def register_results_lock(hook: ResultsLock) -> None:
-    """Called by the awards app at start-up: whether a lab's winners were announced."""
+    """Called by the awards app at start-up: whether a competition's winners were announced."""
     if hook not in _results_locks:
         _results_locks.append(hook)
 
 
 def results_lock(lab: Lab) -> str | None:
+    return _locked(lab.edition, lab)
+
+
+def project_results_lock(edition: Edition) -> str | None:
+    return _locked(edition, None)
+
+
+def _locked(edition: Edition, lab: Lab | None) -> str | None:
     for hook in _results_locks:
-        reason = hook(lab)
+        reason = hook(edition, lab)
         if reason:
             return reason
     return None
@@ -148,7 +157,8 @@ def lab_phase(lab: Lab, now: datetime | None = None) -> str:
         return Phase.OPEN
     if not reveal_in_force(lab, now):
         return Phase.CLOSED
-    if _judging_state(lab) == "open":
+    # Scoring reopened by any path after the winners were announced changes nothing.
+    if _judging_state(lab) == "open" and not results_lock(lab):
         return Phase.JUDGING
     return Phase.FINAL
 

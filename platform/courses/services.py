@@ -69,6 +69,9 @@ def project_extension_grant(
 ) -> Extension:
     """Give one student a later deadline for a final-project step (sign-up, slides, review)."""
     require_staff(by, "Only staff grant extensions.", TimelineRefused)
+    locked = phases.project_results_lock(edition)
+    if locked:
+        raise TimelineRefused(locked)
     if step not in (Extension.Step.SIGNUP, Extension.Step.SLIDES, Extension.Step.REVIEW):
         raise TimelineRefused("Choose a final-project step: sign-up, slides or review.")
     if not reason.strip():

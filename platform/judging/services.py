@@ -55,6 +55,7 @@ def lab_judging_reopen(*, lab: Lab, by: User) -> None:
 
 def judge_assign(*, lab: Lab, judge: User, by: User) -> JudgeAssignment:
     require_staff(by, STAFF_ONLY, JudgingRefused)
+    phases.lab_require(lab, phases.JUDGING_OPEN, JudgingRefused)  # a lab's first judge opens it
     if not judge.is_judge:
         raise JudgingRefused(f"{judge} is not a judge.")
     assignment, _ = JudgeAssignment.objects.get_or_create(

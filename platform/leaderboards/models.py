@@ -75,6 +75,10 @@ class BoardState(models.Model):
     )
     requested_at = models.DateTimeField(null=True, blank=True)  # None: no refresh queued
     built_at = models.DateTimeField(null=True, blank=True)
+    # The last change of the lab's standings, and the last one a finished refresh saw: the
+    # board is owed a refresh while the first is later (services.boards_stale_refresh).
+    changed_at = models.DateTimeField(null=True, blank=True)
+    built_through = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.lab}: built {self.built_at}, requested {self.requested_at}"

@@ -3,7 +3,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -63,29 +63,39 @@ def board_refresh_soon(*, lab: Lab, **_signal) -> None:
     transaction.on_commit(lambda: board_refresh_request(lab_id))
 
 
-def board_refresh_request(lab_id: int, now: datetime | None = None) -> bool:
-    """Queue one refresh of the lab unless one is queued and not yet started (it will read
-    this change: it clears the mark before it reads). True when this call queued it."""
+def baseline_changed(*, instance: LeaderboardBaseline, **_signal) -> None:
+    """The receiver of a reference row's save or deletion (hence the signal's keywords)."""
+    lab = Lab.objects.filter(pk=instance.lab_id).first()
+    if lab is not None:
+        board_refresh_soon(lab=lab)
+
+
+def board_refresh_request(
+    lab_id: int, now: datetime | None = None, *, changed: bool = True
+) -> bool:
+    """Note that the lab's standings changed (unless `changed` is False: the sweeper asking
+    again) and queue one refresh, unless one is queued and not yet started (it will read this
+    change: it clears the mark before it reads). True when this call queued it."""
     from .tasks import refresh_board
 
     now = now or timezone.now()
-    queued = (
-        BoardState.objects.filter(lab_id=lab_id)
-        .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - REFRESH_LOST_AFTER))
-        .update(requested_at=now)
-    )
-    if not queued:
+    states = BoardState.objects.filter(lab_id=lab_id)
+    if changed and not states.update(changed_at=now):
         try:
             with transaction.atomic():
-                BoardState.objects.create(lab_id=lab_id, requested_at=now)
-            queued = 1
-        except IntegrityError:
-            return False  # it exists, so a refresh is queued: that one will read this change
+                BoardState.objects.create(lab_id=lab_id, changed_at=now)
+        except IntegrityError:  # created meanwhile by another process
+            states.update(changed_at=now)
+    queued = states.filter(
+        Q(requested_at__isnull=True) | Q(requested_at__lt=now - REFRESH_LOST_AFTER)
+    ).update(requested_at=now)
+    if not queued:
+        return False  # a refresh is queued: that one will read this change
     try:
         refresh_board.apply_async(args=(lab_id,))
-    except Exception:  # noqa: BLE001  (the change is committed; the next one retries)
+    except Exception:  # noqa: BLE001  (the change is committed; the sweeper asks again)
         logger.exception("could not queue a leaderboard refresh of lab %s", lab_id)
-        BoardState.objects.filter(lab_id=lab_id, requested_at=now).update(requested_at=None)
+        states.filter(requested_at=now).update(requested_at=None)
         return False
     return True
 
@@ -99,6 +109,20 @@ def board_refresh_queued(lab_id: int) -> None:
         board_refresh(lab=lab)
 
 
+def boards_stale_refresh(now: datetime | None = None) -> int:
+    """The beat's safety net: ask again for every board owed a refresh (a change after the
+    last refresh that finished) that none is queued for: a broker refused the task, or the
+    task failed part way. Returns how many were queued."""
+    now = now or timezone.now()
+    owed = (
+        BoardState.objects.filter(changed_at__isnull=False)
+        .filter(Q(built_through__isnull=True) | Q(changed_at__gt=F("built_through")))
+        .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - REFRESH_LOST_AFTER))
+    )
+    lab_ids = list(owed.values_list("lab_id", flat=True))
+    return sum(board_refresh_request(lab_id, now, changed=False) for lab_id in lab_ids)
+
+
 def board_refresh(*, lab: Lab) -> None:
     """Rank the lab again and store its rows (both splits), so requests only read them."""
     from .selectors import leaderboard_for
@@ -107,6 +131,8 @@ def board_refresh(*, lab: Lab) -> None:
         # One refresh of a lab at a time (workers record runs in parallel): the lab's row
         # is the lock, so a board is never half deleted and written twice.
         list(Lab.objects.select_for_update().filter(pk=lab.pk).values_list("pk"))
+        # The last change this refresh is sure to see (read before the standings are).
+        through = BoardState.objects.filter(lab=lab).values_list("changed_at", flat=True).first()
         BoardRow.objects.filter(lab=lab).delete()
         public_ranks: dict[str, int | None] = {}
         for split in SPLITS:  # public first: the private rows carry the public rank
@@ -141,4 +167,6 @@ def board_refresh(*, lab: Lab) -> None:
                 )
                 for position, r in enumerate(rows)
             )
-        BoardState.objects.update_or_create(lab=lab, defaults={"built_at": timezone.now()})
+        BoardState.objects.update_or_create(
+            lab=lab, defaults={"built_at": timezone.now(), "built_through": through}
+        )

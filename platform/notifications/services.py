@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from courses.models import Edition, Enrollment, Extension, Lab
 from courses.phases import extended_deadlines
-from projects.models import Membership, ProjectSettings
+from projects.models import Membership, PaperReview, ProjectSettings
 from submissions.models import Participant
 
 from .models import ReminderOptOut, SentEmail
@@ -110,7 +110,11 @@ def _deadlines(now: datetime) -> list[Deadline]:
             group__edition=edition, group__signed_up_at__isnull=False
         )
         if now < ps.signup_deadline <= now + REMIND_BEFORE or Extension.Step.SIGNUP in steps:
-            done = set(signed_up.values_list("user_id", flat=True))
+            # A paper review is the alternative to a pitch: its author joins no group.
+            reviewers = PaperReview.objects.filter(edition=edition).values_list(
+                "user_id", flat=True
+            )
+            done = set(signed_up.values_list("user_id", flat=True)) | set(reviewers)
             people = [u for u in _enrolled_students(edition) if u.pk not in done]
             found.append(
                 Deadline(

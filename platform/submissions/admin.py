@@ -53,4 +53,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     list_display = ("user", "lab", "final_entry")
     list_filter = ("lab__edition", "lab__spec_id")
     search_fields = ("user__username", "user__email")
-    raw_id_fields = ("user", "final_entry")
+    raw_id_fields = ("user",)
+    # Chosen by the student (within their window) and by the lab's rule, never typed here:
+    # the services check the phase and the board follows.
+    readonly_fields = ("final_entry", "standing_run")

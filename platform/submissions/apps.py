@@ -5,8 +5,13 @@ class SubmissionsConfig(AppConfig):
     name = "submissions"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
         from courses.signals import lab_selection_changed
 
-        from .standing import lab_standings_refresh
+        from .models import Entry
+        from .standing import entry_removed, lab_standings_refresh
 
         lab_selection_changed.connect(lab_standings_refresh, dispatch_uid="standings-refresh")
+        # Staff removing an entry (the admin) stands the student's next one.
+        post_delete.connect(entry_removed, sender=Entry, dispatch_uid="entry-removed")

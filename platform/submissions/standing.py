@@ -80,3 +80,14 @@ def lab_standings_refresh(*, lab: Lab, **_signal) -> int:
         participant_standing_refresh(participant, announce=False)
     standings_changed.send(sender=Participant, lab=lab)
     return len(participants)
+
+
+def entry_removed(*, instance: Entry, **_signal) -> None:
+    """The receiver of an entry's deletion: its runs went with it (the standing run set to
+    NULL by the database), so the student's standing is chosen again from what is left."""
+    participant = Participant.objects.select_related("lab").filter(pk=instance.participant_id)
+    found = participant.first()
+    if found is not None:
+        # The database already emptied the standing: announce even when nothing else stands.
+        participant_standing_refresh(found)
+        standings_changed.send(sender=Participant, lab=found.lab)
