@@ -209,3 +209,18 @@ def run_open_loop(stack: Stack, report: Report, students: list[tuple[object, str
         report.add("rush.open.upload_p99_s", percentile(result.latencies, 99), "s", "< 0.5")
     else:
         report.missing("rush.open.upload_p99_s", "not available: no upload got an answer")
+    cancel_left_over(result.entry_ids)
+
+
+def cancel_left_over(entry_ids: list[int]) -> None:
+    """The open loop measures uploads, not grading: its runs still in the queue are
+    cancelled, so they do not grade (and get re-rung by the reaper) under the next section."""
+    from submissions.models import ACTIVE, GradingRun, Status
+    from submissions.services.runs import run_transition
+
+    left = GradingRun.objects.filter(entry_id__in=entry_ids, status__in=ACTIVE)
+    cancelled = sum(
+        run_transition(pk, Status.CANCELLED, note="bench: the open loop is over")
+        for pk in left.values_list("pk", flat=True)
+    )
+    print(f"  note: {cancelled} open-loop runs still queued were cancelled", flush=True)
