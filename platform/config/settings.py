@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.errors.NulRefusalMiddleware",
     "core.errors.RefusalMiddleware",
     "courses.admin_zone.AdminEditionZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -111,6 +111,28 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "The form was sent from a page that is out of date (or from another site). "
         "Go back, reload the page and send it again.",
     )
+
+
+NUL_REFUSED = "A NUL character is not allowed in an address or its parameters."
+
+
+class NulRefusalMiddleware:
+    """A NUL byte in the path or a query parameter is refused (400) before any view reads it:
+    PostgreSQL takes none in a text field (a lookup with one was a server error), and no
+    address or parameter here needs one. Form and JSON fields refuse them in validation."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        params = request.GET.lists()
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in params
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": NUL_REFUSED}, status=400)
+            return error_page(request, 400, NUL_REFUSED)
+        return self.get_response(request)
 
 
 class RefusalMiddleware:
