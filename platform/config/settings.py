@@ -98,12 +98,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "submissions.middleware.UploadSizeLimitMiddleware",
+    # After the size ceiling (it parses form bodies), before anything reads a cookie or field.
+    "core.errors.NulRefusalMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "core.errors.NulRefusalMiddleware",
     "core.errors.RefusalMiddleware",
     "courses.admin_zone.AdminEditionZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

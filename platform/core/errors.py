@@ -116,19 +116,29 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 NUL_REFUSED = "A NUL character is not allowed in an address or its parameters."
 
 
+def _has_nul(data) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in data.lists())
+
+
 class NulRefusalMiddleware:
-    """A NUL byte in the path or a query parameter is refused (400) before any view reads it:
-    PostgreSQL takes none in a text field (a lookup with one was a server error), and no
-    address or parameter here needs one. Form and JSON fields refuse them in validation."""
+    """A NUL byte anywhere a request's text reaches the database is refused before anything
+    reads it: PostgreSQL takes none in a text field, so a lookup with one was a server error
+    (`?edition=a%00`, a login name, a session cookie). The path, query and form fields get a
+    400 with the reason; a cookie with one is dropped (no browser sends one). Uploaded files
+    and JSON bodies are not looked at: files may hold any byte, and the API's fields refuse
+    NUL in validation. Early in MIDDLEWARE: before the session is read."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        params = request.GET.lists()
-        if "\x00" in request.path or any(
-            "\x00" in key or any("\x00" in value for value in values) for key, values in params
-        ):
+        for name in [n for n, v in request.COOKIES.items() if "\x00" in n or "\x00" in v]:
+            del request.COOKIES[name]
+        form = request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        )
+        if "\x00" in request.path or _has_nul(request.GET) or (form and _has_nul(request.POST)):
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": NUL_REFUSED}, status=400)
             return error_page(request, 400, NUL_REFUSED)

@@ -19,8 +19,20 @@ def test_the_api_refuses_a_nul_byte_with_a_reason(address, mnist, api_as):
     assert "NUL" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("address", ["/labs/?x=%00", "/labs/%00/"])
+@pytest.mark.parametrize("address", ["/?x=%00", "/labs/%00/"])
 def test_a_page_refuses_a_nul_byte_with_the_error_page(address, client_as):
     response = client_as("student").get(address)
     assert response.status_code == 400
     assert "NUL character is not allowed" in response.content.decode()
+
+
+def test_a_login_with_a_nul_byte_is_refused_not_a_server_error(client):
+    response = client.post("/accounts/login/", {"login": "stu\x00dent", "password": "x"})
+    assert response.status_code == 400
+    assert "NUL character is not allowed" in response.content.decode()
+
+
+def test_a_session_cookie_with_a_nul_byte_is_ignored(client):
+    client.cookies["sessionid"] = "abcdefghij\x00klmnop"
+    response = client.get("/")
+    assert response.status_code == 200  # as without a session
