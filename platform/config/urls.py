@@ -9,7 +9,8 @@ from . import openapi  # noqa: F401  (registers the schema's descriptions of the
 admin.site.site_header = "6.S191 lab competitions: staff"
 admin.site.site_title = "6.S191 staff"
 
-# One error page for every status (core.errors); the middleware there covers DEBUG too.
+# One error page for every status (core.errors; JSON under /api/); the middleware there
+# covers DEBUG too.
 handler403 = "core.errors.handler403"
 handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
@@ -28,6 +29,3 @@ urlpatterns = [
     path("", include("judging.urls")),
     path("", include("notifications.urls")),
 ]
-
-handler404 = "config.errors.not_found"
-handler500 = "config.errors.server_fault"

@@ -95,11 +95,20 @@ def handler403(request: HttpRequest, exception: Exception | None = None) -> Http
     return error_page(request, 403, _reason(exception))
 
 
+def _is_api(request: HttpRequest) -> bool:
+    """The JSON API answers its errors as JSON, like every other API answer."""
+    return request.path.startswith("/api/")
+
+
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
     return error_page(request, 404)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error."}, status=500)
     return error_page(request, 500)
 
 
@@ -139,7 +148,7 @@ class NulRefusalMiddleware:
             "multipart/form-data",
         )
         if "\x00" in request.path or _has_nul(request.GET) or (form and _has_nul(request.POST)):
-            if request.path.startswith("/api/"):
+            if _is_api(request):
                 return JsonResponse({"detail": NUL_REFUSED}, status=400)
             return error_page(request, 400, NUL_REFUSED)
         return self.get_response(request)

@@ -45,6 +45,19 @@ def test_the_api_keeps_answering_json(api_as):
     response = api_as("student").get("/api/entries/999999/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
+    # An address no API view answers: the same JSON error, not the site's page.
+    response = api_as("student").get("/api/no-such-thing/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
+
+@override_settings(DEBUG=False)
+def test_an_api_server_error_is_json(student):
+    from core.errors import handler500
+
+    request = RequestFactory().get("/api/labs/")
+    request.user = student
+    response = handler500(request)
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
 
 
 @override_settings(DEBUG=False)
