@@ -199,3 +199,16 @@ def scored_entry_wrong_on(user, lab, wrong: int, n: int = 400, metric: str = "ac
     )
     standing_refresh(e)
     return e
+
+
+def final_projects(edition, **extra):
+    """Final-project settings whose pitches are over and whose scoring staff closed: the final
+    projects are final (prizes may be confirmed only then)."""
+    past = timezone.now() - timedelta(days=1)
+    fields = {
+        "signup_deadline": past - timedelta(days=2),
+        "slides_deadline": past - timedelta(days=2),
+        "review_deadline": past - timedelta(days=2),
+        "scoring_closed_at": past,
+    }
+    return ProjectSettingsFactory(edition=edition, min_judges_per_group=1, **{**fields, **extra})

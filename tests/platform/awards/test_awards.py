@@ -17,22 +17,9 @@ from factories import (
     PitchBallotFactory,
     ProjectGroupFactory,
     ProjectSettingsFactory,
+    final_projects,
 )
 from judging.models import PitchBallot
-
-
-def final_projects(edition):
-    """Final-project settings whose pitches are over and whose scoring staff closed: prizes
-    may be confirmed only then (issue 12)."""
-    past = timezone.now() - timedelta(days=1)
-    return ProjectSettingsFactory(
-        edition=edition,
-        min_judges_per_group=1,
-        signup_deadline=past - timedelta(days=2),
-        slides_deadline=past - timedelta(days=2),
-        review_deadline=past - timedelta(days=2),
-        scoring_closed_at=past,
-    )
 
 
 @pytest.fixture
@@ -322,91 +309,6 @@ def test_announce_is_blocked_when_a_lab_reopens_after_confirming(
         services.awards_announce(snapshot=snapshot, by=staff, confirmed=True)
     assert mailoutbox == []
     assert services.snapshot_latest(edition, announced=True) is None
-
-
-@pytest.fixture
-def announced_lab(edition, pitches, staff):
-    """A lab with a prize whose winners were announced."""
-    from factories import LabFactory
-    from leaderboards.services import lab_private_reveal
-
-    closed = timezone.now() - timedelta(days=1)
-    lab = LabFactory(
-        edition=edition,
-        spec_id="lab2-debias",
-        title="Lab 1",
-        opens_at=closed - timedelta(days=5),
-        closes_at=closed,
-    )
-    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Headphones")
-    lab_private_reveal(lab=lab, by=staff)
-    _order_tie(edition, pitches, staff)
-    snapshot = services.awards_confirm(edition=edition, by=staff)
-    assert services.awards_announce(snapshot=snapshot, by=staff, confirmed=True)
-    return lab
-
-
-def test_nothing_reopens_a_lab_whose_winners_were_announced(announced_lab, staff, student):
-    from courses.services import TimelineRefused, extension_grant, lab_deadline_move
-    from judging.services import JudgingRefused, lab_judging_reopen
-    from leaderboards.services import LeaderboardRefused, lab_private_hide
-
-    lab, later = announced_lab, timezone.now() + timedelta(days=2)
-    why = "winners of Lab 1 were announced"
-    with pytest.raises(TimelineRefused, match=why):
-        lab_deadline_move(lab=lab, closes_at=later, by=staff)
-    with pytest.raises(TimelineRefused, match=why):
-        extension_grant(lab=lab, user=student, closes_at=later, reason="ill", by=staff)
-    with pytest.raises(JudgingRefused, match=why):
-        lab_judging_reopen(lab=lab, by=staff)
-    with pytest.raises(LeaderboardRefused, match=why):
-        lab_private_hide(lab=lab, by=staff)
-    lab.refresh_from_db()
-    assert lab.closes_at < timezone.now() and lab.private_revealed
-
-
-def test_the_admin_refuses_to_reopen_an_announced_lab_with_the_reason(
-    announced_lab, staff, student, client_as
-):
-    from courses.models import Extension
-
-    client = client_as("staff")
-    staff.is_staff = staff.is_superuser = True
-    staff.save()
-    lab = announced_lab
-    url = reverse("admin:courses_lab_change", args=[lab.pk])
-    form = client.get(url).context["adminform"].form
-    data = {k: v for k, v in form.initial.items() if v is not None and not hasattr(v, "pk")}
-    data.update(
-        edition=lab.edition_id,
-        opens_at_0=timezone.localtime(lab.opens_at).strftime("%Y-%m-%d"),
-        opens_at_1="00:00:00",
-        closes_at_0=(timezone.localdate() + timedelta(days=3)).strftime("%Y-%m-%d"),
-        closes_at_1="23:59:00",
-    )
-    response = client.post(url, data)
-    assert response.status_code == 200  # the form again, with the reason
-    assert "winners of Lab 1 were announced" in response.content.decode()
-    lab.refresh_from_db()
-    assert lab.closes_at < timezone.now()
-
-    response = client.post(
-        reverse("admin:courses_extension_add"),
-        {
-            "edition": lab.edition_id,
-            "lab": lab.pk,
-            "step": "lab",
-            "user": student.pk,
-            "closes_at_0": (timezone.localdate() + timedelta(days=3)).strftime("%Y-%m-%d"),
-            "closes_at_1": "23:59:00",
-            "reason": "ill",
-            "granted_by": staff.pk,
-            "granted_at_0": timezone.localdate().strftime("%Y-%m-%d"),
-            "granted_at_1": "10:00:00",
-        },
-    )
-    assert "winners of Lab 1 were announced" in response.content.decode()
-    assert not Extension.objects.exists()
 
 
 def test_announce_shows_who_gets_what_and_needs_an_explicit_yes(

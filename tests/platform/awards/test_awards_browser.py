@@ -12,7 +12,7 @@ from factories import (
     EditionFactory,
     PitchBallotFactory,
     ProjectGroupFactory,
-    ProjectSettingsFactory,
+    final_projects,
 )
 from pages import browser_login
 
@@ -21,21 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("/work/briefs/shots")
 
 
-def _final_projects(edition, **extra):
-    """Pitches over and scoring closed: the final projects are final."""
-    past = timezone.now() - timedelta(days=1)
-    fields = {
-        "signup_deadline": past - timedelta(days=2),
-        "slides_deadline": past - timedelta(days=2),
-        "review_deadline": past - timedelta(days=2),
-        "scoring_closed_at": past,
-    }
-    return ProjectSettingsFactory(edition=edition, min_judges_per_group=1, **{**fields, **extra})
-
-
 def test_staff_confirm_and_announce_then_the_public_sees_winners(page, staff, make_user):
     edition = EditionFactory(name="IAP 2027", is_current=True)
-    _final_projects(edition)
+    final_projects(edition)
     judge = make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
     for name, novelty in (("Neural Tunes", 5), ("Fair Faces", 4), ("Pong Pros", 4)):
         group = ProjectGroupFactory(edition=edition, name=name, members=[make_user()])
@@ -84,7 +72,7 @@ def test_announce_is_blocked_with_the_reason_while_a_lab_is_open(page, staff, ma
 
     page.set_viewport_size({"width": width, "height": 900})
     edition = EditionFactory(name="IAP 2027", is_current=True)
-    _final_projects(edition)
+    final_projects(edition)
     judge = make_user(role=Role.JUDGE, affiliation=Affiliation.PUBLIC)
     group = ProjectGroupFactory(edition=edition, name="Neural Tunes", members=[make_user()])
     PitchBallotFactory(group=group, judge=judge, novelty=5, soundness=4, clarity=4)

@@ -14,22 +14,14 @@ from awards import services
 from awards.models import Category, Prize
 from core.errors import Refused
 from courses.services import project_extension_grant
-from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import PitchBallotFactory, ProjectGroupFactory, UserFactory, final_projects
 from projects.services import membership_leave
 
 pytestmark = pytest.mark.django_db
 
 
 def test_no_sign_up_extension_after_the_project_prizes_were_announced(edition, staff):
-    past = timezone.now() - timedelta(days=1)
-    ProjectSettingsFactory(
-        edition=edition,
-        min_judges_per_group=1,
-        signup_deadline=past - timedelta(days=2),
-        slides_deadline=past - timedelta(days=2),
-        review_deadline=past - timedelta(days=2),
-        scoring_closed_at=past,
-    )
+    final_projects(edition)
     winner = UserFactory(affiliation=Affiliation.MIT_STUDENT)
     group = ProjectGroupFactory(edition=edition, name="Alpha", members=[winner])
     PitchBallotFactory(

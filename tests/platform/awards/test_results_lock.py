@@ -130,3 +130,66 @@ def test_deleting_the_prize_line_does_not_lift_the_results_lock(announced_lab, s
     Prize.objects.filter(lab=announced_lab).delete()
     with pytest.raises(TimelineRefused, match="announced"):
         lab_deadline_move(lab=announced_lab, closes_at=timezone.now() + timedelta(days=2), by=staff)
+
+
+def test_nothing_reopens_a_lab_whose_winners_were_announced(announced_lab, staff, student):
+    from courses.services import TimelineRefused, extension_grant, lab_deadline_move
+    from judging.services import JudgingRefused, lab_judging_reopen
+    from leaderboards.services import LeaderboardRefused, lab_private_hide
+
+    lab, later = announced_lab, timezone.now() + timedelta(days=2)
+    why = "winners of Lab 1 were announced"
+    with pytest.raises(TimelineRefused, match=why):
+        lab_deadline_move(lab=lab, closes_at=later, by=staff)
+    with pytest.raises(TimelineRefused, match=why):
+        extension_grant(lab=lab, user=student, closes_at=later, reason="ill", by=staff)
+    with pytest.raises(JudgingRefused, match=why):
+        lab_judging_reopen(lab=lab, by=staff)
+    with pytest.raises(LeaderboardRefused, match=why):
+        lab_private_hide(lab=lab, by=staff)
+    lab.refresh_from_db()
+    assert lab.closes_at < timezone.now() and lab.private_revealed
+
+
+def test_the_admin_refuses_to_reopen_an_announced_lab_with_the_reason(
+    announced_lab, staff, student, client_as
+):
+    from courses.models import Extension
+
+    client = client_as("staff")
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    lab = announced_lab
+    url = reverse("admin:courses_lab_change", args=[lab.pk])
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and not hasattr(v, "pk")}
+    data.update(
+        edition=lab.edition_id,
+        opens_at_0=timezone.localtime(lab.opens_at).strftime("%Y-%m-%d"),
+        opens_at_1="00:00:00",
+        closes_at_0=(timezone.localdate() + timedelta(days=3)).strftime("%Y-%m-%d"),
+        closes_at_1="23:59:00",
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200  # the form again, with the reason
+    assert "winners of Lab 1 were announced" in response.content.decode()
+    lab.refresh_from_db()
+    assert lab.closes_at < timezone.now()
+
+    response = client.post(
+        reverse("admin:courses_extension_add"),
+        {
+            "edition": lab.edition_id,
+            "lab": lab.pk,
+            "step": "lab",
+            "user": student.pk,
+            "closes_at_0": (timezone.localdate() + timedelta(days=3)).strftime("%Y-%m-%d"),
+            "closes_at_1": "23:59:00",
+            "reason": "ill",
+            "granted_by": staff.pk,
+            "granted_at_0": timezone.localdate().strftime("%Y-%m-%d"),
+            "granted_at_1": "10:00:00",
+        },
+    )
+    assert "winners of Lab 1 were announced" in response.content.decode()
+    assert not Extension.objects.exists()

@@ -14,11 +14,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from celery_helpers import use_broker
 from factories import LabFactory
 from hidden_sets import LAB, PERFECT, build_bundle, new_lab
 from submissions import blobs
@@ -40,22 +38,6 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def broker():
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"Redis at {url} is not answering and REQUIRE_SERVICES=1")
-        pytest.skip(f"no Redis at {url}")
-    client.flushdb()
-    use_broker(url)
-    yield url
-    client.flushdb()
-
-
-@pytest.fixture
 def lab_specs(tmp_path, monkeypatch):
     """A lab made with `lab new`, in a specs folder both machines read."""
     specs = tmp_path / "specs"
@@ -65,7 +47,7 @@ def lab_specs(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def machine_two(tmp_path, lab_specs, broker, live_server):
+def machine_two(tmp_path, lab_specs, shared_redis, live_server):
     """Start the second machine's worker; yields its folder."""
     home = tmp_path / "machine-2"
     home.mkdir()
@@ -73,7 +55,7 @@ def machine_two(tmp_path, lab_specs, broker, live_server):
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))},
         "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}",
         "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": broker,
+        "CELERY_BROKER_URL": shared_redis,
         "PLATFORM_VAR_DIR": str(home / "var"),
         "MEDIA_ROOT": str(home / "media"),
         "GRADER_HIDDEN_DIR": str(home / "hidden"),
