@@ -131,11 +131,12 @@ def _has_nul(data) -> bool:
 
 class NulRefusalMiddleware:
     """A NUL byte anywhere a request's text reaches the database is refused before anything
-    reads it: PostgreSQL takes none in a text field, so a lookup with one was a server error
-    (`?edition=a%00`, a login name, a session cookie). The path, query and form fields get a
-    400 with the reason; a cookie with one is dropped (no browser sends one). Uploaded files
-    and JSON bodies are not looked at: files may hold any byte, and the API's fields refuse
-    NUL in validation. Early in MIDDLEWARE: before the session is read."""
+    reads it: PostgreSQL takes none in a text field, so a lookup or a save with one was a
+    server error (`?edition=a%00`, a login name, a token name sent as JSON, a session
+    cookie). The path, query, form fields and JSON bodies (where NUL can only be the escape
+    \\u0000) get a 400 with the reason; a cookie with one is dropped (no browser sends one).
+    Uploaded files are not looked at: they may hold any byte. Early in MIDDLEWARE: after
+    the size ceiling, before the session is read."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -147,7 +148,13 @@ class NulRefusalMiddleware:
             "application/x-www-form-urlencoded",
             "multipart/form-data",
         )
-        if "\x00" in request.path or _has_nul(request.GET) or (form and _has_nul(request.POST)):
+        json = request.content_type == "application/json"
+        if (
+            "\x00" in request.path
+            or _has_nul(request.GET)
+            or (form and _has_nul(request.POST))
+            or (json and b"\\u0000" in request.body.lower())
+        ):
             if _is_api(request):
                 return JsonResponse({"detail": NUL_REFUSED}, status=400)
             return error_page(request, 400, NUL_REFUSED)

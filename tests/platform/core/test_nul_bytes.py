@@ -36,3 +36,9 @@ def test_a_session_cookie_with_a_nul_byte_is_ignored(client):
     client.cookies["sessionid"] = "abcdefghij\x00klmnop"
     response = client.get("/")
     assert response.status_code == 200  # as without a session
+
+
+def test_a_json_field_with_a_nul_byte_is_refused_not_a_server_error(api_as):
+    response = api_as("student").post("/api/tokens/", {"name": "t\x00k"}, format="json")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
