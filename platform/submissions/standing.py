@@ -89,5 +89,5 @@ def entry_removed(*, instance: Entry, **_signal) -> None:
     found = participant.first()
     if found is not None:
         # The database already emptied the standing: announce even when nothing else stands.
-        participant_standing_refresh(found)
+        participant_standing_refresh(found, announce=False)
         standings_changed.send(sender=Participant, lab=found.lab)

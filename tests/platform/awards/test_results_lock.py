@@ -17,11 +17,8 @@ from factories import LabFactory, UserFactory, scored_entry
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def announced_lab(edition, staff, student):
-    """A lab (no judges) with one prize whose winner was announced."""
-    from leaderboards.services import lab_private_reveal
-
+def _closed_lab_with_prize(edition, student):
+    """A lab closed a day ago, one scored entry, one prize line."""
     closed = (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
     lab = LabFactory(
         edition=edition,
@@ -34,6 +31,15 @@ def announced_lab(edition, staff, student):
         student, lab, {"accuracy": 90.0}, {"accuracy": 91.0}, created_at=closed - timedelta(days=2)
     )
     Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Headphones")
+    return lab
+
+
+@pytest.fixture
+def announced_lab(edition, staff, student):
+    """A lab (no judges) with one prize whose winner was announced."""
+    from leaderboards.services import lab_private_reveal
+
+    lab = _closed_lab_with_prize(edition, student)
     lab_private_reveal(lab=lab, by=staff)
     snapshot = services.awards_confirm(edition=edition, by=staff)
     assert services.awards_announce(snapshot=snapshot, by=staff, confirmed=True)
@@ -99,16 +105,7 @@ def test_the_judging_admin_cannot_reopen_scoring_of_an_announced_lab(
     from judging.services import judge_assign, lab_judging_close
     from leaderboards.services import lab_private_reveal
 
-    closed = timezone.now() - timedelta(days=1)
-    lab = LabFactory(
-        edition=edition,
-        spec_id="lab2-mnist",
-        title="Lab 1",
-        opens_at=closed - timedelta(days=5),
-        closes_at=closed,
-    )
-    scored_entry(student, lab, {"accuracy": 90.0}, {"accuracy": 91.0})
-    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Headphones")
+    lab = _closed_lab_with_prize(edition, student)
     judge_assign(lab=lab, judge=UserFactory(role=Role.JUDGE), by=staff)
     lab_private_reveal(lab=lab, by=staff)
     lab_judging_close(lab=lab, by=staff)
