@@ -24,7 +24,7 @@ import numpy as np
 from grader import __version__
 from grader.causality import TOLERANCE_TEXT, cut_tokens, find_violation
 from grader.entry import EntryInfo, unpack_entry
-from grader.errors import EntryRejected, GraderError, GradingCancelled
+from grader.errors import EntryRejected, GraderError, GradingCancelled, PlatformError
 from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
 from grader.interactive import Episodes, PolicyFault, play
 from grader.outputs import OutputsRefused, read_json
@@ -32,11 +32,16 @@ from grader.report import PrivateSession, Receipt, Report
 from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
 from grader.sandbox.base import SessionClosed
 from grader.scoring import (
+    INPUT_NAMES,
+    SPLITS,
     Scores,
+    check_splits,
+    load_labels,
     load_next_char_inputs,
     load_next_char_output,
     score_classification,
     score_next_char,
+    split_rows,
 )
 from grader.specs import LabSpec, load_spec
 from grader.text import one_line, sanitize
@@ -63,6 +68,11 @@ class GradeRequest:
     # The checksum the hidden set must have when the caller keeps its own record of it (the
     # platform's uploaded sets); None: the lab spec's.
     expected_checksum: str | None = None
+    # The test splits this grading runs the entry on; rows and episodes of any other split
+    # never enter the sandbox. The platform grades the public split while the author's
+    # window is open and the private split in a run of its own once it has closed
+    # (docs/private-split.md); staff and tests grade both.
+    splits: tuple[str, ...] = tuple(SPLITS)
 
 
 class _Events:
@@ -122,6 +132,7 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
     dataset = resolve_dataset(
         spec, hidden_dir, sample=request.sample, expected=request.expected_checksum
     )
+    splits = check_splits(request.splits)
     backend = get_backend(request.backend, image=request.image)
     events = _Events(on_event, request.cancel)
     deny = _deny_paths(hidden_dir, request.private_paths)
@@ -166,10 +177,11 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
             return finish(Report(status="rejected", reason=exc.reason), None)
         if spec.task == "interactive":
             assert seeds is not None
-            report, run = _grade_interactive(spec, info, entry_dir, seeds, backend, deny, events)
+            chosen = {s: seeds[s] for s in splits}
+            report, run = _grade_interactive(spec, info, entry_dir, chosen, backend, deny, events)
         else:
             report, run = _grade_batch(
-                spec, info, entry_dir, dataset, backend, deny, events, Path(tmp)
+                spec, info, entry_dir, dataset, splits, backend, deny, events, Path(tmp)
             )
         report.details.setdefault("entry", {"kind": info.kind, "main": info.main})
         return finish(report, run)
@@ -275,28 +287,50 @@ def _run_failed(spec: LabSpec, run: RunResult, out_dir: Path) -> Report | None:
     return None
 
 
+def split_inputs(spec: LabSpec, dataset: Dataset, splits: tuple[str, ...], tmp: Path) -> Path:
+    """The inputs folder the sandbox is given: the set's own when every split is graded,
+    else a copy holding only the rows of `splits` (the other rows never enter the sandbox)."""
+    if splits == tuple(SPLITS):
+        return dataset.inputs_dir
+    rows = split_rows(load_labels(dataset)["split"], splits)
+    folder = tmp / "inputs"
+    shutil.copytree(dataset.inputs_dir, folder)
+    main = folder / INPUT_NAMES[spec.task]
+    try:
+        whole = np.load(main, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise PlatformError(f"{dataset.name}: {main.name} is unreadable: {exc}") from exc
+    main.unlink()
+    np.save(main, whole[rows], allow_pickle=False)
+    return folder
+
+
 def _grade_batch(
     spec: LabSpec,
     info: EntryInfo,
     entry_dir: Path,
     dataset: Dataset,
+    splits: tuple[str, ...],
     backend: Backend,
     deny: tuple[Path, ...],
     events: _Events,
     tmp: Path,
 ) -> tuple[Report, RunResult]:
     out_dir = tmp / "out"
-    job = _batch_job(spec, info, entry_dir, dataset.inputs_dir, out_dir, deny)
+    inputs_dir = split_inputs(spec, dataset, splits, tmp)
+    job = _batch_job(spec, info, entry_dir, inputs_dir, out_dir, deny)
     events.emit("running", backend=backend.name, entry_kind=info.kind)
     run = backend.run(job, on_tick=events.tick)
     failed = _run_failed(spec, run, out_dir)
     if failed is not None:
         return failed, run
     if spec.task == "next_char":
-        return _grade_next_char(spec, info, entry_dir, dataset, backend, deny, events, tmp, run)
+        return _grade_next_char(
+            spec, info, entry_dir, dataset, splits, inputs_dir, backend, deny, events, tmp, run
+        )
     events.emit("scoring")
     try:
-        scores = _score_outputs(spec, lambda: score_classification(spec, dataset, out_dir))
+        scores = _score_outputs(spec, lambda: score_classification(spec, dataset, out_dir, splits))
     except _OutputsFault as fault:
         return Report(status="invalid_output", reason=fault.reason, logs=run.log), run
     return _scored(scores, run.log), run
@@ -335,6 +369,8 @@ def _grade_next_char(
     info: EntryInfo,
     entry_dir: Path,
     dataset: Dataset,
+    splits: tuple[str, ...],
+    inputs_dir: Path,
     backend: Backend,
     deny: tuple[Path, ...],
     events: _Events,
@@ -346,6 +382,7 @@ def _grade_next_char(
     Run B is a second, independent sandbox run through the same backend call: a fresh
     sandbox and workspace, its own copy of the inputs and its own output folder."""
     tokens, vocab = load_next_char_inputs(dataset)
+    tokens = tokens[split_rows(load_labels(dataset)["split"], splits)]
     try:
         out_a = _score_outputs(
             spec, lambda: load_next_char_output(spec, tokens.shape, len(vocab), tmp / "out")
@@ -356,7 +393,7 @@ def _grade_next_char(
     run = run_a
     if cut is not None:
         inputs_b = tmp / "inputs-b"
-        shutil.copytree(dataset.inputs_dir, inputs_b)
+        shutil.copytree(inputs_dir, inputs_b)
         (inputs_b / "tokens.npy").unlink()
         np.save(inputs_b / "tokens.npy", cut.tokens, allow_pickle=False)
         out_b = tmp / "out-b"
@@ -392,7 +429,8 @@ def _grade_next_char(
     events.emit("scoring")
     try:
         scores = _score_outputs(
-            spec, lambda: score_next_char(spec, dataset, out_a, entry_dir, info, events.tick)
+            spec,
+            lambda: score_next_char(spec, dataset, out_a, entry_dir, info, events.tick, splits),
         )
     except _OutputsFault as fault:
         return Report(status="invalid_output", reason=fault.reason, logs=run_a.log), run
@@ -435,27 +473,30 @@ def _grade_interactive(
     deny: tuple[Path, ...],
     events: _Events,
 ) -> tuple[Report, RunResult | None]:
-    """Public episodes in one sandbox session, then private ones in a fresh one.
+    """One sandbox session per graded split, each fresh, the public one first.
 
     The policy is told its rewards, so anything it prints (or how it ends) in private episodes
-    can carry the private score. The private session therefore starts only after the public
-    one has ended and its log has been read, shares nothing with it, and everything about it
-    goes into `Report.private_session`, which students see only after the reveal. If the private
-    episodes fail, the run is still "scored" on the public split (with no private metrics):
-    the status a student sees before the reveal must not depend on private episodes."""
+    can carry the private score. The platform therefore grades the private split in a run of
+    its own after the author's window (only that split's seeds: the report is that session).
+    Graded together (staff, the CLI), the private session starts only after the public one
+    has ended and its log has been read, shares nothing with it, and everything about it goes
+    into `Report.private_session`; if it fails, the run is still "scored" on the public split
+    (with no private metrics), so the status never depends on private episodes."""
     events.emit("running", backend=backend.name, entry_kind=info.kind)
-    public, failed, run = _play_session(
-        spec, info, entry_dir, seeds["public"], backend, deny, events
+    first, *later = seeds
+    episodes, failed, run = _play_session(
+        spec, info, entry_dir, seeds[first], backend, deny, events
     )
     if failed is not None:
         return failed, run
+    played = {first: episodes}
     private_part: PrivateSession | None = None
-    private = Episodes()
-    if seeds["private"]:
-        played, private_failed, private_run = _play_session(
-            spec, info, entry_dir, seeds["private"], backend, deny, events
+    for split in later:
+        episodes, private_failed, private_run = _play_session(
+            spec, info, entry_dir, seeds[split], backend, deny, events
         )
-        assert private_run is not None
+        if private_run is None:
+            continue  # the set has no episodes of this split
         private_part = PrivateSession(
             status=private_failed.status if private_failed else "scored",
             reason=private_failed.reason if private_failed else "",
@@ -463,7 +504,8 @@ def _grade_interactive(
             wall_time_s=private_run.wall_time_s,
             peak_memory_mb=private_run.peak_memory_mb,
         )
-        private = played or Episodes()
+        if private_failed is None:
+            played[split] = episodes
     events.emit("scoring")
     from grader.metrics import return_stats
 
@@ -472,24 +514,19 @@ def _grade_interactive(
     def stats(returns: list[float]) -> dict[str, float]:
         return {k: v for k, v in return_stats(returns).values.items() if k in names}
 
-    returns = {"public": public.returns, "private": private.returns}
+    returns = {s: e.returns for s, e in played.items()}
     details: dict[str, Any] = {
         "returns": returns,
-        "lengths": {"public": public.lengths, "private": private.lengths},
+        "lengths": {s: e.lengths for s, e in played.items()},
     }
-    if private_part is not None and private_part.status != "scored":
-        # No whole-set or private score: the private standings list this run as unscored.
-        scores = Scores(
-            metrics={}, split_metrics={"public": stats(public.returns)}, details=details
-        )
-    else:
-        scores = Scores(
-            metrics=stats(public.returns + private.returns),
-            split_metrics={s: stats(returns[s]) for s in ("public", "private")},
-            details=details,
-        )
-    if scores.split_metrics.get("private") is None:
-        returns = {"public": public.returns}
+    # A failed private session leaves no whole-set score: the private standings list this
+    # run as unscored.
+    whole = private_part is None or private_part.status == "scored"
+    scores = Scores(
+        metrics=stats([r for e in played.values() for r in e.returns]) if whole else {},
+        split_metrics={s: stats(r) for s, r in returns.items()},
+        details=details,
+    )
     _attach_return_intervals(spec, scores, returns)
     report = _scored(scores, run.log if run else "")
     report.private_session = private_part
@@ -553,5 +590,5 @@ def _attach_return_intervals(
     seed = I.seed_of(spec.id, repr(returns))
     attach_intervals(
         scores.details,
-        {s: I.return_intervals(r, names, seed + i) for i, (s, r) in enumerate(returns.items())},
+        {s: I.return_intervals(r, names, seed + SPLITS[s]) for s, r in returns.items()},
     )

@@ -24,7 +24,20 @@ from grader.songs import check_songs, read_songs
 from grader.specs import LabSpec
 
 OUTPUT_NAMES = {"classification": "probabilities.npy", "next_char": "logprobs.npy"}
+INPUT_NAMES = {"classification": "images.npy", "next_char": "tokens.npy"}
 SPLITS = {"public": 0, "private": 1}
+
+
+def check_splits(splits: Collection[str]) -> tuple[str, ...]:
+    """The requested splits in their canonical order; PlatformError for anything else."""
+    if not splits or any(s not in SPLITS for s in splits):
+        raise PlatformError(f"splits must be some of {', '.join(SPLITS)}, got {list(splits)}")
+    return tuple(s for s in SPLITS if s in splits)
+
+
+def split_rows(split: np.ndarray, splits: Collection[str]) -> np.ndarray:
+    """Indices of the rows that belong to the requested splits, in the set's order."""
+    return np.flatnonzero(np.isin(split, [SPLITS[s] for s in splits]))
 
 
 class OutputInvalid(OutputsRefused):
@@ -52,12 +65,16 @@ def load_output(
     return arr
 
 
-def _load_labels(dataset: Dataset) -> dict[str, np.ndarray]:
+def load_labels(dataset: Dataset) -> dict[str, np.ndarray]:
+    """The hidden labels, with each row's split (trusted files: a platform fault if bad)."""
     try:
         with np.load(dataset.labels_dir / "labels.npz", allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            labels = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, KeyError) as exc:
         raise PlatformError(f"{dataset.name}: labels/labels.npz is unreadable: {exc}") from exc
+    if "split" not in labels:
+        raise PlatformError(f"{dataset.name}: labels/labels.npz has no split")
+    return labels
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -83,8 +100,13 @@ def _binary_scores(out: np.ndarray, n: int, notes: list[str]) -> np.ndarray:
     )
 
 
-def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scores:
-    labels = _load_labels(dataset)
+def score_classification(
+    spec: LabSpec, dataset: Dataset, out_dir: Path, splits: Collection[str] = tuple(SPLITS)
+) -> Scores:
+    """Score the outputs for the rows of `splits` (the only rows the sandbox was given)."""
+    labels = load_labels(dataset)
+    rows = split_rows(labels["split"], splits)
+    labels = {k: v[rows] for k, v in labels.items()}
     y = labels["y"].astype(np.int64)
     n = len(y)
     assert spec.classes is not None
@@ -103,7 +125,8 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
         names & {"debias_accuracy", "mean_group_auc", "worst_group_auc"}
     )
     group = labels.get("group")
-    split = labels.get("split", np.zeros(n, dtype=np.int8))
+    split = labels["split"]
+    graded = {s: SPLITS[s] for s in check_splits(splits)}
 
     def compute(mask: np.ndarray) -> M.MetricSet:
         result = M.classification_metrics(y[mask], scores[mask], names)
@@ -114,7 +137,7 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
         return result
 
     whole = compute(np.ones(n, dtype=bool))
-    per_split = {s: compute(split == v) for s, v in SPLITS.items()}
+    per_split = {s: compute(split == v) for s, v in graded.items()}
     details: dict[str, Any] = {"notes": notes}
     seed = I.seed_of(spec.id, scores.tobytes())
     attach_intervals(
@@ -128,19 +151,19 @@ def score_classification(spec: LabSpec, dataset: Dataset, out_dir: Path) -> Scor
                 spec.ranking.primary,
                 seed + v,
             )
-            for s, v in SPLITS.items()
+            for s, v in graded.items()
         },
     )
     # Chart data per split, like the metrics (never the whole set: it would mix the private
     # split into what a page shows beside public-split numbers before the reveal).
     if scores.ndim == 1:
         details["roc_curve"] = {
-            s: M.roc_curve_points(y[split == v], scores[split == v]) for s, v in SPLITS.items()
+            s: M.roc_curve_points(y[split == v], scores[split == v]) for s, v in graded.items()
         }
     if debias:
         details["group_accuracy"] = {
             s: {g: per_split[s].values.get(f"accuracy_{g}") for g in ("LF", "LM", "DF", "DM")}
-            for s in SPLITS
+            for s in graded
         }
     return _pack(spec, whole, per_split, details)
 
@@ -176,13 +199,17 @@ def score_next_char(
     entry_dir: Path,
     info: EntryInfo,
     tick: Callable[[], None] | None = None,
+    splits: Collection[str] = tuple(SPLITS),
 ) -> Scores:
-    """Bits per character of run A's validated outputs (the causality check is done)."""
-    labels = _load_labels(dataset)
-    targets = labels["targets"].astype(np.int64)
+    """Bits per character of run A's validated outputs (the causality check is done), for
+    the rows of `splits` (the only rows the sandbox was given)."""
+    labels = load_labels(dataset)
+    rows = split_rows(labels["split"], splits)
+    targets = labels["targets"][rows].astype(np.int64)
     # `real` marks the scored rows; sets without it score every row.
-    real = labels["real"].astype(bool) if "real" in labels else np.ones(len(targets), bool)
-    split = labels["split"]
+    real = labels["real"][rows].astype(bool) if "real" in labels else np.ones(len(rows), bool)
+    split = labels["split"][rows]
+    graded = {s: SPLITS[s] for s in check_splits(splits)}
 
     def compute(mask: np.ndarray) -> M.MetricSet:
         result = M.MetricSet()
@@ -190,12 +217,12 @@ def score_next_char(
         return result
 
     whole = compute(real)
-    per_split = {s: compute(real & (split == v)) for s, v in SPLITS.items()}
+    per_split = {s: compute(real & (split == v)) for s, v in graded.items()}
     details: dict[str, Any] = {"notes": []}
     seed = I.seed_of(spec.id, out.tobytes())
     per_split_ci = {
         s: I.mean_intervals("bits_per_char", M.char_bits(out[m], targets[m]), seed + v)
-        for s, v in SPLITS.items()
+        for s, v in graded.items()
         for m in [real & (split == v)]
     }
     if info.songs and "abc_validity" in spec.metric_names:
