@@ -99,6 +99,7 @@ SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 OUT = f"{MOUNT_ROOT}/out"
 SETUP_S = 30.0  # bubblewrap's own set-up (mounts) before the entry starts
 MAX_FDS = 50_000  # open files looked at per watchdog look for memfds (no cgroup)
+KILL_WAIT_S = 5.0  # for a killed sandbox's processes to be gone
 
 
 @dataclass(frozen=True)
@@ -543,6 +544,7 @@ class _Sandbox:
     proc: subprocess.Popen[bytes]
     status: _Status
     cgroup: cgroups.RunCgroup | None
+    init_fd: int = -1  # a pidfd of the namespace's init: it exits after all the others
 
     def kill(self) -> bool:
         """SIGKILL the sandbox (its namespace's init takes every process in it along);
@@ -560,6 +562,12 @@ class _Sandbox:
         try:
             self.kill()
             self.proc.wait()
+            if self.init_fd >= 0:
+                # The kernel kills the namespace's processes when its init dies, and the init
+                # is gone only once they all are: the slot is then free of them.
+                select.select([self.init_fd], [], [], KILL_WAIT_S)
+                os.close(self.init_fd)
+                self.init_fd = -1
             self.status.close()
             self.ws.remove()
         finally:
@@ -569,7 +577,8 @@ class _Sandbox:
 
 def _open_out(proc: subprocess.Popen[bytes], status: _Status, size: int) -> int:
     """A descriptor of the sandbox's out/ tmpfs, opened while bubblewrap waits on --block-fd
-    (its mounts done, the entry not started); -1 if bubblewrap ended first."""
+    (its mounts done, the entry not started: the namespace's init is `child-pid`); -1 if
+    bubblewrap ended first."""
     deadline = time.monotonic() + SETUP_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -644,6 +653,8 @@ def _spawn(iso: _Isolation, job: Job, slot: _Slot, interactive: bool) -> _Sandbo
     box = _Sandbox(ws, proc, _Status(status_r), cgroup)
     try:
         ws.out_fd = _open_out(proc, box.status, lim.output_mb * MB)
+        if ws.out_fd >= 0:
+            box.init_fd = os.pidfd_open(box.status.reports()["child-pid"])
         try:
             os.write(block_w, b"x")  # the entry may start
         except BrokenPipeError:
