@@ -43,6 +43,7 @@ WORKER_LEAF = "labgrader-worker"
 CFS_PERIOD_US = 100_000
 MB = 1024 * 1024
 KILL_WAIT_S = 5.0
+HEADROOM_MB = 64  # page cache above the lab's limit, before the kernel's hard limit
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def _v1_host(v1: dict[str, tuple[Path, str]], own: dict[str, str]) -> Host | Non
                 for key in ("cpuset.cpus", "cpuset.mems"):
                     if not _read(base / key).strip():
                         _write(base / key, _read(mine / key).strip())
+            _can_make(base)
         except OSError as exc:
             log.info("no %s cgroup for the sandbox's runs under %s: %s", name, mine, exc)
             continue
@@ -166,6 +168,14 @@ def _v1_host(v1: dict[str, tuple[Path, str]], own: dict[str, str]) -> Host | Non
     if not all(name in bases for name in REQUIRED):
         return None
     return Host(1, bases)
+
+
+def _can_make(base: Path) -> None:
+    """Raise OSError unless this process may make (and remove) a cgroup in `base` (the
+    folder may exist, made by root, where this process may not write)."""
+    trial = base / f"{_run_prefix()}trial"
+    trial.mkdir()
+    trial.rmdir()
 
 
 def _enable(folder: Path, names: list[str]) -> None:
@@ -202,6 +212,7 @@ def _v2_host(mount: tuple[Path, str], own: str) -> Host | None:
             _enable(mine, names)
         _enable(base, names)
         enabled = _read(base / "cgroup.subtree_control").split()
+        _can_make(base)
     except OSError as exc:
         log.info("no cgroup v2 for the sandbox's runs under %s: %s", mine, exc)
         return None
@@ -308,7 +319,11 @@ class RunCgroup:
     def __init__(self, found: Host, memory_mb: int, max_processes: int, cpus: list[int]) -> None:
         self.host = found
         self.name = f"{_run_prefix()}{next(_SEQ)}"
-        self.limit = memory_mb * MB
+        # The kernel's hard limit leaves the page cache some room above the lab's limit: at
+        # the hard limit a run thrashes on its own code pages for seconds before the OOM
+        # killer acts, so the lab's limit is held by the watchdog, on what the run holds
+        # (memory_mb), and the kernel's stops whatever outruns the watchdog's look.
+        self.limit = (memory_mb + max(HEADROOM_MB, memory_mb // 8)) * MB
         self.folders = [base / self.name for base in found.folders()]
         self.dirs = {c: found.bases[c] / self.name for c in found.controllers}
         try:
@@ -372,14 +387,11 @@ class RunCgroup:
         return 0
 
     def memory_mb(self) -> float:
-        """What the run holds now, as `docker stats` counts it: usage less inactive page
-        cache (file pages the kernel reclaims before it kills anything)."""
-        try:
-            usage = int(_read(self._memory_file("memory.usage_in_bytes", "memory.current")))
-        except (OSError, ValueError):
-            return 0.0
-        inactive = self._stat("total_inactive_file" if self.host.version == 1 else "inactive_file")
-        return max(0, usage - inactive) / MB
+        """What the run holds now and the kernel cannot reclaim without swap: anonymous and
+        shared memory (memfd, tmpfs, SysV and POSIX shm). Page cache is left out."""
+        if self.host.version == 1:
+            return (self._stat("total_rss") + self._stat("total_shmem")) / MB
+        return (self._stat("anon") + self._stat("shmem")) / MB
 
     def peak_mb(self) -> float:
         """The kernel's own peak (page cache included), where it keeps one."""

@@ -637,13 +637,15 @@ def _spawn(iso: _Isolation, job: Job, slot: _Slot, interactive: bool) -> _Sandbo
             close_fds=True,
             pass_fds=(status_w, block_r, filter_fd),
         )
-    except (OSError, subprocess.SubprocessError, PlatformError) as exc:
+    except BaseException as exc:
         os.close(status_r)
         os.close(block_w)
         ws.remove()
         if cgroup is not None:
             cgroup.remove()
-        raise PlatformError(f"the process sandbox could not start: {exc}") from exc
+        if isinstance(exc, OSError | subprocess.SubprocessError | PlatformError):
+            raise PlatformError(f"the process sandbox could not start: {exc}") from exc
+        raise
     finally:
         log.close()
         for fd in (status_w, block_r, filter_fd):
@@ -754,9 +756,11 @@ def _scratch_mb(init: int | None, limits: SandboxLimits) -> float:
 class _Watch:
     """Wall-clock and memory watchdog for one sandbox.
 
-    With a cgroup, the kernel holds the memory limit: the watchdog reads what the run holds
-    and whether the kernel killed for it. Without one, it measures the run itself (resident
-    size, tmpfs folders, out/, memfds) and kills past the limit."""
+    With a cgroup, the watchdog reads what the run holds there (anonymous and shared memory:
+    memfd and tmpfs pages included) and stops it past the lab's limit; the kernel's OOM
+    killer holds a hard limit a little above it (room for page cache), and its kills are
+    read back. Without a cgroup, the watchdog measures the run itself (resident size, tmpfs
+    folders, out/, memfds) and stops it past the limit."""
 
     def __init__(self, box: _Sandbox, limits: SandboxLimits) -> None:
         self.box = box
@@ -804,9 +808,10 @@ class _Watch:
         wall = time.monotonic() - self.started
         cgroup = self.box.cgroup
         if cgroup is not None and cgroup.oom_kills():
-            # The kernel killed for memory (maybe just before the run ended, between looks).
+            # The kernel killed at its hard limit, above the lab's: the run outran the
+            # watchdog's looks (or died just before the run ended).
             self.oom = True
-            self.peak_mb = max(self.peak_mb, cgroup.peak_mb())
+            self.peak_mb = max(self.peak_mb, float(self.limits.memory_mb))
         code = self.box.status.reports().get("exit-code")
         log = _read_log(self.box.ws.log_path, self.limits.log_bytes)
         if code is None and not self.killed and not self.oom:

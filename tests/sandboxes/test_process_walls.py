@@ -12,6 +12,7 @@ import re
 import secrets
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -198,6 +199,16 @@ def test_seccomp_filter_refuses_each_dangerous_call(tmp_path):
     assert result.exit_code == 0, result.log
     seen = dict(re.findall(r"^CALL (.+) (\S+)$", result.log, re.M))
     assert seen == {**{name: "EPERM" for name in BLOCKED}, "clone3": "ENOSYS"}, result.log
+    # A 32-bit system call (int 0x80: i386's getpid) is no way around the filter: it kills.
+    i386 = (
+        "import ctypes, mmap\n"
+        "buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+        "buf.write(bytes([0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3]))  # mov eax,20; int 0x80; ret\n"
+        "f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(buf)))\n"
+        "print('I386', f(), flush=True)\n"
+    )
+    result = backend.run(job(tmp_path, i386))
+    assert result.exit_code == -31 and "I386" not in result.log, result  # SIGSYS
 
 
 def test_seccomp_filter_allows_what_entries_do(backend, tmp_path):
@@ -369,3 +380,20 @@ def test_the_receipt_names_every_wall_that_held(backend, tmp_path):
     else:
         assert "no cgroup: watchdog on RSS+tmpfs+memfd, affinity fixed" in words
     assert backend.describe()["limits"] in words
+
+
+def test_the_kernel_holds_a_hard_limit_and_its_kills_are_read_back():
+    # What outruns the watchdog's looks: the kernel kills at the cgroup's hard limit (the
+    # lab's limit and some page-cache room), and the run reads the kill back as an OOM.
+    found = cgroups.host()
+    if found is None:
+        pytest.skip("no cgroup can be made here (not root, no delegation)")
+    group = cgroups.RunCgroup(found, 64, 64, cgroups.choose_cpus(1, 0))
+    try:
+        hog = subprocess.run(
+            [sys.executable, "-c", "b = bytearray(2**30)"], preexec_fn=group.join, check=False
+        )
+        assert hog.returncode == -9 and group.oom_kills() == 1
+    finally:
+        group.remove()
+    assert not any(folder.exists() for folder in group.folders)
