@@ -109,10 +109,16 @@ class _Isolation:
     privileged: bool  # run by root: a slot uid per run via setpriv
     cgroup: cgroups.Host | None = None  # None: the watchdog counts memory, affinity is fixed
 
+    @property
+    def cgroup_holds_cpus(self) -> bool:
+        """A CPU quota or cpuset holds the lab's cpus whatever affinity the entry sets;
+        without either, the filter forbids sched_setaffinity."""
+        return self.cgroup is not None and bool({"cpu", "cpuset"} & set(self.cgroup.bases))
+
     def limits(self) -> str:
-        if self.cgroup is not None:
-            return self.cgroup.words()
-        return "no cgroup: watchdog on RSS+tmpfs+memfd, affinity fixed"
+        if self.cgroup is None:
+            return "no cgroup: watchdog on RSS+tmpfs+memfd, affinity fixed"
+        return self.cgroup.words() + ("" if self.cgroup_holds_cpus else ", affinity fixed")
 
     def words(self, uid: int | None = None, out_mb: int | None = None) -> str:
         """The receipt's line: the walls that held (with the run's uid and out/ once known)."""
@@ -185,7 +191,7 @@ def _check_isolation(iso: _Isolation) -> None:
         if not os.access(tool, os.X_OK):
             raise _unavailable(f"{tool} is missing")
     try:
-        seccomp.program(allow_affinity=iso.cgroup is not None)
+        seccomp.program(allow_affinity=iso.cgroup_holds_cpus)
     except PlatformError as exc:
         raise _unavailable(str(exc)) from exc
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
@@ -622,7 +628,7 @@ def _spawn(iso: _Isolation, job: Job, slot: _Slot, interactive: bool) -> _Sandbo
     block_r, block_w = os.pipe()
     filter_fd = -1
     try:
-        filter_fd = seccomp.program_fd(allow_affinity=cgroup is not None)
+        filter_fd = seccomp.program_fd(allow_affinity=iso.cgroup_holds_cpus)
         fds = ["--json-status-fd", str(status_w), "--block-fd", str(block_r)]
         fds += ["--seccomp", str(filter_fd)]
         proc = subprocess.Popen(
@@ -893,7 +899,7 @@ class ProcessBackend(Backend):
             "network isolation": "own network namespace (loopback only)",
             "seccomp": f"{seccomp.NAME}: Docker's default allow-list, stricter (no ptrace, "
             "keyring, bpf, perf_event_open, userfaultfd, mount or namespace calls)"
-            + ("" if iso.cgroup is not None else "; no sched_setaffinity"),
+            + ("" if iso.cgroup_holds_cpus else "; no sched_setaffinity"),
             "limits": iso.limits(),
             "filesystem": "allow-list: system /usr, Python, harness, the job's mounts; "
             "private /tmp and /dev/shm; out/ a tmpfs of the lab's output_mb",
