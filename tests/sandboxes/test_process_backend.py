@@ -122,7 +122,7 @@ def test_double_fork_and_setsid_leave_nothing_behind(backend, tmp_path):
     assert host_processes_with(token) == []
 
 
-def test_memory_is_watched_by_rss(backend, tmp_path):
+def test_memory_limit_stops_a_big_allocation(backend, tmp_path):
     result = backend.run(
         job(tmp_path, "b = bytearray(600 * 2**20)\nimport time; time.sleep(10)", memory=200)
     )
