@@ -77,13 +77,17 @@ def _open_chain(root_fd: int, parts: tuple[str, ...]) -> int:
     return fd
 
 
-def _walk(src: Path, limits: TreeLimits, dest: Path | None) -> int:
-    """Walk `src` within `limits`, copying plain files to `dest` when given; total bytes.
+def _walk(src: Path | int, limits: TreeLimits, dest: Path | None) -> int:
+    """Walk `src` (a path, or an open folder's descriptor) within `limits`, copying plain
+    files to `dest` when given; total bytes.
 
     Raises OutputsRefused when a limit is broken. Folders that vanish or cannot be opened are
     skipped, so are links and special files: they are not outputs."""
     try:
-        root_fd = os.open(src, _DIR_FLAGS)
+        if isinstance(src, int):
+            root_fd = os.open(".", _DIR_FLAGS, dir_fd=src)  # a descriptor of our own
+        else:
+            root_fd = os.open(src, _DIR_FLAGS)
     except OSError as exc:
         raise OutputsRefused(f"your entry's output folder cannot be read ({exc.strerror})") from exc
     dest_root = -1
@@ -179,8 +183,9 @@ def _copy_file(src_fd: int, dest_fd: int, name: str, size: int) -> None:
         os.close(fd)
 
 
-def collect(src: Path, dest: Path, limits: TreeLimits) -> str | None:
-    """Copy the plain files of the entry's output folder `src` to `dest`, within `limits`.
+def collect(src: Path | int, dest: Path, limits: TreeLimits) -> str | None:
+    """Copy the plain files of the entry's output folder `src` (a path, or a descriptor of
+    the folder, e.g. a sandbox's tmpfs) to `dest`, within `limits`.
 
     Returns None, or why the outputs are refused (for the student: the entry's fault). Only a
     failure on the worker's side (writing `dest`) raises, as PlatformError."""

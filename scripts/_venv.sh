@@ -23,16 +23,20 @@ ensure_venv() {
   fi
 }
 
-# The process sandbox runs entries under bubblewrap (and util-linux's setpriv when root).
+# The process sandbox runs entries under bubblewrap (and util-linux's setpriv when root), with
+# a seccomp filter compiled by libseccomp (libseccomp2: apt itself depends on it).
 ensure_bubblewrap() {
-  if [ -x /usr/bin/bwrap ]; then
+  local missing=()
+  [ -x /usr/bin/bwrap ] || missing+=(bubblewrap)
+  ldconfig -p 2>/dev/null | grep 'libseccomp\.so\.2 ' >/dev/null || missing+=(libseccomp2)
+  if [ ${#missing[@]} -eq 0 ]; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "==> installing bubblewrap for the process sandbox"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    echo "==> installing ${missing[*]} for the process sandbox"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: /usr/bin/bwrap is missing: the process sandbox will refuse to grade" \
-      "(install the bubblewrap package, or use GRADER_BACKEND=docker)" >&2
+    echo "note: ${missing[*]} missing: the process sandbox will refuse to grade" \
+      "(install them, or use GRADER_BACKEND=docker)" >&2
   fi
 }

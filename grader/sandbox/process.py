@@ -1,30 +1,47 @@
 """The process backend: each run in its own bubblewrap sandbox (the demo's and the CLI's default).
 
-Every run starts `bwrap` (Debian's bubblewrap) with its own PID, network, IPC and UTS
-namespaces, a root filesystem that holds only what the run needs (read-only: the system's
-/usr, the Python install, the harness, the job's mounts; writable: its output folder), its
-own small tmpfs /tmp and /dev/shm, a fresh /dev and /proc, no network but loopback, and so no
-filesystem or abstract Unix socket of the host. Nothing else of the host is visible: not the
-hidden data, not the platform's var/ (database, broker folder, logs, caches), not the media.
+It has Docker's walls (docs/architecture.md, trust boundary item 7). Every run starts `bwrap`
+(Debian's bubblewrap) with its own PID, network, IPC and UTS namespaces, a root filesystem
+that holds only what the run needs (read-only: the system's /usr, the Python install, the
+harness, the job's mounts), its own small tmpfs /tmp and /dev/shm, its output folder `out/`
+as a tmpfs capped at the lab's output_mb (a write past it fails with ENOSPC inside, the host's
+disk never fills), a fresh /dev and /proc, no network but loopback, and so no filesystem or
+abstract Unix socket of the host. Nothing else of the host is visible: not the hidden data,
+not the platform's var/ (database, broker folder, logs, caches), not the media. A seccomp
+filter at least as strict as Docker's default (grader.sandbox.seccomp) is installed by
+bubblewrap just before the run's command starts.
 
 Run by root (the worker, CI, the demo), each concurrent run claims a slot (a lock file) and
 its entry runs as that slot's own unprivileged uid (UID_BASE + slot) via `setpriv`, with no
 capabilities, an empty bounding set and no_new_privs; so runs cannot signal, trace or read
-each other and the per-user process limit is per slot. Run by anyone else (a student's CLI),
+each other and the per-user process limit is per slot. What that uid leaves in the kernel
+and the host (keyrings, SysV IPC, processes, files in /tmp...) is cleared when the slot is
+released (grader.sandbox.uidstate). Run by anyone else (a student's CLI),
 bubblewrap uses an unprivileged user namespace and the entry keeps that user's own uid.
-Entries never run as root: if bubblewrap cannot give this, the backend refuses to grade
+Entries never run as root: if bubblewrap cannot give all this, the backend refuses to grade
 (`PlatformError`) and says why; there is no weaker mode to fall back to.
+
+Memory, processes and CPU are limited by a cgroup per run where the host has cgroups this
+process may make (root, or a delegated v2 cgroup; grader.sandbox.cgroups): the kernel counts
+memfd, tmpfs and shared memory pages, kills at the limit, and the run's OOM kills are read
+back; a CPU quota and cpuset hold whatever affinity the entry sets. Where no cgroup can be had,
+the watchdog measures every process's resident size plus the run's tmpfs folders and the
+memfds its processes hold, kills the run past the limit, and the filter forbids
+sched_setaffinity so the entry stays on the CPUs it was given. `/health/` and each receipt
+name the walls that held.
 
 The run's namespace dies whole: when its main process ends, bubblewrap's init (PID 1 in the
 namespace) exits and the kernel kills every process left in it, a double-forked `setsid`
-daemon included; on a timeout or for memory the watchdog kills that init. Memory is watched as
-the resident size of every process of the run plus what it keeps in its /tmp and /dev/shm,
-not with RLIMIT_AS, because TensorFlow reserves far more virtual memory than it touches.
+daemon included; on a timeout or for memory the watchdog kills that init (and the cgroup's
+processes). Memory is never limited with RLIMIT_AS, because TensorFlow reserves far more
+virtual memory than it touches.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import itertools
 import json
 import os
 import select
@@ -42,6 +59,7 @@ from pathlib import Path
 
 from grader import outputs
 from grader.errors import PlatformError
+from grader.sandbox import cgroups, seccomp, uidstate
 from grader.sandbox.base import (
     Backend,
     Job,
@@ -78,6 +96,10 @@ MAX_WALK = 100_000  # entries looked at when checking that a mount is readable
 # Host files the sandbox's programs read (the dynamic linker's cache, the time zone).
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+OUT = f"{MOUNT_ROOT}/out"
+SETUP_S = 30.0  # bubblewrap's own set-up (mounts) before the entry starts
+MAX_FDS = 50_000  # open files looked at per watchdog look for memfds (no cgroup)
+KILL_WAIT_S = 5.0  # for a killed sandbox's processes to be gone
 
 
 @dataclass(frozen=True)
@@ -85,28 +107,53 @@ class _Isolation:
     """What this process can give a run; found once, by the probe, before any entry runs."""
 
     privileged: bool  # run by root: a slot uid per run via setpriv
+    cgroup: cgroups.Host | None = None  # None: the watchdog counts memory, affinity is fixed
 
-    def words(self, uid: int | None = None) -> str:
-        """The receipt's line: the isolation actually used (with the run's uid once known)."""
+    @property
+    def cgroup_holds_cpus(self) -> bool:
+        """A CPU quota or cpuset holds the lab's cpus whatever affinity the entry sets;
+        without either, the filter forbids sched_setaffinity."""
+        return self.cgroup is not None and bool({"cpu", "cpuset"} & set(self.cgroup.bases))
+
+    def limits(self) -> str:
+        if self.cgroup is None:
+            return "no cgroup: watchdog on RSS+tmpfs+memfd, affinity fixed"
+        return self.cgroup.words() + ("" if self.cgroup_holds_cpus else ", affinity fixed")
+
+    def words(self, uid: int | None = None, out_mb: int | None = None) -> str:
+        """The receipt's line: the walls that held (with the run's uid and out/ once known)."""
         if self.privileged:
             who = f"uid {uid}" if uid is not None else f"uid {UID_BASE}+slot"
             spaces = "pid+net+ipc+uts namespaces"
         else:
             who = f"uid {os.geteuid() if uid is None else uid} (no slot uids without root)"
             spaces = "user+pid+net+ipc+uts namespaces"
-        return f"process (bubblewrap: {spaces}, {who}, private /tmp and /dev/shm)"
+        out = f"out/ tmpfs {out_mb} MB" if out_mb is not None else "out/ tmpfs of output_mb"
+        return (
+            f"process (bubblewrap: {spaces}, seccomp ({seccomp.NAME}), {self.limits()}, "
+            f"{out}, {who}, private /tmp and /dev/shm)"
+        )
 
 
 _ISOLATION: _Isolation | None = None
 _PROBE_LOCK = threading.Lock()
 
 PROBE_CODE = """
-import importlib.util, json, os, socket
+import ctypes, importlib.util, json, os, socket
 assert importlib.util.find_spec("numpy"), "the harness's packages are not reachable"
 status = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+# keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0): the filter must refuse it.
+keyctl = libc.syscall(ctypes.c_long(250), ctypes.c_long(0), ctypes.c_long(-4), ctypes.c_long(0))
+out = os.environ["SANDBOX_OUT"]
+open(os.path.join(out, "probe"), "w").write("x")
+st = os.statvfs(out)
 print("PROBE " + json.dumps({
     "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
     "cap_eff": int(status["CapEff"], 16), "nnp": status["NoNewPrivs"].strip(),
+    "seccomp": status["Seccomp"].strip(), "keyctl": ctypes.get_errno() if keyctl < 0 else 0,
+    "out_bytes": st.f_blocks * st.f_frsize,
     "net": [n for _, n in socket.if_nameindex()],
     "host_tmp": sorted(os.listdir("/tmp")), "pid": os.getpid(),
 }))
@@ -119,11 +166,13 @@ def probe() -> _Isolation:
     Run once per process before its first entry (the worker's, the CLI's), by starting a real
     sandbox exactly as an entry gets it and checking from inside what it got. A success is
     kept; a failure is not (the next grade probes again) and nothing weaker is ever tried.
+    Whether runs get a cgroup is decided here, once: afterwards a run whose cgroup cannot be
+    made is refused, never run without one.
     """
     global _ISOLATION
     with _PROBE_LOCK:
         if _ISOLATION is None:
-            iso = _Isolation(privileged=os.geteuid() == 0)
+            iso = _Isolation(privileged=os.geteuid() == 0, cgroup=cgroups.host())
             _check_isolation(iso)
             _ISOLATION = iso
         return _ISOLATION
@@ -132,8 +181,8 @@ def probe() -> _Isolation:
 def _unavailable(why: str) -> PlatformError:
     return PlatformError(
         f"the process sandbox is unavailable: {why}. It needs bubblewrap "
-        "(apt-get install bubblewrap) and, run as root, util-linux's setpriv; "
-        "or grade with the docker backend"
+        "(apt-get install bubblewrap), libseccomp (libseccomp2) and, run as root, "
+        "util-linux's setpriv; or grade with the docker backend"
     )
 
 
@@ -141,6 +190,10 @@ def _check_isolation(iso: _Isolation) -> None:
     for tool in (BWRAP, SETPRIV) if iso.privileged else (BWRAP,):
         if not os.access(tool, os.X_OK):
             raise _unavailable(f"{tool} is missing")
+    try:
+        seccomp.program(allow_affinity=iso.cgroup_holds_cpus)
+    except PlatformError as exc:
+        raise _unavailable(str(exc)) from exc
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
         marker = Path(SCRATCH) / f"grader-probe-{os.getpid()}"
         job = Job(
@@ -151,11 +204,12 @@ def _check_isolation(iso: _Isolation) -> None:
         )
         try:
             marker.touch()
-            run, uid = _run(iso, job, None)
+            run, uid, cgroup_used = _run(iso, job, None)
         except PlatformError as exc:
             raise _unavailable(str(exc)) from exc
         finally:
             marker.unlink(missing_ok=True)
+        collected = (Path(tmp) / "out" / "probe").is_file()
     lines = [ln for ln in run.log.splitlines() if ln.startswith("PROBE ")]
     if run.exit_code != 0 or not lines:
         raise _unavailable(f"a trial sandbox failed: {run.log.strip()[-500:] or 'no output'}")
@@ -165,6 +219,12 @@ def _check_isolation(iso: _Isolation) -> None:
         problems.append(f"the sandbox ran as uid {seen['uid']}, not {uid}")
     if seen["cap_eff"] != 0 or seen["nnp"] != "1":
         problems.append("capabilities were left or no_new_privs is off")
+    if seen["seccomp"] != "2" or seen["keyctl"] != errno.EPERM:
+        problems.append("the seccomp filter was not in force")
+    if seen["out_bytes"] != job.limits.output_mb * MB or not collected:
+        problems.append("out/ was not a size-capped tmpfs whose files come back")
+    if iso.cgroup is not None and not cgroup_used:
+        problems.append("the run's cgroup held none of its processes")
     if seen["pid"] > 16:  # a fresh PID namespace numbers from 1: bwrap's init, then us
         problems.append(f"no PID namespace of its own (pid {seen['pid']})")
     if seen["net"] != ["lo"]:
@@ -176,21 +236,34 @@ def _check_isolation(iso: _Isolation) -> None:
 
 
 class _Slot:
-    """A concurrent-run slot: its uid, held (a lock file) until the run's sandbox is gone."""
+    """A concurrent-run slot: its uid, held (a lock file) until the run's sandbox is gone.
 
-    def __init__(self, uid: int, fd: int | None) -> None:
+    A slot uid's per-uid state (keyrings, SysV IPC, processes, files in the host's shared
+    folders) is cleared when the slot is released; the lock file says "dirty" until then, so
+    that the next claimer clears what a worker that died holding the slot left."""
+
+    def __init__(self, uid: int, index: int, fd: int | None) -> None:
         self.uid = uid
+        self.index = index  # spreads the runs over the CPUs
         self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)  # closing drops the lock
-            self.fd = None
+            try:
+                uidstate.clear(self.uid)
+                os.ftruncate(self.fd, 0)  # clean
+            finally:
+                os.close(self.fd)  # closing drops the lock
+                self.fd = None
+
+
+_RUNS = itertools.count()
+DIRTY = b"dirty"
 
 
 def _claim_slot(iso: _Isolation) -> _Slot:
     if not iso.privileged:
-        return _Slot(os.geteuid(), None)
+        return _Slot(os.geteuid(), next(_RUNS), None)
     SLOT_DIR.mkdir(mode=0o700, exist_ok=True)
     st = os.lstat(SLOT_DIR)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
@@ -202,7 +275,14 @@ def _claim_slot(iso: _Isolation) -> _Slot:
         except BlockingIOError:
             os.close(fd)
             continue
-        return _Slot(UID_BASE + slot, fd)
+        try:
+            if os.pread(fd, len(DIRTY), 0) == DIRTY:  # its last holder died before clearing
+                uidstate.clear(UID_BASE + slot)
+            os.pwrite(fd, DIRTY, 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        return _Slot(UID_BASE + slot, slot, fd)
     raise PlatformError(f"all {SLOTS} process sandbox slots are busy")
 
 
@@ -273,15 +353,17 @@ def _python() -> tuple[str, list[str]]:
 
 
 class _Workspace:
-    """The run's host folder (out/, the sandbox's /etc files) and its bubblewrap command."""
+    """The run's host folder (the sandbox's /etc files, its log), its bubblewrap command,
+    and once the sandbox is set up, a descriptor of its out/ tmpfs (`out_fd`).
+
+    out/ lives only in the sandbox's mount namespace; the worker opens it through
+    /proc/<pid>/root while bubblewrap waits (--block-fd) before starting the entry. That
+    descriptor keeps the tmpfs readable after the namespace is gone, until it is closed."""
 
     def __init__(self, job: Job, iso: _Isolation, uid: int) -> None:
         self.job = job
         self.dir = Path(tempfile.mkdtemp(prefix="grader-sbx-"))  # 0700: ours only
-        out = self.dir / "out"
-        out.mkdir(mode=0o700)
-        if iso.privileged:
-            os.chown(out, uid, uid)
+        self.out_fd = -1
         etc = self.dir / "etc"
         etc.mkdir()
         # Some libraries look their user up (getpass, torch's caches): give it a name.
@@ -310,7 +392,7 @@ class _Workspace:
             "OMP_NUM_THREADS": str(lim.cpus),
             "MKL_NUM_THREADS": str(lim.cpus),
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0") if lim.gpu else "",
-            "SANDBOX_OUT": f"{MOUNT_ROOT}/out",
+            "SANDBOX_OUT": OUT,
         }
         exe, python_dirs = _python()
         argv = [BWRAP]
@@ -335,7 +417,7 @@ class _Workspace:
         argv += ["--dev", "/dev", "--proc", "/proc"]
         for scratch, size_mb in _scratch_sizes(lim):
             argv += ["--size", str(size_mb * MB), "--perms", "1777", "--tmpfs", scratch]
-        mounts = {f"{MOUNT_ROOT}/{name}" for name in job.mounts} | {f"{MOUNT_ROOT}/out"}
+        mounts = {f"{MOUNT_ROOT}/{name}" for name in job.mounts} | {OUT}
         # bwrap makes missing parent folders 0700 as root: make them enterable first.
         fixed = {"/", "/dev", "/proc", *(path for path, _ in _scratch_sizes(lim))}
         parents = {str(p) for _, dst in binds for p in Path(dst).parents} - fixed
@@ -357,7 +439,8 @@ class _Workspace:
                 mount = staged
             argv += ["--ro-bind", str(mount), f"{MOUNT_ROOT}/{name}"]
             self.env[f"SANDBOX_{name.upper()}"] = f"{MOUNT_ROOT}/{name}"
-        argv += ["--bind", str(out), f"{MOUNT_ROOT}/out"]
+        # Like Docker's tmpfs outputs: a write past the lab's output_mb fails with ENOSPC.
+        argv += ["--perms", "1777", "--size", str(lim.output_mb * MB), "--tmpfs", OUT]
         # Private paths that happen to lie inside a system bind (a checkout under /usr/src,
         # a var/ inside the venv's folder...): covered where they appear.
         roots = [src for src, dst in binds if src == dst and os.path.isdir(src)]
@@ -386,13 +469,30 @@ class _Workspace:
         """Copy plain files from the sandbox's out/ to the job's output dir, within limits;
         why they were refused, if they were (bounded and iterative: grader.outputs)."""
         limits = outputs.TreeLimits.for_output_mb(self.job.limits.output_mb)
-        return outputs.collect(self.dir / "out", self.job.output_dir, limits)
+        if self.out_fd < 0:
+            return "your entry's output folder cannot be read (the sandbox never started)"
+        return outputs.collect(self.out_fd, self.job.output_dir, limits)
+
+    def out_mb(self) -> float:
+        """What the run keeps in out/ now (tmpfs: memory, not in any process's RSS)."""
+        if self.out_fd < 0:
+            return 0.0
+        try:
+            st = os.fstatvfs(self.out_fd)
+        except OSError:
+            return 0.0
+        return (st.f_blocks - st.f_bfree) * st.f_frsize / MB
 
     def remove(self) -> None:
+        if self.out_fd >= 0:
+            os.close(self.out_fd)  # the tmpfs and what it holds go with the last descriptor
+            self.out_fd = -1
         outputs.remove_tree(self.dir)
 
 
-def _preexec(limits: SandboxLimits, privileged: bool) -> Callable[[], None]:
+def _preexec(
+    limits: SandboxLimits, privileged: bool, cpus: list[int], cgroup: cgroups.RunCgroup | None
+) -> Callable[[], None]:
     def limit() -> None:
         # Runs in the child after fork, before exec of bwrap; inherited by the whole sandbox.
         import resource
@@ -406,42 +506,173 @@ def _preexec(limits: SandboxLimits, privileged: bool) -> Callable[[], None]:
         if privileged:  # counted per uid: per slot
             nproc = limits.max_processes
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-        cpus = sorted(os.sched_getaffinity(0))[: limits.cpus]
+        if cgroup is not None:
+            cgroup.join()
         os.sched_setaffinity(0, cpus)
 
     return limit
 
 
-def _spawn(
-    iso: _Isolation, job: Job, slot: _Slot, interactive: bool
-) -> tuple[_Workspace, subprocess.Popen[bytes], int]:
-    """Start the job's sandbox; returns its workspace, the bwrap process and its status pipe."""
+class _Status:
+    """bubblewrap's reports on --json-status-fd (child-pid, then exit-code), read without
+    blocking."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def reports(self) -> dict[str, int]:
+        if self.fd >= 0:
+            try:
+                while chunk := os.read(self.fd, 65536):
+                    self.buffer += chunk
+            except (BlockingIOError, OSError):
+                pass
+        seen: dict[str, int] = {}
+        for line in self.buffer.splitlines():
+            try:
+                seen.update(json.loads(line))
+            except ValueError:
+                continue
+        return seen
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@dataclass
+class _Sandbox:
+    """A started sandbox: its workspace, bubblewrap's process, its reports and its cgroup."""
+
+    ws: _Workspace
+    proc: subprocess.Popen[bytes]
+    status: _Status
+    cgroup: cgroups.RunCgroup | None
+    init_fd: int = -1  # a pidfd of the namespace's init: it exits after all the others
+
+    def kill(self) -> bool:
+        """SIGKILL the sandbox (its namespace's init takes every process in it along);
+        True if it was still running."""
+        running = self.proc.poll() is None
+        for pid in reversed(_tree_pids(self.proc.pid)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return running
+
+    def close(self) -> None:
+        """Whatever happened: nothing of the run is left (processes, out/, cgroup, files)."""
+        try:
+            self.kill()
+            self.proc.wait()
+            if self.init_fd >= 0:
+                # The kernel kills the namespace's processes when its init dies, and the init
+                # is gone only once they all are: the slot is then free of them.
+                select.select([self.init_fd], [], [], KILL_WAIT_S)
+                os.close(self.init_fd)
+                self.init_fd = -1
+            self.status.close()
+            self.ws.remove()
+        finally:
+            if self.cgroup is not None:
+                self.cgroup.remove()
+
+
+def _open_out(proc: subprocess.Popen[bytes], status: _Status, size: int) -> int:
+    """A descriptor of the sandbox's out/ tmpfs, opened while bubblewrap waits on --block-fd
+    (its mounts done, the entry not started: the namespace's init is `child-pid`); -1 if
+    bubblewrap ended first."""
+    deadline = time.monotonic() + SETUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return -1
+        child = status.reports().get("child-pid")
+        if child is not None:
+            path = f"/proc/{child}/root{OUT}"
+            try:
+                # Until bubblewrap switches to the new root this is the host's path: only the
+                # sandbox's own tmpfs has the run's size.
+                st = os.statvfs(path)
+                if st.f_blocks * st.f_frsize == size:
+                    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    st = os.fstatvfs(fd)
+                    if st.f_blocks * st.f_frsize == size:
+                        return fd
+                    os.close(fd)
+            except OSError:
+                pass
+        time.sleep(0.002)
+    raise PlatformError(f"the process sandbox did not set up within {SETUP_S:g} s")
+
+
+def _spawn(iso: _Isolation, job: Job, slot: _Slot, interactive: bool) -> _Sandbox:
+    """Start the job's sandbox, in its cgroup, under the seccomp filter; the entry starts
+    once the worker holds its out/."""
     check_mounts(job)
-    ws = _Workspace(job, iso, slot.uid)
+    lim = job.limits
+    cpus = cgroups.choose_cpus(lim.cpus, slot.index)
+    cgroup = None
+    if iso.cgroup is not None:
+        cgroup = cgroups.RunCgroup(iso.cgroup, lim.memory_mb, lim.max_processes, cpus)
+    try:
+        ws = _Workspace(job, iso, slot.uid)
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        raise
     log = open(ws.log_path, "wb")  # noqa: SIM115 - handed to the child, closed below
     status_r, status_w = os.pipe()
+    block_r, block_w = os.pipe()
+    filter_fd = -1
     try:
+        filter_fd = seccomp.program_fd(allow_affinity=iso.cgroup_holds_cpus)
+        fds = ["--json-status-fd", str(status_w), "--block-fd", str(block_r)]
+        fds += ["--seccomp", str(filter_fd)]
         proc = subprocess.Popen(
-            [ws.argv[0], "--json-status-fd", str(status_w), *ws.argv[1:]],
+            [ws.argv[0], *fds, *ws.argv[1:]],
             stdin=subprocess.PIPE if interactive else subprocess.DEVNULL,
             stdout=subprocess.PIPE if interactive else log,
             stderr=log,
             cwd="/",
             env=ws.env,
-            preexec_fn=_preexec(job.limits, iso.privileged),  # noqa: PLW1509 - rlimits
+            preexec_fn=_preexec(lim, iso.privileged, cpus, cgroup),  # noqa: PLW1509 - rlimits
             start_new_session=True,
             close_fds=True,
-            pass_fds=(status_w,),
+            pass_fds=(status_w, block_r, filter_fd),
         )
-    except (OSError, subprocess.SubprocessError) as exc:
+    except BaseException as exc:
         os.close(status_r)
+        os.close(block_w)
         ws.remove()
-        raise PlatformError(f"the process sandbox could not start: {exc}") from exc
+        if cgroup is not None:
+            cgroup.remove()
+        if isinstance(exc, OSError | subprocess.SubprocessError | PlatformError):
+            raise PlatformError(f"the process sandbox could not start: {exc}") from exc
+        raise
     finally:
         log.close()
-        os.close(status_w)
+        for fd in (status_w, block_r, filter_fd):
+            if fd >= 0:
+                os.close(fd)
     os.set_blocking(status_r, False)
-    return ws, proc, status_r
+    box = _Sandbox(ws, proc, _Status(status_r), cgroup)
+    try:
+        ws.out_fd = _open_out(proc, box.status, lim.output_mb * MB)
+        if ws.out_fd >= 0:
+            box.init_fd = os.pidfd_open(box.status.reports()["child-pid"])
+        try:
+            os.write(block_w, b"x")  # the entry may start
+        except BrokenPipeError:
+            pass  # bubblewrap already ended: finish() says why
+    except BaseException:
+        box.close()
+        raise
+    finally:
+        os.close(block_w)
+    return box
 
 
 def _tree_pids(leader: int) -> list[int]:
@@ -478,6 +709,34 @@ def _rss_mb(pids: list[int]) -> float:
     return total * PAGE / MB
 
 
+def _memfd_mb(pids: list[int]) -> float:
+    """memfds the sandbox's processes hold open (each counted once): memory no RSS shows
+    until it is mapped. Bounded: at most MAX_FDS descriptors are looked at."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    looked = 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            looked += 1
+            if looked > MAX_FDS:
+                return total / MB
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                if not os.readlink(path).startswith("/memfd:"):
+                    continue
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total / MB
+
+
 def _scratch_sizes(limits: SandboxLimits) -> tuple[tuple[str, int], ...]:
     """The sandbox's own tmpfs folders and their sizes in MB (/tmp as in the Docker sandbox)."""
     return ((SCRATCH, max(64, min(1024, limits.memory_mb // 4))), (SHM, SHM_MB))
@@ -501,13 +760,18 @@ def _scratch_mb(init: int | None, limits: SandboxLimits) -> float:
 
 
 class _Watch:
-    """Wall-clock and memory watchdog for one sandbox, and bubblewrap's status reports."""
+    """Wall-clock and memory watchdog for one sandbox.
 
-    def __init__(self, proc: subprocess.Popen[bytes], limits: SandboxLimits, status: int) -> None:
-        self.proc = proc
+    With a cgroup, the watchdog reads what the run holds there (anonymous and shared memory:
+    memfd and tmpfs pages included) and stops it past the lab's limit; the kernel's OOM
+    killer holds a hard limit a little above it (room for page cache), and its kills are
+    read back. Without a cgroup, the watchdog measures the run itself (resident size, tmpfs
+    folders, out/, memfds) and stops it past the limit."""
+
+    def __init__(self, box: _Sandbox, limits: SandboxLimits) -> None:
+        self.box = box
+        self.proc = box.proc
         self.limits = limits
-        self.status_fd = status
-        self.status = b""
         self.started = time.monotonic()
         self.deadline = self.started + limits.wall_time_s
         self.peak_mb = 0.0
@@ -515,28 +779,22 @@ class _Watch:
         self.oom = False
         self.killed = False
 
-    def _reports(self) -> dict[str, int]:
-        try:
-            while chunk := os.read(self.status_fd, 65536):
-                self.status += chunk
-        except (BlockingIOError, OSError):
-            pass
-        seen: dict[str, int] = {}
-        for line in self.status.splitlines():
-            try:
-                seen.update(json.loads(line))
-            except ValueError:
-                continue
-        return seen
+    def _memory_mb(self) -> float:
+        cgroup = self.box.cgroup
+        if cgroup is not None:
+            return cgroup.memory_mb()
+        pids = _tree_pids(self.proc.pid)
+        used = _rss_mb(pids) + _memfd_mb(pids) + self.box.ws.out_mb()
+        return used + _scratch_mb(self.box.status.reports().get("child-pid"), self.limits)
 
     def check(self) -> bool:
         """One look at the sandbox; True while it still runs."""
         if self.proc.poll() is not None:
             return False
-        rss = _rss_mb(_tree_pids(self.proc.pid))
-        rss += _scratch_mb(self._reports().get("child-pid"), self.limits)
-        self.peak_mb = max(self.peak_mb, rss)
-        if rss > self.limits.memory_mb:
+        cgroup = self.box.cgroup
+        used = self._memory_mb()
+        self.peak_mb = max(self.peak_mb, used)
+        if (cgroup is not None and cgroup.oom_kills()) or used > self.limits.memory_mb:
             self.oom = True
             self.kill()
             return False
@@ -547,25 +805,22 @@ class _Watch:
         return True
 
     def kill(self) -> None:
-        # Killing the namespace's init kills every process in the namespace.
-        self.killed = self.killed or self.proc.poll() is None
-        for pid in reversed(_tree_pids(self.proc.pid)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        self.killed = self.box.kill() or self.killed
 
-    def finish(self, log_path: Path) -> RunResult:
+    def finish(self) -> RunResult:
         if self.proc.poll() is None:
             self.kill()
         self.proc.wait()
         wall = time.monotonic() - self.started
-        reports = self._reports()
-        os.close(self.status_fd)
-        self.status_fd = -1
-        code = reports.get("exit-code")
-        log = _read_log(log_path, self.limits.log_bytes)
-        if code is None and not self.killed:
+        cgroup = self.box.cgroup
+        if cgroup is not None and cgroup.oom_kills():
+            # The kernel killed at its hard limit, above the lab's: the run outran the
+            # watchdog's looks (or died just before the run ended).
+            self.oom = True
+            self.peak_mb = max(self.peak_mb, float(self.limits.memory_mb))
+        code = self.box.status.reports().get("exit-code")
+        log = _read_log(self.box.ws.log_path, self.limits.log_bytes)
+        if code is None and not self.killed and not self.oom:
             # bwrap itself failed to set the sandbox up: nothing of the entry ran.
             raise PlatformError(f"the process sandbox could not start: {log.strip()[-500:]}")
         if code is not None and 128 < code <= 128 + 64:
@@ -598,31 +853,30 @@ def _read_log(path: Path, cap: int) -> str:
     )
 
 
-def _run(iso: _Isolation, job: Job, on_tick: Callable[[], None] | None) -> tuple[RunResult, int]:
-    """Run one job to completion in its own sandbox; returns the result and the uid used."""
+def _run(
+    iso: _Isolation, job: Job, on_tick: Callable[[], None] | None
+) -> tuple[RunResult, int, bool]:
+    """Run one job to completion in its own sandbox; returns the result, the uid used and
+    whether the run's cgroup held its processes."""
     slot = _claim_slot(iso)
     try:
-        ws, proc, status = _spawn(iso, job, slot, interactive=False)
-        watch = _Watch(proc, job.limits, status)
-        next_tick = time.monotonic() + 1.0
+        box = _spawn(iso, job, slot, interactive=False)
         try:
+            watch = _Watch(box, job.limits)
+            next_tick = time.monotonic() + 1.0
             while watch.check():
                 try:
-                    proc.wait(POLL_S)  # returns as soon as the sandbox ends
+                    box.proc.wait(POLL_S)  # returns as soon as the sandbox ends
                 except subprocess.TimeoutExpired:
                     pass
                 if on_tick is not None and time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + 1.0
                     on_tick()
-            result = watch.finish(ws.log_path)
-            result.output_error = ws.collect()
-            return result, slot.uid
+            result = watch.finish()
+            result.output_error = box.ws.collect()
+            return result, slot.uid, box.cgroup is not None and box.cgroup.was_used()
         finally:
-            watch.kill()
-            proc.wait()
-            if watch.status_fd >= 0:
-                os.close(watch.status_fd)
-            ws.remove()
+            box.close()
     finally:
         slot.release()
 
@@ -636,45 +890,49 @@ class ProcessBackend(Backend):
         self.isolation = self._iso.words()
 
     def describe(self) -> dict[str, str]:
-        privileged = self._iso.privileged
+        iso = self._iso
         return {
             "backend": self.name,
             "isolation": self.isolation,
             "sandbox": "bubblewrap",
-            "namespaces": "pid, net, ipc, uts" + ("" if privileged else ", user"),
+            "namespaces": "pid, net, ipc, uts" + ("" if iso.privileged else ", user"),
             "network isolation": "own network namespace (loopback only)",
+            "seccomp": f"{seccomp.NAME}: Docker's default allow-list, stricter (no ptrace, "
+            "keyring, bpf, perf_event_open, userfaultfd, mount or namespace calls)"
+            + ("" if iso.cgroup_holds_cpus else "; no sched_setaffinity"),
+            "limits": iso.limits(),
             "filesystem": "allow-list: system /usr, Python, harness, the job's mounts; "
-            "private /tmp and /dev/shm",
-            "user": f"uid {UID_BASE}+slot ({SLOTS} slots)"
-            if privileged
+            "private /tmp and /dev/shm; out/ a tmpfs of the lab's output_mb",
+            "user": f"uid {UID_BASE}+slot ({SLOTS} slots; keyrings, SysV IPC, processes and "
+            "shared-folder files of the uid cleared on release)"
+            if iso.privileged
             else f"uid {os.geteuid()} (the invoking user)",
         }
 
     def run(self, job: Job, on_tick: Callable[[], None] | None = None) -> RunResult:
-        result, uid = _run(self._iso, job, on_tick)
-        self.isolation = self._iso.words(uid)
+        result, uid, _ = _run(self._iso, job, on_tick)
+        self.isolation = self._iso.words(uid, job.limits.output_mb)
         return result
 
     def start_session(self, job: Job) -> Session:
         slot = _claim_slot(self._iso)
         try:
-            ws, proc, status = _spawn(self._iso, job, slot, interactive=True)
+            box = _spawn(self._iso, job, slot, interactive=True)
         except BaseException:
             slot.release()
             raise
-        self.isolation = self._iso.words(slot.uid)
-        return ProcessSession(ws, proc, status, slot)
+        self.isolation = self._iso.words(slot.uid, job.limits.output_mb)
+        return ProcessSession(box, slot)
 
 
 class ProcessSession(Session):
-    def __init__(
-        self, ws: _Workspace, proc: subprocess.Popen[bytes], status: int, slot: _Slot
-    ) -> None:
+    def __init__(self, box: _Sandbox, slot: _Slot) -> None:
+        proc = box.proc
         assert proc.stdin is not None and proc.stdout is not None
-        self.ws = ws
+        self.box = box
         self.proc = proc
         self.slot = slot
-        self.watch = _Watch(proc, ws.job.limits, status)
+        self.watch = _Watch(box, box.ws.job.limits)
         self.stdin = proc.stdin.fileno()
         self.stdout = proc.stdout.fileno()
         os.set_blocking(self.stdin, False)
@@ -741,16 +999,13 @@ class ProcessSession(Session):
         self._stop.set()
         self._thread.join()
         try:
-            self.result = self.watch.finish(self.ws.log_path)
-            self.result.output_error = self.ws.collect()
+            self.result = self.watch.finish()
+            self.result.output_error = self.box.ws.collect()
             assert self.proc.stdout is not None
             self.proc.stdout.close()
             return self.result
         finally:
-            self.watch.kill()
-            self.proc.wait()
-            if self.watch.status_fd >= 0:
-                os.close(self.watch.status_fd)
-                self.watch.status_fd = -1
-            self.ws.remove()
-            self.slot.release()
+            try:
+                self.box.close()
+            finally:
+                self.slot.release()

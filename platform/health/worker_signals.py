@@ -41,8 +41,8 @@ def _start_heartbeat(sender, **kwargs) -> None:
         try:  # probe before the first entry runs, so no entry can interfere with the probe
             isolation = ProcessBackend().isolation
             logger.warning(
-                "Grading with the PROCESS sandbox: %s. GRADER_BACKEND=docker adds memory and "
-                "CPU cgroups and a seccomp filter.",
+                "Grading with the PROCESS sandbox: %s. GRADER_BACKEND=docker grades in the "
+                "sandbox image instead, one GPU per job.",
                 isolation,
             )
         except PlatformError as error:

@@ -7,7 +7,6 @@ backend gives every run a slot uid, so these run there without skipping.
 import os
 import secrets
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -38,9 +37,14 @@ def job(tmp_path, code, wall=20.0, memory=500, **limits):
 def test_describes_the_isolation_it_uses(backend, tmp_path):
     assert backend.isolation.startswith("process (bubblewrap: ") and backend.image_digest is None
     assert backend.describe()["sandbox"] == "bubblewrap"
-    backend.run(job(tmp_path, "pass"))
-    # After a run, the receipt's line names the uid that run actually had.
-    assert f"uid {process_backend.UID_BASE}" in backend.isolation or os.geteuid() != 0
+    result = backend.run(job(tmp_path, "import os\nprint('UID', os.getuid())"))
+    # After a run, the receipt's line names the uid that run actually had: whichever slot
+    # was free (other gradings on this machine may hold the first ones).
+    uid = uid_of(result.log)
+    assert f"uid {uid}," in backend.isolation
+    if os.geteuid() == 0:
+        base, slots = process_backend.UID_BASE, process_backend.SLOTS
+        assert base <= uid < base + slots
 
 
 def test_clean_env_mounts_and_outputs(backend, tmp_path, monkeypatch):
@@ -118,11 +122,11 @@ def test_double_fork_and_setsid_leave_nothing_behind(backend, tmp_path):
     assert host_processes_with(token) == []
 
 
-def test_memory_is_watched_by_rss(backend, tmp_path):
+def test_memory_limit_stops_a_big_allocation(backend, tmp_path):
     result = backend.run(
         job(tmp_path, "b = bytearray(600 * 2**20)\nimport time; time.sleep(10)", memory=200)
     )
-    assert result.oom and result.peak_memory_mb > 200
+    assert result.oom and result.peak_memory_mb >= 200
 
 
 def test_no_network(backend, tmp_path):
@@ -288,18 +292,16 @@ def test_tmp_and_shm_are_private_and_gone_after_the_run(backend, tmp_path):
 
 
 def test_concurrent_runs_have_their_own_uids(backend, tmp_path):
-    results = {}
-
-    def one(i):
-        code = STATUS_PROBE + "import time\ntime.sleep(1.5)\n"
-        results[i] = backend.run(job(tmp_path / str(i), code))
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    uids = {uid_of(r.log) for r in results.values()}
+    # The first run holds its slot (an open session) for as long as the second runs, however
+    # slow the machine: the two overlap by construction, not by timing.
+    # (A session's stdout is its channel: the first run writes to its log, stderr.)
+    held = "import sys\nsys.stdout = sys.stderr\n" + STATUS_PROBE + "sys.stdin.read()\n"
+    first = backend.start_session(job(tmp_path / "a", held))
+    try:
+        second = backend.run(job(tmp_path / "b", STATUS_PROBE))
+    finally:
+        first_result = first.close()
+    uids = {uid_of(first_result.log), uid_of(second.log)}
     assert len(uids) == 2 and 0 not in uids
 
 
@@ -411,7 +413,7 @@ def test_memory_limit_covers_what_the_run_keeps_in_tmp_and_shm(backend, tmp_path
         "time.sleep(10)\n"
     )
     result = backend.run(job(tmp_path, code, memory=256))
-    assert result.oom and result.peak_memory_mb > 256, result
+    assert result.oom and result.peak_memory_mb >= 256, result
 
 
 def test_denied_paths_inside_a_system_folder_are_hidden_there(backend, tmp_path, monkeypatch):
