@@ -83,7 +83,10 @@ SETPRIV = "/usr/bin/setpriv"
 # Slot uids: unprivileged, with no account on the host, one per concurrent run.
 UID_BASE = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "60000"))
 SLOTS = int(os.environ.get("GRADER_SANDBOX_SLOTS", "64"))
-SLOT_DIR = Path(tempfile.gettempdir()) / "labgrader-sandbox-slots"
+# The slot uids are the machine's, so are their locks: one folder whatever TMPDIR says (two
+# workers with different TMPDIRs would otherwise share uids without sharing locks, and each
+# would clear the other's processes when it released a slot).
+SLOT_DIR = Path("/run/labgrader-sandbox-slots") / str(UID_BASE)
 MOUNT_ROOT = "/sandbox"  # the job's mounts and out/, as in the Docker sandbox
 HARNESS_ROOT = "/opt/grader"
 SCRATCH = "/tmp"  # noqa: S108 - inside the sandbox: its own private tmpfs
@@ -264,6 +267,7 @@ DIRTY = b"dirty"
 def _claim_slot(iso: _Isolation) -> _Slot:
     if not iso.privileged:
         return _Slot(os.geteuid(), next(_RUNS), None)
+    SLOT_DIR.parent.mkdir(mode=0o700, exist_ok=True)
     SLOT_DIR.mkdir(mode=0o700, exist_ok=True)
     st = os.lstat(SLOT_DIR)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:

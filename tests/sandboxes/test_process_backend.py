@@ -440,3 +440,23 @@ def test_denied_paths_inside_a_system_folder_are_hidden_there(backend, tmp_path,
     )
     assert result.exit_code == 0, result.log
     assert "shown" in result.log and "PRIVATE []" in result.log
+
+
+def test_slot_locks_are_the_machine_s_whatever_tmpdir_says(tmp_path):
+    # Slot uids are machine-wide: a worker with another TMPDIR must claim from the same locks,
+    # or two workers would run entries under one uid and clear each other's processes.
+    import subprocess
+    import sys
+
+    code = "from grader.sandbox.process import SLOT_DIR; print(SLOT_DIR)"
+    seen = set()
+    for tmpdir in (None, str(tmp_path)):
+        env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+        if tmpdir:
+            env["TMPDIR"] = tmpdir
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        seen.add(out.stdout.strip())
+    assert len(seen) == 1, seen
+    assert not seen.pop().startswith(str(tmp_path))
