@@ -44,7 +44,7 @@ from grader.scoring import (
     split_rows,
 )
 from grader.specs import LabSpec, load_spec
-from grader.text import one_line, sanitize
+from grader.text import head_and_last_line, sanitize
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -142,10 +142,13 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
         seeds_id = hashlib.sha256(json.dumps(seeds, sort_keys=True).encode()).hexdigest()[:16]
 
     def finish(report: Report, run: RunResult | None) -> Report:
-        report.reason = one_line(report.reason, 1000) if report.reason else ""
+        # The head says what failed, the last line what was raised: keep both.
+        report.reason = head_and_last_line(report.reason, 1000) if report.reason else ""
         report.logs = sanitize(report.logs, LOG_BYTES)
         if report.private_session is not None:
-            report.private_session.reason = one_line(report.private_session.reason, 1000)
+            report.private_session.reason = head_and_last_line(
+                report.private_session.reason, 1000
+            )
             report.private_session.logs = sanitize(report.private_session.logs, LOG_BYTES)
         report.receipt = Receipt(
             grader_version=__version__,
@@ -214,6 +217,12 @@ def _command(mode: str, spec: LabSpec, info: EntryInfo) -> tuple[str, ...]:
     )
 
 
+def _job_env(spec: LabSpec, info: EntryInfo) -> dict[str, str]:
+    """What the harness is told besides its command: the task and how this entry kind
+    receives image inputs (the spec's [input.layout])."""
+    return {"GRADER_TASK": spec.task, "GRADER_INPUT_LAYOUT": spec.input.layout(info.kind)}
+
+
 def _ended_badly(spec: LabSpec, run: RunResult) -> Report | None:
     """The report for a sandbox that was stopped, or None when it was not."""
     if run.oom:
@@ -265,7 +274,7 @@ def _batch_job(
         mounts={"entry": entry_dir, "inputs": inputs_dir},
         output_dir=out_dir,
         limits=_limits(spec),
-        env={"GRADER_TASK": spec.task},
+        env=_job_env(spec, info),
         deny_paths=deny,
     )
 
@@ -553,7 +562,7 @@ def _play_session(
             mounts={"entry": entry_dir},
             output_dir=Path(out),
             limits=_limits(spec),
-            env={"GRADER_TASK": spec.task},
+            env=_job_env(spec, info),
             deny_paths=deny,
         )
         session = backend.start_session(job)

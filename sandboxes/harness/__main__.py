@@ -23,16 +23,29 @@ INPUT_NAMES = {"classification": "images.npy", "next_char": "tokens.npy"}
 
 def _status(status: str, reason: str = "", **extra: object) -> None:
     out = Path(os.environ["SANDBOX_OUT"]) / "harness.json"
-    out.write_text(json.dumps({"status": status, "reason": reason[:2000], **extra}))
+    out.write_text(json.dumps({"status": status, "reason": reason[:REASON_CHARS], **extra}))
+
+
+REASON_CHARS = 2000
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """The exception for the student: its head and, however long it is, its last line (a
+    TorchScript or Keras loading error names its cause there)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) <= REASON_CHARS:
+        return text
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    last = lines[-1][: REASON_CHARS // 2] if lines else ""
+    return f"{text[: REASON_CHARS - len(last) - 8]}\n[...]\n{last}"
 
 
 def _load(args: argparse.Namespace) -> Entry:
     entry_dir = Path(os.environ["SANDBOX_ENTRY"])
-    return load_entry(args.kind, entry_dir / args.main, args.task)
+    # The worker says how this entry receives image inputs (the lab spec's layout for its
+    # kind); an environment variable, so that an older pinned image simply ignores it.
+    layout = os.environ.get("GRADER_INPUT_LAYOUT", "channels_last")
+    return load_entry(args.kind, entry_dir / args.main, args.task, layout)
 
 
 def run_batch(args: argparse.Namespace) -> int:
