@@ -78,6 +78,14 @@ def run_batch(args: argparse.Namespace) -> int:
     return _save(outputs, args, t0, t1)
 
 
+def run_check(args: argparse.Namespace) -> int:
+    """Load the entry and stop: the upload check that a model file loads at all."""
+    t0 = time.monotonic()
+    _load(args)
+    _status("ok", load_s=round(time.monotonic() - t0, 3))
+    return EXIT_OK
+
+
 def _one_by_one(
     entry: Entry, inputs: np.ndarray, args: argparse.Namespace, t0: float, t1: float
 ) -> int:
@@ -148,7 +156,7 @@ def run_interactive(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harness")
-    parser.add_argument("mode", choices=["batch", "interactive"])
+    parser.add_argument("mode", choices=["batch", "interactive", "check"])
     parser.add_argument(
         "--task", required=True, choices=["classification", "next_char", "interactive"]
     )
@@ -161,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "interactive":
         return run_interactive(args)
     try:
-        return run_batch(args)
+        return run_check(args) if args.mode == "check" else run_batch(args)
     except EntryRefused as exc:
         _status("rejected", str(exc))
         return EXIT_REFUSED

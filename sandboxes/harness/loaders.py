@@ -138,8 +138,17 @@ def _load_keras(path: Path) -> Entry:
         except Exception as exc:  # noqa: BLE001 - any loading failure is the entry's
             raise EntryFailed(f"cannot load the SavedModel: {exc}") from exc
         return Entry(lambda x: layer(x))
+    # The course's notebooks write activation=tf.nn.softmax; Keras saves TensorFlow's
+    # function under its own name ("softmax_v2"), which Keras 3 cannot find again. They are
+    # Keras's own activations under another name: no code of the entry's runs.
+    aliases = {
+        "softmax_v2": keras.activations.softmax,
+        "log_softmax_v2": keras.activations.log_softmax,
+    }
     try:
-        model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
+        model = keras.saving.load_model(
+            str(path), safe_mode=True, compile=False, custom_objects=aliases
+        )
     except Exception as exc:  # noqa: BLE001
         text = str(exc)
         if "Lambda" in text or "safe_mode" in text:
