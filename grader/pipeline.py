@@ -146,9 +146,7 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
         report.reason = head_and_last_line(report.reason, 1000) if report.reason else ""
         report.logs = sanitize(report.logs, LOG_BYTES)
         if report.private_session is not None:
-            report.private_session.reason = head_and_last_line(
-                report.private_session.reason, 1000
-            )
+            report.private_session.reason = head_and_last_line(report.private_session.reason, 1000)
             report.private_session.logs = sanitize(report.private_session.logs, LOG_BYTES)
         report.receipt = Receipt(
             grader_version=__version__,

@@ -389,9 +389,7 @@ def _shape(t: _Table, key: str) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _layouts(
-    inp: _Table, input_spec: InputSpec, kinds: list[str]
-) -> tuple[tuple[str, str], ...]:
+def _layouts(inp: _Table, input_spec: InputSpec, kinds: list[str]) -> tuple[tuple[str, str], ...]:
     """Each accepted entry kind's layout of an image input: the spec's [input.layout], else
     the framework's convention (DEFAULT_LAYOUTS)."""
     table = inp.table("layout", required=False)

@@ -36,7 +36,7 @@ SAVE_EXAMPLES = {
     "keras": 'model.save("model.keras")  # the whole model, not save_weights',
     "torch": (
         "model.eval()\n"
-        "torch.jit.trace(model, torch.zeros({shape})).save(\"model.pt\")  # not torch.save"
+        'torch.jit.trace(model, torch.zeros({shape})).save("model.pt")  # not torch.save'
     ),
 }
 KIND_NAMES = {"keras": "Keras", "torch": "PyTorch", "code": "Code (submission.py)"}

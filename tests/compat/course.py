@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-TENSORFLOW = r'''
+TENSORFLOW = r"""
 import functools, sys
 from pathlib import Path
 
@@ -70,9 +70,10 @@ def make_standard_classifier(n_outputs=1):
         Dense(n_outputs, activation=None),
     ])
 faces, crops = make_reference_entries.debias_training_data(data)
-x = np.concatenate([np.repeat(faces, 40, 0), crops[:160]])
-x[: len(faces) * 40] = np.clip(x[: len(faces) * 40] * np.random.default_rng(0).uniform(0.7, 1.3, (len(faces) * 40, 1, 1, 1)), 0, 1)
-y = np.concatenate([np.ones(len(faces) * 40), np.zeros(160)]).astype(np.float32)
+many = np.repeat(faces, 40, 0)
+gain = np.random.default_rng(0).uniform(0.7, 1.3, (len(many), 1, 1, 1))
+x = np.concatenate([np.clip(many * gain, 0, 1), crops[:160]]).astype(np.float32)
+y = np.concatenate([np.ones(len(many)), np.zeros(160)]).astype(np.float32)
 classifier = make_standard_classifier()
 classifier.compile(optimizer=tf.keras.optimizers.Adam(5e-4),
                    loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
@@ -117,9 +118,9 @@ def create_pong_model():
 pong = create_pong_model()
 pong(np.zeros((1, 40, 40, 1), np.float32))
 pong.save(out / "pong.keras")
-'''
+"""
 
-TORCH = r'''
+TORCH = r"""
 import sys
 from pathlib import Path
 
@@ -205,7 +206,7 @@ classifier.eval()
 torch.jit.trace(classifier, torch.zeros(1, 3, 64, 64)).save(str(out / "faces_standard.pt"))
 torch.save(classifier.state_dict(), out / "faces_standard.pth")
 torch.save(classifier.state_dict(), out / "faces_legacy.pt", _use_new_zipfile_serialization=False)
-'''
+"""
 
 
 def build(out: Path, hidden_dir: Path) -> dict[str, Path]:

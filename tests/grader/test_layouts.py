@@ -3,7 +3,6 @@ Keras and code NHWC, PyTorch NCHW, from the same hidden data; a spec may say oth
 
 import tomllib
 
-import numpy as np
 import pytest
 
 from grader.errors import SpecError

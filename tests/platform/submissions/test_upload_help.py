@@ -5,9 +5,9 @@ the upload API."""
 import html
 import io
 import re
-import zipfile
 import sys
 import types
+import zipfile
 from urllib.parse import urlsplit
 
 import pytest
