@@ -419,7 +419,9 @@ def _globals_of(pickle: bytes) -> set[str]:
 def _torch_pickle(name: str, pickle: bytes) -> EntryRejected:
     names = _globals_of(pickle)
     modules = {n.split(" ", 1)[0] for n in names}
-    tensors_only = modules <= {"collections", "torch._utils", "torch", "builtins"} and bool(names)
+    tensors_only = modules <= {"collections", "torch._utils", "torch", "builtins"} and any(
+        n.startswith("torch._utils _rebuild") for n in names
+    )
     if tensors_only:
         return _weights_only(name, "a PyTorch state dict saved with torch.save", "torch")
     return EntryRejected(
