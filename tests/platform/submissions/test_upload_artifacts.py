@@ -88,9 +88,7 @@ def test_a_keras_file_that_does_not_load_is_refused_after_a_sandbox_load(
 
 
 @pytest.mark.slow
-def test_the_course_models_pass_the_load_check_and_are_queued(
-    enrolled, mnist, course_entries
-):
+def test_the_course_models_pass_the_load_check_and_are_queued(enrolled, mnist, course_entries):
     mnist.needs_writeup = False
     mnist.save()
     for name in ("mnist_cnn.keras", "mnist_cnn.h5", "mnist_cnn.pt"):
