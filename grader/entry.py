@@ -7,12 +7,16 @@ or imports the entry's contents, which happens in the sandbox alone.
 from __future__ import annotations
 
 import errno
+import io
+import pickletools
 import shutil
 import stat
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from grader.errors import EntryRejected
 from grader.specs import LabSpec
@@ -25,7 +29,24 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".torchscript")
 JUNK = ("__MACOSX/", ".DS_Store", "__pycache__/")
 
-__all__ = ["EntryInfo", "EntryRejected", "inspect_entry", "unpack_entry"]
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"
+PICKLE_READ_CAP = 8 * 1024 * 1024  # a state dict's pickle is small; its tensors are apart
+
+# What to do instead of a file that holds weights but no model, per framework.
+WHOLE_MODEL_FIX = {
+    "keras": (
+        "save the whole model with model.save('model.keras'), or upload a submission.py "
+        "that rebuilds the model and loads these weights"
+    ),
+    "torch": (
+        "trace it with torch.jit.trace(model, example_input).save('model.pt') (or export it "
+        "with torch.export), or upload a submission.py that rebuilds the model and loads "
+        "these weights"
+    ),
+}
+
+__all__ = ["EntryInfo", "EntryRejected", "inspect_entry", "recognise_model", "unpack_entry"]
 
 
 @dataclass(frozen=True)
@@ -212,6 +233,8 @@ def inspect_entry(path: Path | str, spec: LabSpec) -> EntryInfo:
     if not files:
         raise EntryRejected("the entry contains no files")
     kind, main, songs = _classify([n for n, _ in files], spec)
+    if kind in ("keras", "torch"):
+        recognise_model(path, kind, main)
     return EntryInfo(
         kind=kind,
         main=main,
@@ -280,3 +303,170 @@ def _extract_members(path: Path, dest: Path, wanted: set[str], total_cap: int) -
                     if member > info.file_size or written > total_cap:
                         raise EntryRejected(f"{name!r} unpacks larger than it declares: refused")
                     out.write(block)
+
+
+# ------------------------------------------------------------ model files that cannot be graded
+# Recognised from their bytes alone (zip member names, an HDF5 attribute name, pickle
+# opcodes), never by loading or unpickling them: that happens only in a sandbox.
+
+
+@contextmanager
+def _open_member(path: Path, main: str) -> Iterator[IO[bytes] | None]:
+    """The entry's main model file, opened for reading (None for a SavedModel folder)."""
+    if path.is_dir():
+        target = path / main
+        if not target.is_file():
+            yield None
+            return
+        with open(target, "rb") as f:
+            yield f
+    elif path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            names = {"/".join(PurePosixPath(i.filename).parts): i for i in zf.infolist()}
+            info = names.get(main)
+            if info is None or info.is_dir():
+                yield None
+                return
+            with zf.open(info) as f:
+                yield f
+    else:
+        with open(path, "rb") as f:
+            yield f
+
+
+def recognise_model(path: Path | str, kind: str, main: str) -> None:
+    """Refuse (EntryRejected) a model file that holds no gradable model: weights only (Keras
+    `save_weights`, an HDF5 file without a model config, a PyTorch state dict) or a
+    `torch.save` pickle (which the grader never unpickles), with the fix spelled out."""
+    name = PurePosixPath(main).name
+    with _open_member(Path(path), main) as f:
+        if f is None:
+            return
+        head = f.read(8)
+        if kind == "keras":
+            _recognise_keras(f, name, head)
+        else:
+            _recognise_torch(f, name, head)
+
+
+def _weights_only(name: str, how: str, kind: str) -> EntryRejected:
+    return EntryRejected(
+        f"{name} holds weights only ({how}), not a model the grader can run: "
+        f"{WHOLE_MODEL_FIX[kind]}."
+    )
+
+
+def _contains(f: IO[bytes], needle: bytes, first: bytes) -> bool:
+    """Whether the stream (whose first bytes were `first`) contains `needle` anywhere."""
+    tail = first
+    while True:
+        if needle in tail:
+            return True
+        block = f.read(1 << 20)
+        if not block:
+            return False
+        tail = tail[-len(needle) :] + block
+
+
+def _recognise_keras(f: IO[bytes], name: str, head: bytes) -> None:
+    lower = name.lower()
+    if lower.endswith(".weights.h5"):
+        raise _weights_only(name, "Keras save_weights", "keras")
+    if head.startswith(HDF5_SIGNATURE):
+        # A whole model saved to HDF5 carries its architecture in the root attribute
+        # "model_config"; HDF5 stores attribute names as plain text, never compressed, so
+        # a file without those bytes has no such attribute (weights saved alone).
+        if not _contains(f, b"model_config", head):
+            raise _weights_only(name, "an HDF5 file without a model config", "keras")
+        return
+    if lower.endswith(".keras"):
+        if not head.startswith(ZIP_SIGNATURE):
+            raise EntryRejected(
+                f"{name} is not a Keras model file (a .keras file is a zip that "
+                "model.save('model.keras') writes)"
+            )
+        members = _zip_names(f, head)
+        if members is not None and "config.json" not in members:
+            if "model.weights.h5" in members:
+                raise _weights_only(name, "no config.json", "keras")
+            raise EntryRejected(f"{name} is not a Keras model file (it has no config.json)")
+
+
+def _zip_names(f: IO[bytes], head: bytes) -> set[str] | None:
+    """Member names of a zip stream, or None when it cannot be read as one."""
+    data = io.BytesIO(head + f.read())
+    try:
+        with zipfile.ZipFile(data) as zf:
+            return set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
+def _recognise_torch(f: IO[bytes], name: str, head: bytes) -> None:
+    if head.startswith(ZIP_SIGNATURE):
+        data = io.BytesIO(head + f.read())
+        try:
+            zf = zipfile.ZipFile(data)
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return  # not a zip after all: loading it in the sandbox says what it is
+        with zf:
+            names = zf.namelist()
+            parts = [PurePosixPath(n).parts for n in names]
+            # TorchScript has code/ and constants.pkl; torch.export has models/.
+            if any(len(p) > 1 and p[1] in ("code", "models") for p in parts) or any(
+                p[-1] == "constants.pkl" for p in parts
+            ):
+                return
+            pickles = [n for n in names if PurePosixPath(n).name == "data.pkl"]
+            if not pickles:
+                return
+            info = zf.getinfo(pickles[0])
+            with zf.open(info) as member:
+                pickle = member.read(PICKLE_READ_CAP)
+        raise _torch_pickle(name, pickle)
+    if head[:1] == b"\x80":
+        # The legacy (pre-1.6) torch.save format: pickles one after another.
+        raise _torch_pickle(name, head + f.read(PICKLE_READ_CAP))
+
+
+def _globals_of(pickle: bytes) -> set[str]:
+    """The classes and functions a pickle names ("module name"), read from its opcodes
+    without running it."""
+    found: set[str] = set()
+    strings: list[str] = []
+    stream = io.BytesIO(pickle)
+    # The legacy torch.save writes several pickles in a row (magic number, protocol, system
+    # information, then the object): read the first few.
+    for _ in range(5):
+        if stream.tell() >= len(pickle):
+            break
+        try:
+            for op, arg, _pos in pickletools.genops(stream):
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(str(arg))
+                elif op.name == "GLOBAL":
+                    found.add(str(arg).replace("\n", " "))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.add(f"{strings[-2]} {strings[-1]}")
+                if op.name == "STOP":
+                    break
+            else:
+                break
+        except (ValueError, EOFError, UnicodeDecodeError):
+            break  # a cut or odd pickle: what was read so far still tells
+    return found
+
+
+def _torch_pickle(name: str, pickle: bytes) -> EntryRejected:
+    names = _globals_of(pickle)
+    modules = {n.split(" ", 1)[0] for n in names}
+    tensors_only = modules <= {"collections", "torch._utils", "torch", "builtins"} and any(
+        n.startswith("torch._utils _rebuild") for n in names
+    )
+    if tensors_only:
+        return _weights_only(name, "a PyTorch state dict saved with torch.save", "torch")
+    return EntryRejected(
+        f"{name} is a pickled PyTorch model (torch.save(model)), which the grader never "
+        "unpickles (a pickle can run any code) and which cannot be rebuilt without your "
+        f"class's source: {WHOLE_MODEL_FIX['torch']}."
+    )

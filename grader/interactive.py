@@ -16,7 +16,7 @@ import numpy as np
 from grader import protocol as P
 from grader.sandbox.base import Session, SessionClosed, SessionTimeout
 from grader.specs import EnvironmentSpec
-from grader.text import one_line
+from grader.text import head_and_last_line
 
 
 class PolicyFault(Exception):
@@ -49,11 +49,35 @@ def make_env(env_spec: EnvironmentSpec) -> Any:
 
 
 def pong80(frame: np.ndarray) -> np.ndarray:
-    """The lab's Pong preprocessing of one RGB frame: crop, downsample to 80x80, binarise."""
+    """The older course Pong preprocessing of one RGB frame (mitdeeplearning before 0.2.0):
+    crop rows 35-194, keep every other pixel of the red channel (80x80), erase the two
+    background colours, set everything else to 1."""
     img = frame[35:195:2, ::2, 0].copy()
     img[(img == 144) | (img == 109)] = 0  # the two background colours
     binary: np.ndarray = (img != 0).astype(np.float32)
     return binary[..., None]
+
+
+def pong40(frame: np.ndarray) -> np.ndarray:
+    """The course's Pong preprocessing (`mitdeeplearning.lab3.preprocess_pong`, 0.2.0 on):
+    pong80, then a 3x3 dilation (OpenCV's `cv2.dilate` with a 3x3 kernel of ones: each
+    pixel becomes the maximum of its 3x3 neighbourhood, nothing beyond the border), then
+    every other pixel again: 40x40x1."""
+    img = pong80(frame)[..., 0]
+    padded = np.pad(img, 1)  # zeros: a maximum over 0/1 pixels ignores them
+    height, width = img.shape
+    dilated = np.max(
+        [padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)],
+        axis=0,
+    )
+    out: np.ndarray = dilated[::2, ::2, None].astype(np.float32)
+    return out
+
+
+FRAME_PREPROCESSORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "pong40": pong40,
+    "pong80": pong80,
+}
 
 
 class Preprocessor:
@@ -70,10 +94,12 @@ class Preprocessor:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         if self.kind == "none":
             return np.asarray(obs, dtype=np.float32)
-        current = pong80(np.asarray(obs))
+        current = FRAME_PREPROCESSORS[self.kind](np.asarray(obs))
+        # The course's pong_change(previous, current): previous - current, and at the first
+        # step of an episode the first frame stands for both (a zero difference).
         previous = current if self.previous is None else self.previous
         self.previous = current
-        diff: np.ndarray = previous - current  # the lab's frame difference
+        diff: np.ndarray = previous - current
         return diff
 
 
@@ -90,7 +116,7 @@ def _expect(session: Session, timeout_s: float, what: str) -> tuple[bytes, bytes
         ) from exc
     kind, body = payload[:1], payload[1:]
     if kind == P.ERROR:
-        message = one_line(body.decode("utf-8", "replace"), 500)
+        message = head_and_last_line(body.decode("utf-8", "replace"), 900)
         if message.startswith("refused: "):
             raise PolicyFault("rejected", message.removeprefix("refused: "))
         raise PolicyFault("failed", f"your policy raised an error {what}: {message}")
@@ -183,4 +209,4 @@ def _episode(
         tick()
 
 
-__all__ = ["Episodes", "PolicyFault", "SessionClosed", "make_env", "play", "pong80"]
+__all__ = ["Episodes", "PolicyFault", "SessionClosed", "make_env", "play", "pong40", "pong80"]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,7 +44,7 @@ from grader.scoring import (
     split_rows,
 )
 from grader.specs import LabSpec, load_spec
-from grader.text import one_line, sanitize
+from grader.text import head_and_last_line, sanitize
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -142,10 +142,11 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
         seeds_id = hashlib.sha256(json.dumps(seeds, sort_keys=True).encode()).hexdigest()[:16]
 
     def finish(report: Report, run: RunResult | None) -> Report:
-        report.reason = one_line(report.reason, 1000) if report.reason else ""
+        # The head says what failed, the last line what was raised: keep both.
+        report.reason = head_and_last_line(report.reason, 1000) if report.reason else ""
         report.logs = sanitize(report.logs, LOG_BYTES)
         if report.private_session is not None:
-            report.private_session.reason = one_line(report.private_session.reason, 1000)
+            report.private_session.reason = head_and_last_line(report.private_session.reason, 1000)
             report.private_session.logs = sanitize(report.private_session.logs, LOG_BYTES)
         report.receipt = Receipt(
             grader_version=__version__,
@@ -187,6 +188,77 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
         return finish(report, run)
 
 
+# Short enough for an upload request (gunicorn's default timeout is 30 s); a check that
+# runs out of time refuses nothing: the graded run, with the lab's full limits, decides.
+LOAD_CHECK_S = 20.0
+LOAD_FIX = {
+    "keras": (
+        "Build it from Keras's own layers, with activations named by string (e.g. "
+        "activation='softmax', not activation=tf.nn.softmax), save it again with "
+        "model.save('model.keras'), or upload a submission.py that rebuilds the model and "
+        "loads its weights"
+    ),
+    "torch": (
+        "Save it with torch.jit.trace(model, example_input).save('model.pt') (or "
+        "torch.jit.script, or torch.export to a .pt2), or upload a submission.py that "
+        "rebuilds the model and loads its weights"
+    ),
+}
+FRAMEWORK = {"keras": "Keras", "torch": "PyTorch"}
+
+
+def check_loads(
+    lab_id: str,
+    entry_path: Path | str,
+    backend: str = "process",
+    private_paths: tuple[Path, ...] = (),
+    time_limit_s: float = LOAD_CHECK_S,
+) -> EntryInfo:
+    """The upload check that needs to load a model file: run the harness in a sandbox to
+    load the entry, nothing more (no inputs, no inference). Raises EntryRejected, with the
+    fix, when the file is refused statically or its loading fails; PlatformError when the
+    sandbox cannot run. Code entries are not loaded here
+    (importing submission.py runs the student's code: that is the graded run's job)."""
+    spec = load_spec(lab_id)
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        entry_dir = Path(tmp) / "entry"
+        info = unpack_entry(entry_path, spec, entry_dir)
+        if info.kind not in LOAD_FIX:
+            return info
+        out_dir = Path(tmp) / "out"
+        limits = _limits(spec)
+        limits = SandboxLimits(
+            wall_time_s=min(limits.wall_time_s, time_limit_s),
+            memory_mb=limits.memory_mb,
+            cpus=limits.cpus,
+            gpu=False,  # loading needs no GPU; the check must not hold one
+            output_mb=1,
+        )
+        job = Job(
+            command=_command("check", spec, info),
+            mounts={"entry": entry_dir},
+            output_dir=out_dir,
+            limits=limits,
+            env=_job_env(spec, info),
+            deny_paths=_deny_paths(default_hidden_dir(), private_paths),
+        )
+        run = get_backend(backend).run(job)
+        name = PurePosixPath(info.main).name
+        if run.exit_code == 0 or run.oom or run.timed_out:
+            # Only a load that failed refuses: a slow or large model is the graded run's
+            # to judge, with the lab's own limits.
+            return info
+        said = _harness_status(out_dir)
+        if said.get("status") == "rejected" and run.exit_code == 3:
+            raise EntryRejected(f"{name}: {said['reason']}")
+        why = said.get("reason") or _last_error_line(run.log) or "no error message"
+        why = head_and_last_line(why, 700)
+        raise EntryRejected(
+            f"{name} does not load in the grader's {FRAMEWORK[info.kind]} ({why}). "
+            f"{LOAD_FIX[info.kind]}."
+        )
+
+
 def sandbox_time_budget_s(spec: LabSpec, splits: int = 1) -> float:
     """The most sandbox wall time one grading of this lab over `splits` splits may take: the
     lab's limit once per sandbox run (interactive labs play each split in its own session)."""
@@ -212,6 +284,12 @@ def _command(mode: str, spec: LabSpec, info: EntryInfo) -> tuple[str, ...]:
         "--main",
         info.main,
     )
+
+
+def _job_env(spec: LabSpec, info: EntryInfo) -> dict[str, str]:
+    """What the harness is told besides its command: the task and how this entry kind
+    receives image inputs (the spec's [input.layout])."""
+    return {"GRADER_TASK": spec.task, "GRADER_INPUT_LAYOUT": spec.input.layout(info.kind)}
 
 
 def _ended_badly(spec: LabSpec, run: RunResult) -> Report | None:
@@ -265,7 +343,7 @@ def _batch_job(
         mounts={"entry": entry_dir, "inputs": inputs_dir},
         output_dir=out_dir,
         limits=_limits(spec),
-        env={"GRADER_TASK": spec.task},
+        env=_job_env(spec, info),
         deny_paths=deny,
     )
 
@@ -553,7 +631,7 @@ def _play_session(
             mounts={"entry": entry_dir},
             output_dir=Path(out),
             limits=_limits(spec),
-            env={"GRADER_TASK": spec.task},
+            env=_job_env(spec, info),
             deny_paths=deny,
         )
         session = backend.start_session(job)

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,19 @@ TBD_CHECKSUM = "sha256:TBD"
 LOCAL_CHECKSUM = "local"
 TASK_KINDS = ("classification", "next_char", "interactive")
 ENTRY_KINDS = ("keras", "torch", "code")
-PREPROCESSORS = ("none", "pong80")
+# Observation preprocessors of interactive labs, and the shape each one gives (None: the
+# environment's own). "pong40" is the course's `mitdeeplearning.lab3.preprocess_pong` from
+# version 0.2.0 on (dilated, 40x40); "pong80" the older, undilated 80x80 one.
+PREPROCESSORS: dict[str, tuple[int, ...] | None] = {
+    "none": None,
+    "pong40": (40, 40, 1),
+    "pong80": (80, 80, 1),
+}
+# How an entry receives image inputs ([H, W, C] per example in the hidden set): as stored
+# ("channels_last", NHWC) or with the channels first ("channels_first", NCHW). Each
+# framework's own convention by default; a lab spec may say otherwise ([input.layout]).
+LAYOUTS = ("channels_last", "channels_first")
+DEFAULT_LAYOUTS = {"keras": "channels_last", "torch": "channels_first", "code": "channels_last"}
 DEBIAS_GROUPS = ("LF", "LM", "DF", "DM")
 
 # Metrics each task kind knows how to compute; a spec picks the ones its lab shows.
@@ -110,9 +122,26 @@ class Rubric:
 
 @dataclass(frozen=True)
 class InputSpec:
-    shape: tuple[int, ...]  # per example; -1 is a free dimension
+    shape: tuple[int, ...]  # per example, as the hidden set holds it; -1 is a free dimension
     dtype: str
     value_range: tuple[float, float] | None
+    # (entry kind, layout) for image inputs ([H, W, C]); empty when the input is no image.
+    layouts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3 and all(d > 0 for d in self.shape)
+
+    def layout(self, kind: str) -> str:
+        """How entries of `kind` receive the input: "channels_last" or "channels_first"."""
+        return dict(self.layouts).get(kind, "channels_last")
+
+    def shape_for(self, kind: str) -> tuple[int, ...]:
+        """One example's shape as an entry of `kind` receives it."""
+        if self.layout(kind) == "channels_first":
+            height, width, channels = self.shape
+            return (channels, height, width)
+        return self.shape
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,21 @@ class EnvironmentSpec:
     step_timeout_s: float
     episode_timeout_s: float
     startup_timeout_s: float
+
+
+@dataclass(frozen=True)
+class EntryIO:
+    """What an entry of one kind receives and must return, in words for the lab page."""
+
+    kind: str
+    call: str  # how the grader calls it, e.g. "model(x)" or "predict(images)"
+    receives: str  # e.g. "float32 [N, 3, 64, 64] (NCHW) in [0, 1]"
+    returns: str
+
+
+def _dims(shape: tuple[int, ...], lead: str) -> str:
+    inner = ", ".join("T" if d == -1 else str(d) for d in shape)
+    return f"[{lead}, {inner}]" if lead else f"[{inner}]"
 
 
 @dataclass(frozen=True)
@@ -165,6 +209,44 @@ class LabSpec:
             else:
                 key.append(-value if self.metric(name).higher_is_better else value)
         return tuple(key)
+
+    def entry_io(self, kind: str) -> EntryIO:
+        """What an entry of `kind` receives and returns: the one home of that rule's words
+        (the harness applies the layout: sandboxes/harness/loaders.py)."""
+        inp = self.input
+        layout = inp.layout(kind)
+        names = {"channels_last": " (NHWC)", "channels_first": " (NCHW)"}
+        where = names[layout] if inp.is_image else ""
+        span = ""
+        if inp.value_range is not None:
+            span = f" in [{inp.value_range[0]:g}, {inp.value_range[1]:g}]"
+        shape = inp.shape_for(kind)
+        model = kind != "code"
+        if self.task == "interactive":
+            n = self.environment.n_actions if self.environment else 0
+            if model:
+                receives = f"{inp.dtype} {_dims(shape, '1')}{where}{span}, one observation"
+                returns = f"[1, {n}] action scores: the highest is played"
+                return EntryIO(kind, "model(observation)", receives, returns)
+            receives = f"{inp.dtype} {_dims(shape, '')}{span}" + (
+                f", channels {'first' if layout == 'channels_first' else 'last'}"
+                if inp.is_image
+                else ""
+            )
+            returns = f"an action 0 to {n - 1} (or {n} scores: the highest is played)"
+            return EntryIO(kind, "act(observation), optional reset()", receives, returns)
+        lead = "N"
+        receives = f"{inp.dtype} {_dims(shape, lead)}{where}{span}"
+        if self.task == "classification":
+            if self.classes == 2:
+                returns = "[N] probability of the positive class (or [N, 1], or [N, 2] scores)"
+            else:
+                returns = f"[N, {self.classes}] class probabilities"
+            returns += "; logits are accepted"
+        else:
+            returns = "[N, T, V] log-probabilities of the next character (logits accepted)"
+        call = "model(x)" if model else "predict(x)"
+        return EntryIO(kind, call, receives, returns)
 
     @property
     def ranking_text(self) -> str:
@@ -307,6 +389,26 @@ def _shape(t: _Table, key: str) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def _layouts(inp: _Table, input_spec: InputSpec, kinds: list[str]) -> tuple[tuple[str, str], ...]:
+    """Each accepted entry kind's layout of an image input: the spec's [input.layout], else
+    the framework's convention (DEFAULT_LAYOUTS)."""
+    table = inp.table("layout", required=False)
+    given: dict[str, str] = {}
+    if table is not None:
+        for kind in table.data:
+            if kind not in ENTRY_KINDS:
+                raise SpecError(f"{table.where}: {kind!r} is not an entry kind")
+            given[kind] = table.choice(kind, LAYOUTS)
+        if not input_spec.is_image:
+            raise SpecError(
+                f"{table.where}: a layout applies only to an image input ([height, width, "
+                f"channels]), not to shape {list(input_spec.shape)}"
+            )
+    if not input_spec.is_image:
+        return ()
+    return tuple((k, given.get(k, DEFAULT_LAYOUTS[k])) for k in kinds)
+
+
 def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
     top = _Table(raw, where)
     lab_id = top.str("id")
@@ -329,6 +431,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
         dtype=inp.choice("dtype", ("float32", "int32", "uint8")),
         value_range=(float(value_range[0]), float(value_range[1])) if value_range else None,
     )
+    input_spec = replace(input_spec, layouts=_layouts(inp, input_spec, kinds))
     classes = None
     if task == "classification":
         classes = top.int("classes")
@@ -411,10 +514,11 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
         et = top.table("environment")
         assert et is not None
         kwargs = et._get("kwargs", (dict,), {}, "a table")
+        preprocess = et.choice("preprocess", tuple(PREPROCESSORS), "none")
         environment = EnvironmentSpec(
             id=et.str("id"),
             kwargs=tuple(sorted(kwargs.items())),
-            preprocess=et.choice("preprocess", PREPROCESSORS, "none"),
+            preprocess=preprocess,
             observation_shape=_shape(et, "observation_shape"),
             n_actions=et.int("n_actions"),
             max_episode_steps=et.int("max_episode_steps"),
@@ -422,6 +526,17 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
             episode_timeout_s=et.num("episode_timeout_s"),
             startup_timeout_s=et.num("startup_timeout_s", 120.0),
         )
+        made = PREPROCESSORS[preprocess]
+        if made is not None and environment.observation_shape != made:
+            raise SpecError(
+                f"{et.where}: preprocess {preprocess!r} gives observations of shape "
+                f"{list(made)}, not {list(environment.observation_shape)}"
+            )
+        if environment.observation_shape != input_spec.shape:
+            raise SpecError(
+                f"{et.where}: observation_shape {list(environment.observation_shape)} must "
+                f"be the [input] shape {list(input_spec.shape)}"
+            )
     elif "environment" in raw:
         raise SpecError(f"{where}: [environment] only applies to task = 'interactive'")
 
@@ -445,6 +560,9 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
     if not ranking.note:
         # A spec without the (later) optional note keeps the hash its receipts recorded.
         del unhashed["ranking"]["note"]
+    if not input_spec.layouts:
+        # Likewise a lab whose input is no image (nothing to lay out).
+        del unhashed["input"]["layouts"]
     canonical = json.dumps(unhashed, sort_keys=True, separators=(",", ":"))
     fields["spec_hash"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     return LabSpec(**fields)

@@ -25,3 +25,22 @@ def sanitize(data: bytes | str, max_bytes: int = 65536) -> str:
 def one_line(text: str, max_chars: int = 300) -> str:
     text = " ".join(sanitize(text, max_chars * 4).split())
     return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def head_and_last_line(text: str, max_chars: int = 1000) -> str:
+    """One line of at most `max_chars` that keeps both the start of `text` and its last line.
+
+    An exception's message starts with what failed and ends with what was raised: a Keras
+    loading error or a TorchScript traceback ("The following operation failed in the
+    TorchScript interpreter ... RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    puts the cause in its last line, which a plain cut at the head loses."""
+    clean = sanitize(text, 1 << 20)
+    flat = " ".join(clean.split())
+    if len(flat) <= max_chars:
+        return flat
+    lines = [ln for ln in clean.splitlines() if ln.strip()]
+    last = " ".join(lines[-1].split()) if lines else ""
+    if len(last) > max_chars // 2:
+        last = last[: max_chars // 2 - 3] + "..."
+    head = flat[: max_chars - len(last) - 7].rstrip()
+    return f"{head} [...] {last}"

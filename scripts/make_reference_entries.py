@@ -101,15 +101,16 @@ def mnist_baseline(out: Path, data: Path, index: Index) -> None:
 
     keras.utils.set_random_seed(0)
     train = np.load(data / "samples/lab2-mnist/train.npz")
+    # The course's build_cnn_model (lab 2, part 1), trained briefly on the public digits.
     model = keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(16, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(24, 3, activation="relu"),
+            keras.layers.MaxPool2D(2),
+            keras.layers.Conv2D(36, 3, activation="relu"),
+            keras.layers.MaxPool2D(2),
             keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
@@ -119,7 +120,7 @@ def mnist_baseline(out: Path, data: Path, index: Index) -> None:
     # digits (public draws).
     rng = np.random.default_rng(0)
     x = np.concatenate([train["x"], *(build_demo_data.random_warp(train["x"], rng) for _ in "ab")])
-    model.fit(x, np.concatenate([train["y"]] * 3), epochs=12, batch_size=32, verbose=0)
+    model.fit(x, np.concatenate([train["y"]] * 3), epochs=5, batch_size=64, verbose=0)
     path = out / "lab2-mnist" / "baseline.keras"
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
@@ -193,10 +194,8 @@ def debias_baseline(out: Path, data: Path, index: Index) -> None:
             )
 
         def forward(self, images: torch.Tensor) -> torch.Tensor:
-            # The entry format feeds NHWC float32 in [0,1]; also accept NCHW.
-            if images.shape[-1] == 3:
-                images = images.permute(0, 3, 1, 2)
-            return torch.sigmoid(self.features(images.float())).reshape(-1)
+            # PyTorch entries receive NCHW float32 in [0, 1] (the lab spec's layout).
+            return torch.sigmoid(self.features(images)).reshape(-1)
 
     model = TinyCNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -207,7 +206,7 @@ def debias_baseline(out: Path, data: Path, index: Index) -> None:
         x = torch.cat([face_batch, crop_batch])
         y = torch.cat([torch.ones(32), torch.zeros(32)])
         optimizer.zero_grad()
-        loss = loss_fn(model(x.permute(0, 2, 3, 1)), y)
+        loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
     model.eval()
@@ -219,7 +218,7 @@ def debias_baseline(out: Path, data: Path, index: Index) -> None:
     # The same weights as a torch.export archive, to exercise the grader's .pt2 loader too.
     batch = torch.export.Dim("batch", min=1)
     exported = torch.export.export(
-        model, (torch.zeros(2, 64, 64, 3),), dynamic_shapes={"images": {0: batch}}
+        model, (torch.zeros(2, 3, 64, 64),), dynamic_shapes={"images": {0: batch}}
     )
     torch.export.save(exported, str(path.with_name("baseline_pt2.pt2")))
 
@@ -228,7 +227,8 @@ def debias_baseline(out: Path, data: Path, index: Index) -> None:
     sample = data / "samples/lab2-debias"
     y_true = np.load(sample / "labels/labels.npz")["y"]
     with torch.no_grad():
-        prob = scripted(torch.from_numpy(np.load(sample / "inputs/images.npy"))).numpy()
+        images = torch.from_numpy(np.load(sample / "inputs/images.npy")).permute(0, 3, 1, 2)
+        prob = scripted(images.contiguous()).numpy()
     auc = roc_auc_score(y_true, prob)
     print(f"lab2-debias   baseline.pt     sample roc_auc {auc:.3f} (torchscript)")
     index["lab2-debias"]["baseline"] = {
@@ -459,33 +459,36 @@ def cartpole_entries(out: Path, data: Path, index: Index) -> None:
 PONG_SUBMISSION = '''
 """Reference entry `baseline`: heuristic Pong player, no learning.
 
-The observation is the lab's preprocessed frame difference (80x80: rows 35:195 of the
-frame, every other pixel, background erased, current minus previous frame or the reverse).
-The player's paddle lives in columns 70-71, the ball between the two paddles. Whichever
-sign convention the difference uses is learnt from the ball: the pixel where it appears in
-one difference is where it leaves from in the next, with the opposite sign.
+The observation is the course's preprocessed frame difference (mitdeeplearning's
+preprocess_pong and pong_change: 40x40, rows 35:195 of the frame, every other pixel,
+background erased, dilated 3x3, every other pixel again; previous minus current frame, or
+the reverse). The player's paddle lives in columns 35-36, the opponent's in 4-5, the ball
+between them. Whichever sign convention the difference uses is learnt from the ball: the
+pixel where it appears in one difference is where it leaves from in the next, with the
+opposite sign.
 """
 
 import numpy as np
 
 NOOP, UP, DOWN = 0, 2, 3
-PADDLE_COLS = slice(70, 72)
-BALL_COLS = slice(10, 70)
-HALF_PADDLE = 3.5
-DEAD_ZONE = 2.0
+SIZE = 40
+PADDLE_COLS = slice(35, 37)
+BALL_COLS = slice(6, 35)
+HALF_PADDLE = 2.5
+DEAD_ZONE = 1.0
 
 _state = {}
 
 
 def reset():
     _state.clear()
-    _state.update(paddle=40.0, prev_ball=None, votes=0.0)
+    _state.update(paddle=SIZE / 2, prev_ball=None, votes=0.0)
 
 
 def act(observation):
     if not _state:
         reset()
-    diff = np.asarray(observation, dtype=np.float32).reshape(80, 80)
+    diff = np.asarray(observation, dtype=np.float32).reshape(SIZE, SIZE)
     ball = diff[:, BALL_COLS]
     prev = _state["prev_ball"]
     if prev is not None:
@@ -505,7 +508,7 @@ def act(observation):
         _state["paddle"] = float(new.mean())
 
     ball_rows = np.nonzero((ball * sign > 0).any(axis=1))[0]
-    target = float(ball_rows.mean()) if ball_rows.size else 40.0
+    target = float(ball_rows.mean()) if ball_rows.size else SIZE / 2
     if target < _state["paddle"] - DEAD_ZONE:
         return UP
     if target > _state["paddle"] + DEAD_ZONE:

@@ -83,3 +83,11 @@ def reference_entries(hidden_dir: Path) -> Path:
     command += ["--data", str(hidden_dir)]
     ensure_built(ENTRIES_DIR, digest, command, [ENTRIES_DIR / "index.json"])
     return ENTRIES_DIR
+
+
+@pytest.fixture(scope="session")
+def course_entries(hidden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Entries built and saved the way the course's notebooks do (tests/compat/course.py)."""
+    from compat import course
+
+    return course.build(tmp_path_factory.mktemp("course"), hidden_dir)

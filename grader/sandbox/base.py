@@ -27,6 +27,7 @@ from grader.protocol import HEADER, MAX_FRAME, ProtocolError
 ALLOWED_ENV = frozenset(
     {
         "GRADER_TASK",
+        "GRADER_INPUT_LAYOUT",
         "GRADER_BATCH_SIZE",
         "GRADER_SEED",
         "CUDA_VISIBLE_DEVICES",

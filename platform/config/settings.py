@@ -32,6 +32,13 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 GRADER_BACKEND = env_str("GRADER_BACKEND", "process")
 GRADER_ALLOW_PROCESS_BACKEND = env_bool("GRADER_ALLOW_PROCESS_BACKEND", default=False)
+# Model-file uploads are loaded once in a sandbox before they are queued; one that does
+# not load is refused at no quota cost (submissions.services.intake.entry_check_loads).
+UPLOAD_LOAD_CHECK = env_bool("UPLOAD_LOAD_CHECK", default=True)
+UPLOAD_LOAD_CHECK_S = float(env_int("UPLOAD_LOAD_CHECK_S", 20))
+# The grader's wheel the lab pages offer for checking an entry in a notebook
+# (`python scripts/build_grader_wheel.py` writes it there; `make demo` does).
+GRADER_WHEEL_DIR = Path(env_str("GRADER_WHEEL_DIR", str(VAR_DIR / "dist")))
 GRADER_HIDDEN_DIR = Path(env_str("GRADER_HIDDEN_DIR", str(VAR_DIR / "hidden")))
 # Comma-separated GPU UUIDs this worker may hand out, one per job; empty means CPU only.
 GRADER_GPUS = env_list("GRADER_GPUS")

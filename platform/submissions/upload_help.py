@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from courses.models import Lab
 from grader.errors import SpecError
-from grader.specs import ENTRY_KINDS, load_spec
+from grader.specs import ENTRY_KINDS, LabSpec, load_spec
 
 # kind -> (how it is described, the file name the snippet uses for it)
 KINDS = {
@@ -19,12 +19,51 @@ KINDS = {
 
 
 @dataclass(frozen=True)
+class KindHelp:
+    """One entry kind's row of the lab page: what it receives and returns, and how the
+    course's notebooks save such an entry."""
+
+    name: str  # "Keras", "PyTorch", "Code"
+    call: str
+    receives: str
+    returns: str
+    example: str
+
+
+# How to save each kind, as a short notebook example ({shape}: one example's shape as that
+# kind receives it, batch of one first).
+SAVE_EXAMPLES = {
+    "keras": 'model.save("model.keras")  # the whole model, not save_weights',
+    "torch": (
+        "model.eval()\n"
+        'torch.jit.trace(model, torch.zeros({shape})).save("model.pt")  # not torch.save'
+    ),
+}
+KIND_NAMES = {"keras": "Keras", "torch": "PyTorch", "code": "Code (submission.py)"}
+
+
+def _kind_help(spec: LabSpec, kind: str) -> KindHelp:
+    io = spec.entry_io(kind)
+    if kind == "code":
+        function = "act(observation)" if spec.task == "interactive" else "predict(x)"
+        example = (
+            f"# submission.py\ndef {function}:  # {io.receives}\n    return ...  # {io.returns}"
+        )
+    else:
+        dims = ", ".join(str(d) for d in spec.input.shape_for(kind))
+        example = SAVE_EXAMPLES[kind].format(shape=f"1, {dims}")
+    return KindHelp(KIND_NAMES[kind], io.call, io.receives, io.returns, example)
+
+
+@dataclass(frozen=True)
 class UploadHelp:
     kinds: tuple[str, ...]  # descriptions, in the spec's order
     example: str  # the entry file the snippet uploads
     needs_writeup: bool
     songs: bool  # a next-character lab: songs.abc goes in the .zip
     ranking: str = ""  # how the lab ranks entries, in words (the spec's [ranking])
+    per_kind: tuple[KindHelp, ...] = ()  # what each kind receives and returns
+    extras: str = ""  # the grader package's extras this lab needs ("rl", "music")
 
     @property
     def zipped(self) -> bool:
@@ -81,13 +120,17 @@ def upload_help(lab: Lab) -> UploadHelp:
     try:
         spec = load_spec(lab.spec_id)
         kinds, songs, ranking = spec.entry_kinds, spec.task == "next_char", spec.ranking_text
+        per_kind = tuple(_kind_help(spec, k) for k in kinds)
+        extras = {"interactive": "rl", "next_char": "music"}.get(spec.task, "")
     except SpecError:
         # A lab whose spec is missing still gets its page (uploads then say why they fail).
-        kinds, songs, ranking = ENTRY_KINDS, False, ""
+        kinds, songs, ranking, per_kind, extras = ENTRY_KINDS, False, "", (), ""
     return UploadHelp(
         kinds=tuple(KINDS[k][0] for k in kinds),
         example=KINDS[kinds[0]][1],
         needs_writeup=lab.needs_writeup,
         songs=songs,
         ranking=ranking,
+        per_kind=per_kind,
+        extras=extras,
     )

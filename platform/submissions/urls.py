@@ -13,6 +13,7 @@ urlpatterns = [
     path("staff/queue/", views.staff_queue, name="staff-queue"),
     path("staff/hidden-sets/", views.staff_hidden_sets, name="staff-hidden-sets"),
     path("samples/<slug:spec_id>.zip", views.lab_sample, name="lab-sample"),
+    path("grader/<str:filename>", views.grader_wheel, name="grader-wheel"),
     path("internal/blobs/<str:sha256>/", views.internal_blob, name="internal-blob"),
     path("api/labs/<slug:spec_id>/entries/", api.LabEntriesApi.as_view(), name="api-lab-entries"),
     path("api/entries/<int:entry_id>/", api.EntryApi.as_view(), name="api-entry"),

@@ -1,3 +1,7 @@
+import re
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
@@ -57,6 +61,12 @@ def lab_detail(request, lab_id: int):
     entries = list(entries_of(request.user, lab).prefetch_related("runs"))
     api_url = request.build_absolute_uri(reverse("api-lab-entries", args=[lab.spec_id]))
     guide = upload_help(lab)
+    wheel = grader_wheel_file()
+    pip_install = ""
+    if wheel is not None:
+        wheel_url = request.build_absolute_uri(reverse("grader-wheel", args=[wheel.name]))
+        extras = f"[{guide.extras}]" if guide.extras else ""
+        pip_install = f'!pip install -q "labgrader{extras} @ {wheel_url}"'
     upload = phases.lab_allows(
         lab, phases.UPLOAD, user=request.user if request.user.is_student else None
     )
@@ -74,6 +84,7 @@ def lab_detail(request, lab_id: int):
             "ranking_text": guide.ranking,
             "upload_help": guide,
             "snippet_python": guide.python(api_url),
+            "pip_install": pip_install,
             "snippet_curl": guide.curl(api_url),
         },
     )
@@ -178,6 +189,28 @@ def lab_sample(request, spec_id: str):
     response = HttpResponse(data, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{spec_id}-sample.zip"'
     return response
+
+
+WHEEL_NAME = re.compile(r"labgrader-[0-9][0-9A-Za-z.]*-py3-none-any\.whl")
+
+
+def grader_wheel_file() -> Path | None:
+    """The newest grader wheel this site offers (settings.GRADER_WHEEL_DIR), if built."""
+    folder = Path(settings.GRADER_WHEEL_DIR)
+    wheels = [p for p in folder.glob("labgrader-*.whl") if WHEEL_NAME.fullmatch(p.name)]
+    return max(wheels, key=lambda p: p.stat().st_mtime) if wheels else None
+
+
+@require_GET
+def grader_wheel(request, filename: str):
+    """The grader package as a wheel, for `pip install` in a notebook (public, like the
+    sample sets: it holds only the grader, the lab specs and the sandbox harness)."""
+    wheel = grader_wheel_file()
+    if wheel is None or wheel.name != filename:
+        raise Http404("no such grader wheel")
+    return FileResponse(
+        wheel.open("rb"), as_attachment=True, filename=wheel.name, content_type="application/zip"
+    )
 
 
 @require_GET

@@ -23,16 +23,29 @@ INPUT_NAMES = {"classification": "images.npy", "next_char": "tokens.npy"}
 
 def _status(status: str, reason: str = "", **extra: object) -> None:
     out = Path(os.environ["SANDBOX_OUT"]) / "harness.json"
-    out.write_text(json.dumps({"status": status, "reason": reason[:2000], **extra}))
+    out.write_text(json.dumps({"status": status, "reason": reason[:REASON_CHARS], **extra}))
+
+
+REASON_CHARS = 2000
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """The exception for the student: its head and, however long it is, its last line (a
+    TorchScript or Keras loading error names its cause there)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) <= REASON_CHARS:
+        return text
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    last = lines[-1][: REASON_CHARS // 2] if lines else ""
+    return f"{text[: REASON_CHARS - len(last) - 8]}\n[...]\n{last}"
 
 
 def _load(args: argparse.Namespace) -> Entry:
     entry_dir = Path(os.environ["SANDBOX_ENTRY"])
-    return load_entry(args.kind, entry_dir / args.main, args.task)
+    # The worker says how this entry receives image inputs (the lab spec's layout for its
+    # kind); an environment variable, so that an older pinned image simply ignores it.
+    layout = os.environ.get("GRADER_INPUT_LAYOUT", "channels_last")
+    return load_entry(args.kind, entry_dir / args.main, args.task, layout)
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -63,6 +76,14 @@ def run_batch(args: argparse.Namespace) -> int:
             raise
     outputs = np.concatenate(chunks, axis=0) if chunks else np.zeros((0,), np.float32)
     return _save(outputs, args, t0, t1)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Load the entry and stop: the upload check that a model file loads at all."""
+    t0 = time.monotonic()
+    _load(args)
+    _status("ok", load_s=round(time.monotonic() - t0, 3))
+    return EXIT_OK
 
 
 def _one_by_one(
@@ -135,7 +156,7 @@ def run_interactive(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harness")
-    parser.add_argument("mode", choices=["batch", "interactive"])
+    parser.add_argument("mode", choices=["batch", "interactive", "check"])
     parser.add_argument(
         "--task", required=True, choices=["classification", "next_char", "interactive"]
     )
@@ -148,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "interactive":
         return run_interactive(args)
     try:
-        return run_batch(args)
+        return run_check(args) if args.mode == "check" else run_batch(args)
     except EntryRefused as exc:
         _status("rejected", str(exc))
         return EXIT_REFUSED

@@ -40,8 +40,21 @@ def to_numpy(value: Any) -> np.ndarray:
         raise EntryFailed(f"the entry returned something that is not numbers: {exc}") from exc
 
 
+CHANNELS_FIRST = "channels_first"
+
+
+def channels_first(images: np.ndarray, batched: bool) -> np.ndarray:
+    """[N, H, W, C] -> [N, C, H, W] (or [H, W, C] -> [C, H, W] for one observation), for
+    any image shape; contiguous, as the frameworks want it."""
+    return np.ascontiguousarray(np.moveaxis(images, -1, 1 if batched else 0))
+
+
 class Entry:
-    """A loaded entry: `predict(batch)` for batch tasks, `act`/`reset` for interactive ones."""
+    """A loaded entry: `predict(batch)` for batch tasks, `act`/`reset` for interactive ones.
+
+    Inputs come as the hidden set holds them ([N, H, W, C] images); `layout` says how this
+    entry receives them: "channels_first" transposes every image to [C, H, W] (the lab
+    spec's [input.layout] for the entry's kind, passed by the worker)."""
 
     def __init__(
         self,
@@ -49,15 +62,19 @@ class Entry:
         act: Callable[[np.ndarray], Any] | None = None,
         reset: Callable[[], Any] | None = None,
         after_batch: Callable[[], None] | None = None,
+        layout: str = "channels_last",
     ) -> None:
         self._predict = predict
         self._act = act
         self._reset = reset
         self._after_batch = after_batch
+        self.layout = layout
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._predict is None:
             raise EntryFailed("submission.py must define predict(inputs) for this lab")
+        if self.layout == CHANNELS_FIRST and batch.ndim == 4:
+            batch = channels_first(batch, batched=True)
         out = to_numpy(self._predict(batch))
         if self._after_batch is not None:
             self._after_batch()
@@ -65,6 +82,8 @@ class Entry:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self._act is not None:
+            if self.layout == CHANNELS_FIRST and obs.ndim == 3:
+                obs = channels_first(obs, batched=False)
             return to_numpy(self._act(obs))
         # A model file answers scores for a batch of one: the highest score is the action.
         return to_numpy(self.predict(obs[None, ...]))
@@ -76,14 +95,17 @@ class Entry:
             self._after_batch()
 
 
-def load_entry(kind: str, path: Path, task: str) -> Entry:
+def load_entry(kind: str, path: Path, task: str, layout: str = "channels_last") -> Entry:
     if kind == "code":
-        return _load_code(path, task)
-    if kind == "keras":
-        return _load_keras(path)
-    if kind == "torch":
-        return _load_torch(path)
-    raise EntryFailed(f"unknown entry kind {kind!r}")
+        entry = _load_code(path, task)
+    elif kind == "keras":
+        entry = _load_keras(path)
+    elif kind == "torch":
+        entry = _load_torch(path)
+    else:
+        raise EntryFailed(f"unknown entry kind {kind!r}")
+    entry.layout = layout
+    return entry
 
 
 def _load_code(path: Path, task: str) -> Entry:
@@ -116,8 +138,17 @@ def _load_keras(path: Path) -> Entry:
         except Exception as exc:  # noqa: BLE001 - any loading failure is the entry's
             raise EntryFailed(f"cannot load the SavedModel: {exc}") from exc
         return Entry(lambda x: layer(x))
+    # The course's notebooks write activation=tf.nn.softmax; Keras saves TensorFlow's
+    # function under its own name ("softmax_v2"), which Keras 3 cannot find again. They are
+    # Keras's own activations under another name: no code of the entry's runs.
+    aliases = {
+        "softmax_v2": keras.activations.softmax,
+        "log_softmax_v2": keras.activations.log_softmax,
+    }
     try:
-        model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
+        model = keras.saving.load_model(
+            str(path), safe_mode=True, compile=False, custom_objects=aliases
+        )
     except Exception as exc:  # noqa: BLE001
         text = str(exc)
         if "Lambda" in text or "safe_mode" in text:

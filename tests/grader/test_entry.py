@@ -17,8 +17,11 @@ def _zip(path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED):
 
 
 def test_single_files_are_recognised(tmp_path):
-    (tmp_path / "model.keras").write_bytes(b"PK fake")
+    _zip(tmp_path / "model.keras", {"config.json": b"{}", "model.weights.h5": b"h"})
     assert inspect_entry(tmp_path / "model.keras", SPEC).kind == "keras"
+    (tmp_path / "fake.keras").write_bytes(b"PK fake")
+    with pytest.raises(EntryRejected, match="fake.keras is not a Keras model file"):
+        inspect_entry(tmp_path / "fake.keras", SPEC)
     (tmp_path / "net.pt2").write_bytes(b"x")
     assert inspect_entry(tmp_path / "net.pt2", SPEC).kind == "torch"
     (tmp_path / "mine.py").write_text("def predict(x): return x")
@@ -125,3 +128,94 @@ def test_bad_zip_and_empty_upload(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"")
     with pytest.raises(EntryRejected, match="empty"):
         inspect_entry(tmp_path / "m.h5", SPEC)
+
+
+# ------------------------------------------------ notebook checkpoints that cannot be graded
+
+
+def _hdf5(path, root_attrs):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for key, value in root_attrs.items():
+            f.attrs[key] = value
+        f.create_dataset("layers/dense/vars/0", data=[[1.0, 2.0]])
+    return path
+
+
+def test_hdf5_without_a_model_config_is_weights_only(tmp_path):
+    weights = _hdf5(tmp_path / "model.h5", {"layer_names": [b"dense"], "backend": "tensorflow"})
+    with pytest.raises(EntryRejected) as refused:
+        inspect_entry(weights, SPEC)
+    assert (
+        "model.h5 holds weights only (an HDF5 file without a model config)" in refused.value.reason
+    )
+    assert "model.save('model.keras')" in refused.value.reason
+    whole = _hdf5(tmp_path / "whole.h5", {"model_config": '{"class_name": "Sequential"}'})
+    assert inspect_entry(whole, SPEC).kind == "keras"
+    # Keras 3 names every save_weights file *.weights.h5
+    named = _hdf5(tmp_path / "m.weights.h5", {"model_config": "{}"})
+    with pytest.raises(EntryRejected, match="holds weights only \\(Keras save_weights\\)"):
+        inspect_entry(named, SPEC)
+
+
+def test_keras_zip_without_config_is_weights_only(tmp_path):
+    z = _zip(tmp_path / "m.keras", {"model.weights.h5": b"h", "metadata.json": b"{}"})
+    with pytest.raises(EntryRejected, match="m.keras holds weights only"):
+        inspect_entry(z, SPEC)
+
+
+@pytest.fixture(scope="module")
+def torch_files(tmp_path_factory):
+    import torch
+
+    folder = tmp_path_factory.mktemp("torch")
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    torch.save(net.state_dict(), folder / "state.pth")
+    torch.save(net, folder / "whole.pth")
+    torch.save(net.state_dict(), folder / "legacy.pt", _use_new_zipfile_serialization=False)
+    torch.save(net, folder / "legacy_whole.pt", _use_new_zipfile_serialization=False)
+    torch.jit.trace(net, torch.zeros(1, 1, 28, 28)).save(str(folder / "traced.pt"))
+    program = torch.export.export(net, (torch.zeros(1, 1, 28, 28),))
+    torch.export.save(program, str(folder / "exported.pt2"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("state.pth", "state.pth holds weights only (a PyTorch state dict saved with torch.save)"),
+        ("legacy.pt", "legacy.pt holds weights only (a PyTorch state dict saved with torch.save)"),
+        ("whole.pth", "whole.pth is a pickled PyTorch model (torch.save(model))"),
+        ("legacy_whole.pt", "legacy_whole.pt is a pickled PyTorch model"),
+    ],
+)
+def test_torch_save_files_are_refused_without_unpickling(torch_files, name, message):
+    with pytest.raises(EntryRejected) as refused:
+        inspect_entry(torch_files / name, SPEC)
+    assert refused.value.reason.startswith(message)
+    assert "torch.jit.trace(model, example_input).save('model.pt')" in refused.value.reason
+
+
+def test_torchscript_and_torch_export_pass_and_code_beside_weights_wins(torch_files, tmp_path):
+    assert inspect_entry(torch_files / "traced.pt", SPEC).kind == "torch"
+    assert inspect_entry(torch_files / "exported.pt2", SPEC).kind == "torch"
+    # submission.py that rebuilds the model and loads the state dict: the fix, accepted.
+    z = _zip(
+        tmp_path / "e.zip",
+        {"submission.py": b"", "state.pth": (torch_files / "state.pth").read_bytes()},
+    )
+    assert inspect_entry(z, SPEC).kind == "code"
+
+
+def test_a_hostile_pickle_is_only_read_never_run(tmp_path):
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(Boom(), protocol=2))
+    with pytest.raises(EntryRejected, match="pickled PyTorch model"):
+        inspect_entry(tmp_path / "evil.pt", SPEC)
+    assert not (tmp_path / "pwned").exists()

@@ -129,7 +129,7 @@ def test_pong_observations_are_preprocessed_frame_differences(graded, tmp_path):
 import numpy as np
 seen = set()
 def act(o):
-    assert o.shape == (80, 80, 1) and o.dtype == np.float32, (o.shape, o.dtype)
+    assert o.shape == (40, 40, 1) and o.dtype == np.float32, (o.shape, o.dtype)
     seen.update(np.unique(o).tolist())
     assert seen <= {-1.0, 0.0, 1.0}, seen
     return 0
@@ -159,3 +159,104 @@ def test_pong80_by_hand():
     moved[35 + 12, 20, 0] = 236
     diff = pre(moved)
     assert diff[5, 10, 0] == 1 and diff[6, 10, 0] == -1 and np.abs(diff).sum() == 2
+
+
+def _course_preprocess_pong():
+    """`preprocess_pong` and `pong_change` exactly as mitdeeplearning 0.7.5's lab3 writes them
+    (read from the published sdist), run with a stand-in for the two things this machine
+    lacks: OpenCV's dilate (scipy's grey dilation, zero beyond the border) and numpy's
+    removed `np.float`."""
+    import ast
+    import sys
+    import tarfile
+    import types
+
+    import numpy as np
+    from scipy.ndimage import grey_dilation
+
+    sys.path.insert(0, str(synth.REPO / "scripts"))
+    from _common import sdist_path
+
+    with tarfile.open(sdist_path()) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("mitdeeplearning/lab3_old.py"))
+        source = tar.extractfile(member).read().decode()
+    tree = ast.parse(source)
+    wanted = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    wanted = [n for n in wanted if n.name in ("preprocess_pong", "pong_change")]
+    assert len(wanted) == 2
+    shim_np = types.ModuleType("np")
+    shim_np.__dict__.update(np.__dict__)
+    shim_np.float = float
+    cv2 = types.SimpleNamespace(
+        dilate=lambda img, kernel, iterations=1: grey_dilation(
+            img, footprint=kernel.astype(bool), mode="constant", cval=0
+        )
+    )
+    namespace = {"np": shim_np, "cv2": cv2}
+    exec(compile(ast.Module(body=wanted, type_ignores=[]), "lab3_old.py", "exec"), namespace)
+    return namespace["preprocess_pong"], namespace["pong_change"]
+
+
+def test_pong40_is_the_course_preprocessing_on_real_frames():
+    import numpy as np
+
+    from grader.interactive import Preprocessor, make_env, pong40
+    from grader.specs import load_spec
+
+    preprocess_pong, pong_change = _course_preprocess_pong()
+    env_spec = load_spec("lab3-pong").environment
+    env = make_env(env_spec)
+    frame, _ = env.reset(seed=3)
+    pre = Preprocessor(env_spec.preprocess)
+    first = pre.reset(frame)
+    assert first.shape == (40, 40, 1) and not first.any()
+    previous = frame
+    rng = np.random.default_rng(0)
+    differing = 0
+    for _ in range(120):
+        frame, *_ = env.step(int(rng.integers(6)))
+        ours = pre(frame)
+        # The course mutates the frames it is given: hand it copies.
+        course = pong_change(previous.copy(), frame.copy())
+        assert course.shape == ours.shape == (40, 40, 1)
+        assert np.array_equal(course.astype(np.float32), ours)
+        differing += bool(ours.any())
+        previous = frame
+    env.close()
+    assert differing > 50  # the frames moved: the comparison was not of empty pictures
+    assert np.array_equal(preprocess_pong(frame.copy()).astype(np.float32), pong40(frame))
+
+
+COURSE_PONG_MODEL = """
+import functools, sys
+import keras
+import numpy as np
+Conv2D = functools.partial(keras.layers.Conv2D, padding="same", activation="relu")
+# The course's create_pong_model (lab3 RL notebook), built by its first call as in training.
+model = keras.models.Sequential([
+    Conv2D(filters=32, kernel_size=5, strides=2),
+    Conv2D(filters=48, kernel_size=5, strides=2),
+    Conv2D(filters=64, kernel_size=3, strides=2),
+    Conv2D(filters=64, kernel_size=3, strides=2),
+    keras.layers.Flatten(),
+    keras.layers.Dense(units=128, activation="relu"),
+    keras.layers.Dense(units=6, activation=None),
+])
+model(np.zeros((1, 40, 40, 1), np.float32))
+model.save(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_the_course_pong_model_plays_whole_games(graded, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "pong.keras"
+    env = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", COURSE_PONG_MODEL, str(path)], check=True, env=env)
+    report = graded("lab3-pong", path)
+    assert report.status == "scored", report.reason + report.logs
+    assert report.metrics["episodes"] == 2
+    assert -21 <= report.metrics["mean_return"] <= 21
+    assert all(n > 100 for lengths in report.details["lengths"].values() for n in lengths)

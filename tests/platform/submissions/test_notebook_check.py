@@ -2,6 +2,7 @@
 repository, the grader installed from its wheel (no Django), the lab's public sample set
 downloaded from the running site, an entry graded against it."""
 
+import html
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from factories import LabFactory
+from factories import EnrollmentFactory, LabFactory, UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,15 +103,26 @@ def test_install_the_grader_download_a_sample_and_grade_outside_the_repo(
     tmp_path, live_server, settings, hidden_dir, edition
 ):
     settings.GRADER_HIDDEN_DIR = hidden_dir
-    LabFactory(edition=edition, spec_id="lab2-mnist")
+    settings.GRADER_WHEEL_DIR = tmp_path / "dist"
+    lab = LabFactory(edition=edition, spec_id="lab2-mnist")
     wheels = tmp_path / "dist"
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_grader_wheel.py"), "--out", str(wheels)],
         check=True,
     )
     python = _fresh_venv(tmp_path / "venv")
-    wheel = next(wheels.glob("labgrader-*.whl"))
-    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)]
+    # The lab page's own install line, as printed: the site serves its grader's wheel.
+    from django.test import Client
+
+    client = Client()
+    client.force_login(student_user(edition))
+    page = client.get(f"/labs/{lab.pk}/").content.decode()
+    line = html.unescape(re.search(r'<pre id="check-commands">(.*?)\n', page)[1])
+    assert line.startswith('!pip install -q "labgrader @ http') and "<" not in line, line
+    requirement = re.search(r'"(labgrader @ [^"]+)"', line)[1]
+    requirement = requirement.replace("http://testserver", live_server.url)
+    # This machine has no package index: the wheel's dependencies are linked in already.
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", requirement]
     subprocess.run(install, check=True)
 
     home = tmp_path / "notebook"
@@ -140,3 +152,9 @@ def test_install_the_grader_download_a_sample_and_grade_outside_the_repo(
     assert report["status"] == "scored" and 0.0 <= report["metrics"]["accuracy"] <= 1.0
     assert report["receipt"]["dataset_name"] == "samples/lab2-mnist"
     assert "PUBLIC SAMPLE" in report["note"]
+
+
+def student_user(edition):
+    user = UserFactory(username="colab-student")
+    EnrollmentFactory(edition=edition, user=user)
+    return user

