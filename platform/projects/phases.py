@@ -4,7 +4,8 @@
 
 - groups: before the sign-up deadline: groups form, invite, sign up for a pitch.
 - pitch sign-up: the groups are fixed; staff make the schedule, groups hand in slides.
-- pitches: the pitch session is under way (from `pitches_start_at` to its last slot's end).
+- pitches: the pitch session is under way (from `pitches_start_at` to its last slot's end);
+  judges score (never before: a ballot is about a pitch heard).
 - scoring: the session is over; judges finish their ballots.
 - final: staff closed scoring (`scoring_closed_at`); prizes may be confirmed.
 
@@ -67,6 +68,15 @@ def project_allows(edition: Edition, action: str, now: datetime | None = None) -
     if action == SCORE:
         if phase == ProjectPhase.FINAL:
             return Verdict(False, "Pitch scoring is closed: the final projects are final.")
+        if phase in (ProjectPhase.GROUPS, ProjectPhase.SIGNUP):
+            config = ProjectSettings.objects.filter(edition=edition).first()
+            if config is None:
+                return Verdict(False, "Final projects are not open in this edition yet.")
+            if config.pitches_start_at is not None:
+                when = edition.format_time(config.pitches_start_at)
+                return Verdict(False, f"Pitch scoring opens when the pitches start, {when}.")
+            when = edition.format_time(config.slides_deadline)
+            return Verdict(False, f"Pitch scoring opens after the slides deadline, {when}.")
         return Verdict(True)
     if action == CLOSE_SCORING:
         if phase in (ProjectPhase.SCORING,):

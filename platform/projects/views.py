@@ -18,7 +18,7 @@ from courses.models import Edition
 from courses.selectors import edition_current
 from judging.models import PITCH_CRITERIA, PitchCriterion
 
-from . import selectors, services
+from . import phases, selectors, services
 from .models import Conflict, Invitation, PaperReview, ProjectGroup
 
 
@@ -237,6 +237,7 @@ def judging(request, edition_slug: str):
             "items": selectors.groups_to_score(request.user, edition),
             "my_conflicts": selectors.conflict_list(edition).filter(judge=request.user),
             "config": selectors.project_settings_for(edition),
+            "scoring": phases.project_allows(edition, phases.SCORE),
         },
     )
 
@@ -278,6 +279,7 @@ def score_sheet(request, group_id: int):
             "previous": items[position - 1].group if position > 0 else None,
             "next": items[position + 1].group if position + 1 < len(items) else None,
             "edition": group.edition,
+            "scoring": phases.project_allows(group.edition, phases.SCORE),
         },
     )
 

@@ -142,3 +142,34 @@ def test_a_pitch_is_presented_only_at_the_session(course, staff):
     config.pitches_start_at = timezone.now() - timedelta(hours=1)
     config.save()
     assert projects() == {"ada": "pitch presented", "bob": "pitch presented"}
+
+
+def test_a_ballot_before_the_pitches_is_refused_and_never_makes_a_pitch(course, judge):
+    """Before: a complete ballot was accepted 55 days before the pitch session, and once the
+    session date passed it alone marked the group "pitch presented" (issue 23)."""
+    from projects.services import ProjectError, ballot_save
+
+    edition, _, _ = course
+    ada = UserFactory(username="ada")
+    EnrollmentFactory(edition=edition, user=ada, attended=True)
+    config = ProjectSettingsFactory(
+        edition=edition,
+        signup_deadline=timezone.now() - timedelta(days=1),
+        pitches_start_at=timezone.now() + timedelta(days=55),
+    )
+    group = ProjectGroupFactory(edition=edition, members=[ada])
+    full = {"novelty": 5, "soundness": 5, "clarity": 5}
+    with pytest.raises(ProjectError, match="Pitch scoring opens when the pitches start"):
+        ballot_save(judge=judge, group=group, changes=full)
+    # A complete ballot that got in before the session (stored earlier) stays no pitch.
+    PitchBallotFactory(group=group, judge=judge, updated_at=timezone.now() - timedelta(hours=2))
+    config.pitches_start_at = timezone.now() - timedelta(hours=1)
+    config.save()
+
+    def project() -> str:
+        return pass_report(edition)[1][0].project
+
+    assert project() == ""
+    # A ballot given during the pitches is a pitch heard.
+    ballot_save(judge=judge, group=group, changes=full)
+    assert project() == "pitch presented"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Affiliation, Role
-from factories import ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import EditionFactory, ProjectGroupFactory, UserFactory, pitch_session
 from judging.models import PitchBallot
 from pages import browser_login
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def pitches():
-    config = ProjectSettingsFactory(min_judges_per_group=1)
+    config = pitch_session(EditionFactory(), min_judges_per_group=1)
     groups = [
         ProjectGroupFactory(
             edition=config.edition,

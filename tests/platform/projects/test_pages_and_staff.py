@@ -6,10 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.models import Affiliation, Role
 from courses.models import format_in_zone
-from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import (
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+    UserFactory,
+    pitch_session,
+)
 from judging.models import PitchBallot
 from projects.models import PaperReview, ProjectGroup, ReviewStatus
 
@@ -62,6 +69,7 @@ def test_a_student_submits_a_review_and_staff_mark_it(client_as, config, student
 
 @pytest.mark.django_db
 def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_as, edition, judge):
+    pitch_session(edition)
     first = ProjectGroupFactory(edition=edition, name="First", slot=1)
     second = ProjectGroupFactory(edition=edition, name="Second", slot=2)
     sheet = client_as("judge").get(f"/projects/groups/{first.pk}/score/").content.decode()
@@ -91,6 +99,7 @@ def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_a
     "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:x"]
 )
 def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, judge, target):
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition, name="First", slot=1)
     response = client_as("judge").post(
         f"/projects/groups/{group.pk}/score/", {"novelty": "4", "next": target}
@@ -101,6 +110,7 @@ def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, ju
 
 @pytest.mark.django_db
 def test_the_ballot_api_saves_as_you_go(api_as, edition, judge):
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition)
     api = api_as("judge")
     url = f"/api/projects/groups/{group.pk}/ballot/"
@@ -118,6 +128,7 @@ def test_the_ballot_api_accepts_a_token(edition, judge):
 
     from accounts import services as account_services
 
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition)
     _, key = account_services.token_create(user=judge, name="phone")
     client = APIClient()
@@ -299,3 +310,19 @@ def test_staff_mark_a_group_present_from_the_admin(client_as, staff):
     )
     group.refresh_from_db()
     assert group.presented_at is not None
+
+
+@pytest.mark.django_db
+def test_judges_read_when_pitch_scoring_opens(client_as, edition, judge):
+    config = ProjectSettingsFactory(
+        edition=edition, pitches_start_at=timezone.now() + timedelta(days=5)
+    )
+    group = ProjectGroupFactory(edition=edition, name="Early birds", slot=1)
+    client = client_as("judge")
+    for url in (f"/projects/{edition.slug}/judging/", f"/projects/groups/{group.pk}/score/"):
+        page = client.get(url).content.decode()
+        assert "Pitch scoring opens when the pitches start" in page, url
+        assert edition.format_time(config.pitches_start_at) in page
+    response = client.post(f"/projects/groups/{group.pk}/score/", {"novelty": "4"}, follow=True)
+    assert "Pitch scoring opens when the pitches start" in response.content.decode()
+    assert not PitchBallot.objects.exists()
