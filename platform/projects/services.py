@@ -488,10 +488,14 @@ def ballot_save(
 def pitch_attendance_mark(
     *, group: ProjectGroup, by: User, present: bool = True, now: datetime | None = None
 ) -> ProjectGroup:
-    """Staff mark a group present at the pitch session: then its pitch is "presented"."""
+    """Staff mark a group present at the pitch session (or undo it): then its pitch is
+    "presented". From the session on only (projects.phases)."""
     require_staff(by, "Only staff mark attendance.", ProjectError)
     if not group.is_signed_up:
         raise ProjectError(f"{group.name} has not signed up to pitch.")
+    verdict = phases.project_allows(group.edition, phases.MARK_ATTENDANCE, now)
+    if not verdict:
+        raise ProjectError(verdict.reason)
     group.presented_at = (now or timezone.now()) if present else None
     group.save(update_fields=["presented_at"])
     return group

@@ -297,9 +297,8 @@ def test_admin_changelists_search_and_filter(client_as, edition, model):
 @pytest.mark.django_db
 def test_staff_mark_a_group_present_from_the_admin(client_as, staff):
     """Attendance at the pitch session is what makes a pitch presented (issue 12 item 6)."""
-    from factories import ProjectGroupFactory
-
     group = ProjectGroupFactory(name="Turing Machines")
+    pitch_session(group.edition)  # from the session on (issue 23)
     staff.is_staff = staff.is_superuser = True
     staff.save()
     client = client_as("staff")
@@ -326,3 +325,56 @@ def test_judges_read_when_pitch_scoring_opens(client_as, edition, judge):
     response = client.post(f"/projects/groups/{group.pk}/score/", {"novelty": "4"}, follow=True)
     assert "Pitch scoring opens when the pitches start" in response.content.decode()
     assert not PitchBallot.objects.exists()
+
+
+# --- staff work without the admin (issue 23) ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_mark_attendance_and_close_scoring_on_the_dashboard(client_as, edition, staff):
+    from projects.models import ProjectSettings
+
+    config = ProjectSettingsFactory(
+        edition=edition,
+        signup_deadline=timezone.now() - timedelta(days=2),
+        slides_deadline=timezone.now() - timedelta(days=1),
+        pitches_start_at=timezone.now() + timedelta(days=2),
+    )
+    group = ProjectGroupFactory(edition=edition, name="Neural Tunes", slot=1)
+    client = client_as("staff")
+    dashboard = f"/projects/{edition.slug}/staff/"
+    page = client.get(dashboard).content.decode()
+    # Before the session: both buttons are there, off, with the rule's reason.
+    assert "Attendance is marked from when the pitches start" in page
+    assert "Pitch scoring can close only after the pitches" in page
+    page = client.post(
+        f"/projects/groups/{group.pk}/attendance/", {"present": "yes"}, follow=True
+    ).content.decode()
+    assert "Attendance is marked from when the pitches start" in page
+    page = client.post(f"/projects/{edition.slug}/staff/close-scoring/", follow=True)
+    assert "Pitch scoring can close only after the pitches" in page.content.decode()
+    group.refresh_from_db()
+    assert group.presented_at is None and not ProjectSettings.objects.get().scoring_closed_at
+
+    config.pitches_start_at = timezone.now() - timedelta(hours=1)
+    config.save()
+    page = client.post(
+        f"/projects/groups/{group.pk}/attendance/", {"present": "yes"}, follow=True
+    ).content.decode()
+    group.refresh_from_db()
+    assert group.presented_at is not None and "Neural Tunes: marked present" in page
+    row = page.split('data-group="Neural Tunes"')[-1].split("</tr>")[0]
+    assert ">present</span>" in row and "Undo" in row
+    client.post(f"/projects/groups/{group.pk}/attendance/", {"present": "no"})
+    group.refresh_from_db()
+    assert group.presented_at is None
+    page = client.post(f"/projects/{edition.slug}/staff/close-scoring/", follow=True)
+    assert "the final projects are final" in page.content.decode()
+    assert ProjectSettings.objects.get().scoring_closed_at is not None
+    assert 'id="project-phase">final<' in page.content.decode()
+    # Judges and students cannot.
+    for name in ("judge", "student"):
+        response = client_as(name).post(
+            f"/projects/groups/{group.pk}/attendance/", {"present": "yes"}
+        )
+        assert response.status_code == 403
