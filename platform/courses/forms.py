@@ -35,7 +35,9 @@ class ExtensionGrantForm(forms.Form):
         labs = [
             (f"lab:{lab.pk}", lab.title) for lab in edition.labs.order_by("position", "spec_id")
         ]
-        self.fields["what"].choices = labs + STEPS
+        what = self.fields["what"]
+        assert isinstance(what, forms.ChoiceField)
+        what.choices = labs + STEPS
         self.fields["closes_at"].label = f"New deadline ({zone_label(edition.time_zone)})"
 
     def full_clean(self) -> None:
