@@ -37,7 +37,7 @@ class UserAdmin(BaseUserAdmin):
         cleared = sum(login_unlock(by=request.user, login=user.username) for user in queryset)
         self.message_user(
             request,
-            f"Cleared {cleared} lockout record(s). Locked addresses: see Access attempts.",
+            f"Cleared {cleared} lockout record(s). Locked addresses: see People (staff pages).",
             messages.SUCCESS,
         )
 

@@ -52,11 +52,11 @@ UPLOAD = "upload"  # a student (their own window)
 CHOOSE_FINAL = "choose_final"  # a student (their own window)
 REVEAL = "reveal"  # staff, after the lab's deadline
 JUDGING_CLOSE = "judging_close"  # staff, after every window
+SHOW_FINALISTS = "show_finalists"  # judges and staff, after every window
 JUDGING_OPEN = "judging_open"  # staff (re-opening), until the lab's prizes are announced
 MOVE_DEADLINE = "move_deadline"  # staff, until the lab's prizes are announced
-GRANT_EXTENSION = "grant_extension"  # staff, until the lab's prizes are announced, to a
-# student the reveal has not reached
-SHOW_FINALISTS = "show_finalists"  # judges and staff, once every window has closed
+# staff, until the lab's prizes are announced, to a student the reveal has not reached:
+GRANT_EXTENSION = "grant_extension"
 HIDE_PRIVATE = "hide_private"  # staff, until the lab's prizes are announced
 # Each of these could reopen a competition whose winners were told (see results_lock).
 _REOPENING = (JUDGING_OPEN, MOVE_DEADLINE, GRANT_EXTENSION, HIDE_PRIVATE)
