@@ -212,3 +212,16 @@ def final_projects(edition, **extra):
         "scoring_closed_at": past,
     }
     return ProjectSettingsFactory(edition=edition, min_judges_per_group=1, **{**fields, **extra})
+
+
+def pitch_session(edition, **extra):
+    """Final-project settings whose pitch session began an hour ago, scoring still open:
+    judges score pitches only from the session on (projects.phases)."""
+    began = timezone.now() - timedelta(hours=1)
+    fields = {
+        "signup_deadline": began - timedelta(days=2),
+        "slides_deadline": began - timedelta(days=1),
+        "review_deadline": began - timedelta(days=1),
+        "pitches_start_at": began,
+    }
+    return ProjectSettingsFactory(edition=edition, **{**fields, **extra})

@@ -1,8 +1,8 @@
-from axes.utils import reset as axes_reset
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from .models import ApiToken, User
+from .services import login_unlock
 
 
 @admin.register(User)
@@ -34,11 +34,10 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Unlock login (clear failed attempts for these accounts)")
     def unlock_login(self, request, queryset) -> None:
-        cleared = sum(axes_reset(username=user.username) for user in queryset)
-        cleared += sum(axes_reset(username=user.email) for user in queryset if user.email)
+        cleared = sum(login_unlock(by=request.user, login=user.username) for user in queryset)
         self.message_user(
             request,
-            f"Cleared {cleared} lockout record(s). Locked addresses: see Access attempts.",
+            f"Cleared {cleared} lockout record(s). Locked addresses: see People (staff pages).",
             messages.SUCCESS,
         )
 

@@ -3,6 +3,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import services
+from .authentication import SessionLoginOnly
 from .models import ApiToken
 
 
@@ -28,6 +29,8 @@ class MeApi(APIView):
 
 
 class TokenListApi(APIView):
+    permission_classes = [SessionLoginOnly]
+
     def get(self, request):
         return Response(TokenSerializer(request.user.api_tokens.all(), many=True).data)
 
@@ -42,6 +45,8 @@ class TokenListApi(APIView):
 
 
 class TokenDetailApi(APIView):
+    permission_classes = [SessionLoginOnly]
+
     def delete(self, request, token_id: int):
         services.token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,5 @@
 from django.utils import timezone
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiToken, hash_token
 
@@ -31,3 +31,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return "Token"
+
+
+class SessionLoginOnly(permissions.BasePermission):
+    """Tokens are listed, made and revoked only from a session login (the site's password or
+    single sign-on), never with a token: else a leaked notebook token could mint another that
+    outlives its revocation, and be as good as the password."""
+
+    message = (
+        "Manage API tokens while logged in to the site (the API tokens page), not with a token."
+    )
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated) and not isinstance(request.auth, ApiToken)

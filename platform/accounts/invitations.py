@@ -3,14 +3,21 @@ their password; single sign-on with the same verified email links to the same ac
 
 The link is allauth's password-reset link (signed, one use, valid PASSWORD_RESET_TIMEOUT),
 so an expired invitation is renewed with "Forgot password" on the login page.
+
+Staff vouch for an address, never for an account name: an account that already holds the
+address but never proved it (anyone can sign up with someone else's email and never
+verify it) is handed to whoever reads that mailbox (`_unproven_account_reset`).
 """
 
 from allauth.account.forms import default_token_generator
+from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
 from .models import Role, User
@@ -66,14 +73,48 @@ def split_name(name: str) -> tuple[str, str]:
     return first[:150], last.strip()[:150]
 
 
+def address_proven(user: User, email: str) -> bool:
+    """Whether `user` proved they read `email` (allauth's verified address)."""
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+def proven_owner(email: str) -> User | None:
+    """The account that proved it reads `email`, if any: the only account an address staff
+    typed may vouch for."""
+    address = (
+        EmailAddress.objects.filter(email__iexact=email, verified=True)
+        .select_related("user")
+        .first()
+    )
+    return address.user if address is not None else None
+
+
+def _unproven_account_reset(user: User, name: str) -> None:
+    """An account holds the address staff typed but never proved it: whoever made it (maybe
+    not the address's owner) loses every way in they set up (password, single sign-on
+    links, API tokens), and the invitation sent to the address sets a new password. Such an
+    account could never log in (email verification is mandatory), so its owner loses
+    nothing they had."""
+    user.set_unusable_password()
+    first, last = split_name(name)
+    if first:
+        user.first_name, user.last_name = first, last
+    user.save(update_fields=["password", "first_name", "last_name"])
+    SocialAccount.objects.filter(user=user).delete()
+    user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 @transaction.atomic
 def person_invite(*, email: str, name: str, role: str, username: str = "") -> tuple[User, bool]:
     """Create (or find by email) the account of someone staff add; invite them by email.
 
-    Returns (user, created). An existing account keeps its password and gets a notice.
+    Returns (user, created). An existing account that proved the address keeps its password
+    and gets a notice; one that never proved it is reset for the address's owner first.
     """
-    existing = User.objects.filter(email__iexact=email).first()
+    existing = proven_owner(email) or User.objects.filter(email__iexact=email).first()
     created = existing is None
+    if existing is not None and not address_proven(existing, email):
+        _unproven_account_reset(existing, name)
     if existing is None:
         first, last = split_name(name)
         user = User(
@@ -90,7 +131,8 @@ def person_invite(*, email: str, name: str, role: str, username: str = "") -> tu
     if not created and user.role != role and role != Role.STUDENT:
         user.role = role  # staff decided: e.g. a student becomes a judge
         user.save(update_fields=["role", "is_staff"])
-    email_mark_verified(user)  # staff vouch for the address they typed
+    if user.email.lower() == email.lower():
+        email_mark_verified(user)  # staff vouch for the address they typed
     return user, created
 
 

@@ -1,10 +1,13 @@
 import secrets
 
 from allauth.account.models import EmailAddress
+from axes.utils import reset as axes_reset
 from django.db import transaction
 
 from core.errors import Refused
+from core.permissions import require_staff
 
+from .lockout import lockout_key
 from .models import ApiToken, User, hash_token
 
 MAX_ACTIVE_TOKENS = 10
@@ -54,3 +57,22 @@ def email_mark_verified(user: User) -> None:
         address.verified = True
         address.primary = True
         address.save(update_fields=["verified", "primary"])
+
+
+class UnlockRefused(Refused):
+    """A login unlock refused, with the reason."""
+
+
+def login_unlock(*, by: User, login: str = "", address: str = "") -> int:
+    """Staff lift a login lockout before its cool-off ends: an account's (by username or
+    email: both count against it) or an address's. Returns how many records were cleared."""
+    require_staff(by, "Only staff unlock logins.", UnlockRefused)
+    login, address = login.strip(), address.strip()
+    if not login and not address:
+        raise UnlockRefused("Give the username, the email or the address to unlock.")
+    cleared = 0
+    if login:
+        cleared += axes_reset(username=lockout_key(login))
+    if address:
+        cleared += axes_reset(ip=address)
+    return cleared

@@ -3,7 +3,7 @@
 from accounts.models import User
 from core.scoring import fraction_text
 from courses.models import Edition, Lab
-from judging.selectors import prize_standings
+from judging.selectors import lab_judging_state, prize_standings
 from leaderboards.selectors import insignificant_boundaries, leaderboard_stored
 from projects.selectors import standings_for
 from submissions.splits import PRIVATE, PUBLIC
@@ -34,7 +34,11 @@ def project_entrants(edition: Edition) -> list[Entrant]:
 
 
 def lab_entrants(lab: Lab) -> list[Entrant]:
-    """Ranked finalists of a lab by the combined rubric score (judged finalists only)."""
+    """Ranked entrants of a lab: by the combined rubric score (judged finalists only) when
+    the lab has judges; by its final (private-split) leaderboard when it has none, for a lab
+    ranked by its metric alone still gives its prize."""
+    if lab_judging_state(lab) is None:
+        return _leaderboard_entrants(lab)
     results = [(r, r.rank) for r in prize_standings(lab) if r.rank is not None]
     user_ids = [int(r.finalist.key.split(":", 1)[1]) for r, _ in results]
     emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
@@ -49,6 +53,31 @@ def lab_entrants(lab: Lab) -> list[Entrant]:
         )
         for (r, rank), user_id in zip(results, user_ids, strict=True)
     ]
+
+
+def _leaderboard_entrants(lab: Lab) -> list[Entrant]:
+    """The students ranked on the lab's private-split board as last stored (its rank: the
+    lab spec's primary metric, then its tie-breaks), with the primary metric as their score."""
+    board = leaderboard_stored(lab, PRIVATE)
+    user_ids = [r.row.user_id for r in board.rows if r.row.user_id is not None]
+    emails = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
+    primary = board.primary
+    entrants = []
+    for r in board.rows:
+        if r.rank is None or r.row.user_id is None:
+            continue  # unscored students and reference rows take no prize
+        email = emails.get(r.row.user_id)
+        entrants.append(
+            Entrant(
+                key=r.row.key,
+                name=r.row.name,
+                rank=r.rank,
+                eligible=r.row.eligible,
+                score=f"{primary.label} {r.row.metrics[primary.name]:.4g}",
+                emails=(email,) if email else (),
+            )
+        )
+    return entrants
 
 
 def lab_noise_boundaries(lab: Lab, places: int) -> list[str]:

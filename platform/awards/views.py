@@ -2,12 +2,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.csv_export import csv_response
 from core.errors import attempt
 from core.permissions import require_staff
-from courses.selectors import edition_current
+from courses.forms import ExtensionGrantForm
+from courses.selectors import edition_current, extension_list
 
 from . import services
 from .models import AwardSnapshot
@@ -171,10 +173,26 @@ def pass_report_page(request):
 
 @login_required
 def timeline_staff(request):
-    """Every lab's and the final projects' phase, what blocks the next step, the next dates."""
+    """Every lab's and the final projects' phase, what blocks the next step, the next dates;
+    and the extensions staff grant from here (POST), with the rules' reasons when refused."""
     edition = _staff_edition(request)
+    form = ExtensionGrantForm(edition, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        ok, extension = attempt(request, lambda: form.grant(by=request.user))
+        if ok:
+            messages.success(
+                request,
+                f"Extension granted: {extension.user} until "
+                f"{edition.format_time(extension.closes_at)}.",
+            )
+            return redirect(reverse("staff-timeline") + "#extensions")
     return render(
         request,
         "awards/timeline.html",
-        {"edition": edition, "rows": edition_timeline(edition)},
+        {
+            "edition": edition,
+            "rows": edition_timeline(edition),
+            "form": form,
+            "extensions": extension_list(edition),
+        },
     )

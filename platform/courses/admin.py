@@ -32,7 +32,7 @@ class ExtensionForm(forms.ModelForm):
         if not self.changed_data:
             return data
         if lab is not None:
-            verdict = phases.lab_allows(lab, phases.GRANT_EXTENSION)
+            verdict = phases.lab_allows(lab, phases.GRANT_EXTENSION, user=data.get("user"))
             if not verdict:
                 raise forms.ValidationError(verdict.reason)
         elif edition is not None and (locked := phases.project_results_lock(edition)):

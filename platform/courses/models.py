@@ -125,6 +125,12 @@ class Lab(models.Model):
         return f"{self.title} ({self.edition})"
 
     def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            # Whom the reveal reached stays written down whatever this change reopens
+            # (courses.phases imports this module, hence the import here).
+            from .phases import reveal_reach_keep
+
+            reveal_reach_keep(self)
         # Moving the deadline moves the phase: a reveal does not survive a deadline moved
         # back into the future (students could upload again while seeing private scores).
         if self.private_revealed and self.closes_at > timezone.now():
@@ -209,3 +215,23 @@ class Extension(models.Model):
             )
         if not (self.reason or "").strip():
             raise ValidationError("Give the reason for the extension.")
+
+
+class RevealReach(models.Model):
+    """A student the reveal of a lab's private split reached: their own window had closed
+    while the reveal was in force, so they could read their private scores. While the reveal
+    stands this is computed (courses.phases.reveal_reached); a row keeps it once something ends
+    the reveal (staff hide it, the deadline moves later), so that no reopened window and no
+    extension lets that student change their counted entry after seeing the private split."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="reveal_reaches")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "user"], name="one_reveal_reach_per_student")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} saw the private split of {self.lab}"

@@ -7,7 +7,7 @@
 - draft: before `opens_at`; nothing is allowed to students.
 - open: someone's window is still open: the lab's deadline, or a student's own (an
   extension) is in the future. A student may upload and choose their counted entry only
-  while *their own* window is open.
+  while *their own* window is open, and never once the reveal has reached them (below).
 - closed: every window is over; the counted entries are fixed and meet the private split,
   each in a run of its own after its author's window; once every result is in, staff may
   reveal the private split, and judges score the finalists.
@@ -23,6 +23,12 @@ Judging lives in a later app; it tells this module about a lab's scoring through
 `register_judging_state`, and awards whether its winners were announced through
 `register_results_lock` (courses imports no later app). Once they were, nothing may reopen
 the lab: no deadline moved, no extension, no judging reopened, no reveal withdrawn.
+
+No counted-entry change after the author could see the private split: the reveal *reaches*
+a student once it is in force and their own window has closed (`reveal_reached`). From then
+on they get no extension, and a window reopened for everyone (the deadline moved later)
+stays closed to them: no upload, no new choice of the counted entry. Whom it reached is
+written down (`RevealReach`) before anything ends the reveal (`reveal_reach_keep`).
 """
 
 from collections.abc import Callable
@@ -34,7 +40,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .models import Edition, Extension, Lab
+from .models import Edition, Enrollment, Extension, Lab, RevealReach
 
 
 class Phase:
@@ -47,9 +53,11 @@ UPLOAD = "upload"  # a student (their own window)
 CHOOSE_FINAL = "choose_final"  # a student (their own window)
 REVEAL = "reveal"  # staff, after the lab's deadline
 JUDGING_CLOSE = "judging_close"  # staff, after every window
+SHOW_FINALISTS = "show_finalists"  # judges and staff, after every window
 JUDGING_OPEN = "judging_open"  # staff (re-opening), until the lab's prizes are announced
 MOVE_DEADLINE = "move_deadline"  # staff, until the lab's prizes are announced
-GRANT_EXTENSION = "grant_extension"  # staff, until the lab's prizes are announced
+# staff, until the lab's prizes are announced, to a student the reveal has not reached:
+GRANT_EXTENSION = "grant_extension"
 HIDE_PRIVATE = "hide_private"  # staff, until the lab's prizes are announced
 # Each of these could reopen a competition whose winners were told (see results_lock).
 _REOPENING = (JUDGING_OPEN, MOVE_DEADLINE, GRANT_EXTENSION, HIDE_PRIVATE)
@@ -171,6 +179,43 @@ def reveal_in_force(lab: Lab, now: datetime | None = None) -> bool:
     return lab.private_revealed and _now(now) >= lab.closes_at
 
 
+def reveal_reached(lab: Lab, user: User | None, now: datetime | None = None) -> bool:
+    """Whether the reveal of the lab's private split ever reached this student: it is in
+    force and their own window has closed (they can read their private scores), or it was
+    when something last ended it (RevealReach)."""
+    if user is None or not user.is_authenticated:
+        return False
+    now = _now(now)
+    if reveal_in_force(lab, now) and now >= student_deadline(lab, user):
+        return True
+    return RevealReach.objects.filter(lab=lab, user=user).exists()
+
+
+def reveal_reach_keep(lab: Lab, now: datetime | None = None) -> None:
+    """Before a lab is saved (Lab.save) with another deadline or reveal flag: while its
+    stored reveal is in force, write down every enrolled student it reached (all but those
+    whose extension still runs), so that no later change makes it as if they never saw."""
+    now = _now(now)
+    stored = Lab.objects.filter(pk=lab.pk).first()
+    if stored is None or not reveal_in_force(stored, now):
+        return
+    if (lab.closes_at, lab.private_revealed) == (stored.closes_at, stored.private_revealed):
+        return  # nothing that ends the reveal changes
+    still_open = Extension.objects.filter(
+        lab=stored, step=Extension.Step.LAB, closes_at__gt=now
+    ).values("user_id")
+    reached = Enrollment.objects.filter(edition_id=stored.edition_id).exclude(
+        user_id__in=still_open
+    )
+    RevealReach.objects.bulk_create(
+        [
+            RevealReach(lab=stored, user_id=user_id, recorded_at=now)
+            for user_id in reached.values_list("user_id", flat=True)
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def lab_phase(lab: Lab, now: datetime | None = None) -> str:
     now = _now(now)
     if now < lab.opens_at:
@@ -216,6 +261,12 @@ def lab_allows(
                 False,
                 f"{lab.title} closed {zone.format_time(deadline)}: your counted entry is fixed.",
             )
+        if reveal_reached(lab, user, now):
+            return Verdict(
+                False,
+                f"You have seen the private split of {lab.title}: your counted entry is fixed "
+                "and new entries would not count, although the lab was reopened.",
+            )
         return Verdict(True, f"{lab.title} closes {zone.format_time(deadline)}.")
     if action == REVEAL:
         if now < lab.closes_at:
@@ -232,10 +283,28 @@ def lab_allows(
                 "entries so far); the reveal waits for every result.",
             )
         return Verdict(True)
-    if action == JUDGING_CLOSE:
+    if action in (JUDGING_CLOSE, SHOW_FINALISTS):
+        # The finalists are the top of the private standings: nobody learns them (nor closes
+        # their judging) while a student can still change their entry.
         last = last_deadline(lab)
-        if now < last:
-            return Verdict(False, f"{lab.title}: the last window closes {zone.format_time(last)}.")
+        if now >= last:
+            return Verdict(True)
+        when = zone.format_time(last)
+        if action == SHOW_FINALISTS:
+            return Verdict(
+                False, f"{lab.title}: the finalists are chosen when the last window closes, {when}."
+            )
+        return Verdict(False, f"{lab.title}: the last window closes {when}.")
+    if action == GRANT_EXTENSION and user is not None:
+        locked = results_lock(lab)
+        if locked:
+            return Verdict(False, locked)
+        if reveal_reached(lab, user, now):
+            return Verdict(
+                False,
+                f"{user} has already seen the private split of {lab.title}: an extension "
+                "would let them change their counted entry after seeing it.",
+            )
         return Verdict(True)
     if action in _REOPENING:
         locked = results_lock(lab)

@@ -1,10 +1,15 @@
 """Roster import: staff verify affiliations and enrol people from a CSV.
 
-Columns (a header row; order free): `email` and/or `username`, `name`, `affiliation`
-(registered MIT student, MIT affiliate, MIT listener). Each row creates or updates an account,
-marks its affiliation verified by the roster and enrols it in the edition; people without an
-account are created and invited by email. A file with any bad row imports nothing: every bad
-row is named with its line number.
+Columns (a header row; order free): `email`, `name`, `affiliation` (registered MIT student,
+MIT affiliate, MIT listener), optionally `username` (the name a new account gets, when free).
+Each row creates or updates an account, marks its affiliation verified by the roster and
+enrols it in the edition; people without an account are created and invited by email. A file
+with any bad row imports nothing: every bad row is named with its line number.
+
+A row vouches for a person only through an address that person has proven: it updates the
+account that verified the row's email, else it invites the address (accounts.invitations).
+A username proves nothing (anyone can sign up first under a student's likely username), so
+it never selects an account.
 """
 
 import csv
@@ -15,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from accounts.invitations import invitation_send, person_invite
+from accounts.invitations import invitation_send, person_invite, proven_owner
 from accounts.models import Affiliation, AffiliationSource, Role, User
 
 from .models import Edition, Enrollment
@@ -66,10 +71,9 @@ class RosterResult:
 def roster_parse(text: str) -> list[RosterRow]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     headers = {(h or "").strip().lower() for h in reader.fieldnames or []}
-    missing = {"name", "affiliation"} - headers
-    if missing or not headers & {"email", "username"}:
+    if {"email", "name", "affiliation"} - headers:
         raise RosterError(
-            ["Line 1: the header needs columns email and/or username, name, affiliation."]
+            ["Line 1: the header needs columns email, name, affiliation (username optional)."]
         )
     rows: list[RosterRow] = []
     problems: list[str] = []
@@ -84,9 +88,10 @@ def roster_parse(text: str) -> list[RosterRow]:
         email, username = values.get("email", ""), values.get("username", "")
         affiliation = AFFILIATION_NAMES.get(" ".join(values.get("affiliation", "").lower().split()))
         row_problems = []
-        if not email and not username:
-            row_problems.append("needs an email or a username")
-        if email:
+        if not email:
+            # The roster vouches for whoever proved they read the address, never for a name.
+            row_problems.append("needs an email (a username alone does not say who the person is)")
+        else:
             try:
                 validate_email(email)
             except ValidationError:
@@ -96,10 +101,10 @@ def roster_parse(text: str) -> list[RosterRow]:
                 f"unknown affiliation '{values.get('affiliation', '')}' (use registered MIT "
                 "student, MIT affiliate or MIT listener)"
             )
-        key = (email or username).lower()
-        if key in seen:
-            row_problems.append(f"repeats line {seen[key]}")
-        seen.setdefault(key, line)
+        if email and email.lower() in seen:
+            row_problems.append(f"repeats line {seen[email.lower()]}")
+        if email:
+            seen.setdefault(email.lower(), line)
         if row_problems:
             problems.append(f"Line {line}: " + "; ".join(row_problems) + ".")
             continue
@@ -110,28 +115,16 @@ def roster_parse(text: str) -> list[RosterRow]:
     return rows
 
 
-def _find(row: RosterRow) -> User | None:
-    if row.email:
-        user = User.objects.filter(email__iexact=row.email).first()
-        if user is not None:
-            return user
-    if row.username:
-        return User.objects.filter(username__iexact=row.username).first()
-    return None
-
-
 @transaction.atomic
 def roster_import(*, edition: Edition, text: str) -> RosterResult:
     """All or nothing: a row that cannot be imported rolls back every other row."""
     rows = roster_parse(text)
     result = RosterResult()
-    problems = []
     for row in rows:
-        user = _find(row)
-        if user is None and not row.email:
-            problems.append(f"Line {row.line}: no account '{row.username}' and no email to invite.")
-            continue
+        user = proven_owner(row.email)
         if user is None:
+            # Nobody proved the address yet: the account is made (or an unproven one reset)
+            # for whoever reads it, and the invitation goes there.
             user, _ = person_invite(
                 email=row.email, name=row.name, role=Role.STUDENT, username=row.username
             )
@@ -144,6 +137,4 @@ def roster_import(*, edition: Edition, text: str) -> RosterResult:
         user.save(update_fields=["affiliation", "affiliation_source"])
         _, enrolled = Enrollment.objects.get_or_create(edition=edition, user=user)
         result.enrolled += enrolled
-    if problems:
-        raise RosterError(problems)  # the atomic block undoes the rows already written
     return result

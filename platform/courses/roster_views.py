@@ -1,14 +1,19 @@
-"""Staff page *People*: import a roster CSV, invite judges."""
+"""Staff page *People*: import a roster CSV, invite judges, unlock locked-out logins."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from accounts.invitations import judge_invite
+from accounts.lockout import login_lockouts
+from accounts.services import login_unlock
+from core.errors import attempt
 
-from .models import Edition
+from .models import EASTERN, Edition
 from .roster import RosterError, roster_import
 from .selectors import edition_current
 
@@ -29,10 +34,27 @@ def people(request):
         problems = _invite_judges(request)
         if not problems:
             return redirect("staff-people")
+    elif request.method == "POST" and request.POST.get("action") == "unlock":
+        login, address = request.POST.get("login", ""), request.POST.get("address", "")
+        attempt(
+            request,
+            lambda: login_unlock(by=request.user, login=login, address=address),
+            f"Unlocked {(login or address).strip()}: they can log in again.",
+        )
+        return redirect(reverse("staff-people") + "#lockouts")
+    current = edition_current()
     return render(
         request,
         "courses/people.html",
-        {"editions": editions, "current": edition_current(), "problems": problems},
+        {
+            "editions": editions,
+            "current": current,
+            "zone": current.time_zone if current else EASTERN,
+            "problems": problems,
+            "lockouts": login_lockouts(),
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "cooloff_minutes": round(settings.AXES_COOLOFF_TIME * 60),
+        },
     )
 
 

@@ -38,7 +38,8 @@ def extension_grant(
 ) -> Extension:
     """Give one student a later deadline for a lab (an accommodation), with a reason."""
     require_staff(by, "Only staff grant extensions.", TimelineRefused)
-    phases.lab_require(lab, phases.GRANT_EXTENSION, TimelineRefused)
+    # Not after the winners were announced, nor to a student who has seen the private split.
+    phases.lab_require(lab, phases.GRANT_EXTENSION, TimelineRefused, user=user)
     if not user.is_student:
         raise TimelineRefused(f"{user} is not a student.")
     if not reason.strip():

@@ -5,6 +5,7 @@ from django.http import Http404
 
 from accounts.models import Role, User
 from core.scoring import COMPLETE, TO_SCORE, exact_mean, fraction_text, judge_diagnostics
+from courses import phases
 from courses.models import Lab
 from grader.specs import load_spec
 from leaderboards.ranking import RankedRow
@@ -34,10 +35,19 @@ def is_assigned(user: User, lab: Lab) -> bool:
     return JudgeAssignment.objects.filter(lab=lab, judge=user).exists()
 
 
+def finalists_wait(lab: Lab) -> str:
+    """Why the lab has no finalists yet ('' once it may have them): they are the top of the
+    private standings, so nobody sees them while a student's window is still open."""
+    return phases.lab_allows(lab, phases.SHOW_FINALISTS).reason
+
+
 def finalists_of(lab: Lab) -> list[RankedRow]:
     """The top N students of the final standings (the private split decides them); every
-    student tied at rank N is in. Reference rows never are. Read from the stored board (ranked
-    again whenever a standing changes), so a judging page reads N rows, not the whole lab."""
+    student tied at rank N is in. Reference rows never are. None until every window has
+    closed (finalists_wait). Read from the stored board (ranked again whenever a standing
+    changes), so a judging page reads N rows, not the whole lab."""
+    if not phases.lab_allows(lab, phases.SHOW_FINALISTS):
+        return []
     return board_top(lab, PRIVATE, judging_settings(lab).finalists)
 
 
@@ -98,6 +108,7 @@ class LabQueue:
     lab: Lab
     settings: LabJudging
     items: list[QueueItem]
+    waiting: str = ""  # why there are no finalists yet (finalists_wait)
 
     @property
     def done(self) -> int:
@@ -118,7 +129,7 @@ def judge_queue(judge: User) -> list[LabQueue]:
             )
         }
         items = [QueueItem(r, scores.get(finalist_entry_id(r))) for r in finalists]
-        queues.append(LabQueue(lab, judging_settings(lab), items))
+        queues.append(LabQueue(lab, judging_settings(lab), items, finalists_wait(lab)))
     return queues
 
 

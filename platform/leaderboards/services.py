@@ -39,8 +39,8 @@ def lab_private_reveal(*, lab: Lab, by: User, now: datetime | None = None) -> No
 def lab_private_hide(*, lab: Lab, by: User) -> None:
     require_staff(by, "Only staff can hide the private standings.", LeaderboardRefused)
     phases.lab_require(lab, phases.HIDE_PRIVATE, LeaderboardRefused)
-    Lab.objects.filter(pk=lab.pk).update(private_revealed=False)
     lab.private_revealed = False
+    lab.save(update_fields=["private_revealed"])  # Lab.save keeps whom the reveal reached
 
 
 def baseline_mark(*, entry: Entry, label: str = "Baseline", by: User | None = None):

@@ -4,7 +4,8 @@
 
 - groups: before the sign-up deadline: groups form, invite, sign up for a pitch.
 - pitch sign-up: the groups are fixed; staff make the schedule, groups hand in slides.
-- pitches: the pitch session is under way (from `pitches_start_at` to its last slot's end).
+- pitches: the pitch session is under way (from `pitches_start_at` to its last slot's end);
+  judges score (never before: a ballot is about a pitch heard).
 - scoring: the session is over; judges finish their ballots.
 - final: staff closed scoring (`scoring_closed_at`); prizes may be confirmed.
 
@@ -59,14 +60,26 @@ def project_phase(edition: Edition, now: datetime | None = None) -> str:
 
 CLOSE_SCORING = "close_scoring"
 SCORE = "score"
+MARK_ATTENDANCE = "mark_attendance"  # staff, from the pitch session on
 
 
 def project_allows(edition: Edition, action: str, now: datetime | None = None) -> Verdict:
     now = now or timezone.now()
     phase = project_phase(edition, now)
-    if action == SCORE:
-        if phase == ProjectPhase.FINAL:
+    if action in (SCORE, MARK_ATTENDANCE):
+        # A ballot, or a mark of presence, is about a pitch heard: only from the session on.
+        if action == SCORE and phase == ProjectPhase.FINAL:
             return Verdict(False, "Pitch scoring is closed: the final projects are final.")
+        if phase in (ProjectPhase.GROUPS, ProjectPhase.SIGNUP):
+            what = "Pitch scoring opens" if action == SCORE else "Attendance is marked from"
+            config = ProjectSettings.objects.filter(edition=edition).first()
+            if config is None:
+                return Verdict(False, "Final projects are not open in this edition yet.")
+            if config.pitches_start_at is not None:
+                when = edition.format_time(config.pitches_start_at)
+                return Verdict(False, f"{what} when the pitches start, {when}.")
+            when = edition.format_time(config.slides_deadline)
+            return Verdict(False, f"{what} after the slides deadline, {when}.")
         return Verdict(True)
     if action == CLOSE_SCORING:
         if phase in (ProjectPhase.SCORING,):

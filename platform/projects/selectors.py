@@ -94,8 +94,9 @@ def conflicted_group_ids(user: User, edition: Edition) -> set[int]:
 
 def presented_group_ids(edition: Edition, now: datetime | None = None) -> set[int]:
     """Groups whose pitch counts as presented (the course rule): staff marked them present
-    at the session, or the session date has passed and a judge's ballot for them is
-    complete. A ballot alone, before the session, is not a pitch."""
+    at the session, or a judge's ballot for them was completed once the session had begun
+    (a ballot is evidence of a pitch heard only then). A ballot given before the session
+    is no pitch, whatever its date says later."""
     now = now or timezone.now()
     marked = set(
         ProjectGroup.objects.filter(
@@ -109,7 +110,7 @@ def presented_group_ids(edition: Edition, now: datetime | None = None) -> set[in
     balloted = {
         b.group_id
         for b in PitchBallot.objects.filter(
-            group__edition=edition, group__signed_up_at__isnull=False
+            group__edition=edition, group__signed_up_at__isnull=False, updated_at__gte=session
         )
         if b.is_complete
     }

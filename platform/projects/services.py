@@ -401,12 +401,20 @@ def _conflict_create(
 ) -> Conflict:
     if not judge.is_judge:
         raise ProjectError(f"{judge.username} is not a judge.")
+    reason = reason.strip()[:300]
     with transaction.atomic():
-        conflict, _ = Conflict.objects.get_or_create(
+        conflict, created = Conflict.objects.select_for_update().get_or_create(
             judge=judge,
             group=group,
-            defaults={"source": source, "reason": reason.strip()[:300], "created_by": by},
+            defaults={"source": source, "reason": reason, "created_by": by},
         )
+        if not created and source == ConflictSource.STAFF and conflict.source != source:
+            # Staff's word outranks the judge's: the conflict becomes theirs, with their reason,
+            # so the judge can no longer withdraw it and score the group.
+            conflict.source = source
+            conflict.reason = reason or conflict.reason
+            conflict.created_by = by
+            conflict.save(update_fields=["source", "reason", "created_by"])
         # A conflicted judge's scores must not count, even ones given before the conflict.
         PitchBallot.objects.filter(judge=judge, group=group).delete()
     return conflict
@@ -430,12 +438,16 @@ def conflict_add(*, user: User, judge: User, group: ProjectGroup, reason: str = 
 def conflict_withdraw(*, user: User, conflict: Conflict) -> None:
     """Undo a conflict: the judge who declared it, or staff (any conflict). Ballots removed
     when it was declared stay removed: the judge scores the group again."""
-    own = conflict.source == ConflictSource.DECLARED and conflict.judge_id == user.pk
-    if not own:
-        require_staff(
-            user, "Only the judge who declared it, or staff, can undo a conflict.", ProjectError
-        )
-    conflict.delete()
+    if user.is_authenticated and user.is_course_staff:
+        Conflict.objects.filter(pk=conflict.pk).delete()
+        return
+    # Asked of the row as it is now: staff may have made the judge's conflict theirs since.
+    own = Conflict.objects.filter(pk=conflict.pk, source=ConflictSource.DECLARED, judge=user)
+    if own.delete()[0]:
+        return
+    if Conflict.objects.filter(pk=conflict.pk, judge=user).exists():
+        raise ProjectError("Staff set this conflict: only staff can undo it.")
+    raise ProjectError("Only the judge who declared it, or staff, can undo a conflict.")
 
 
 def _score(value) -> int | None:
@@ -476,10 +488,14 @@ def ballot_save(
 def pitch_attendance_mark(
     *, group: ProjectGroup, by: User, present: bool = True, now: datetime | None = None
 ) -> ProjectGroup:
-    """Staff mark a group present at the pitch session: then its pitch is "presented"."""
+    """Staff mark a group present at the pitch session (or undo it): then its pitch is
+    "presented". From the session on only (projects.phases)."""
     require_staff(by, "Only staff mark attendance.", ProjectError)
     if not group.is_signed_up:
         raise ProjectError(f"{group.name} has not signed up to pitch.")
+    verdict = phases.project_allows(group.edition, phases.MARK_ATTENDANCE, now)
+    if not verdict:
+        raise ProjectError(verdict.reason)
     group.presented_at = (now or timezone.now()) if present else None
     group.save(update_fields=["presented_at"])
     return group

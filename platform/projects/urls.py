@@ -28,6 +28,16 @@ urlpatterns = [
         views.conflict_add,
         name="projects-conflict-add",
     ),
+    path(
+        "projects/<slug:edition_slug>/staff/close-scoring/",
+        views.scoring_close,
+        name="projects-scoring-close",
+    ),
+    path(
+        "projects/groups/<int:group_id>/attendance/",
+        views.attendance_mark,
+        name="projects-attendance",
+    ),
     path("projects/groups/<int:group_id>/", views.group_detail, name="projects-group"),
     path("projects/groups/<int:group_id>/slides.pdf", views.group_slides, name="projects-slides"),
     path("projects/groups/<int:group_id>/invite/", views.invitation_create, name="projects-invite"),

@@ -18,7 +18,7 @@ from courses.models import Edition
 from courses.selectors import edition_current
 from judging.models import PITCH_CRITERIA, PitchCriterion
 
-from . import selectors, services
+from . import phases, selectors, services
 from .models import Conflict, Invitation, PaperReview, ProjectGroup
 
 
@@ -237,6 +237,7 @@ def judging(request, edition_slug: str):
             "items": selectors.groups_to_score(request.user, edition),
             "my_conflicts": selectors.conflict_list(edition).filter(judge=request.user),
             "config": selectors.project_settings_for(edition),
+            "scoring": phases.project_allows(edition, phases.SCORE),
         },
     )
 
@@ -278,6 +279,7 @@ def score_sheet(request, group_id: int):
             "previous": items[position - 1].group if position > 0 else None,
             "next": items[position + 1].group if position + 1 < len(items) else None,
             "edition": group.edition,
+            "scoring": phases.project_allows(group.edition, phases.SCORE),
         },
     )
 
@@ -354,6 +356,11 @@ def dashboard(request, edition_slug: str):
             "reviews": selectors.review_list(edition),
             "all_groups": selectors.group_list(edition),
             "judges": selectors.judge_list(),
+            "phase": phases.project_phase(edition),
+            "phase_reason": phases.project_phase_reason(edition),
+            "close_scoring": phases.project_allows(edition, phases.CLOSE_SCORING),
+            "attendance": phases.project_allows(edition, phases.MARK_ATTENDANCE),
+            "presented": selectors.presented_group_ids(edition),
         },
     )
 
@@ -406,6 +413,34 @@ def schedule_move(request, group_id: int):
     offset = -1 if request.POST.get("direction") == "up" else 1
     attempt(request, lambda: services.schedule_move(group=group, user=request.user, offset=offset))
     return redirect(reverse("projects-dashboard", args=[group.edition.slug]) + "#schedule")
+
+
+@login_required
+@require_POST
+def attendance_mark(request, group_id: int):
+    """Staff mark a group present at the pitch session, or undo it (the schedule's button)."""
+    group = _group(group_id)
+    selectors.access_standings(request.user, group.edition)
+    present = request.POST.get("present") == "yes"
+    attempt(
+        request,
+        lambda: services.pitch_attendance_mark(group=group, by=request.user, present=present),
+        f"{group.name}: {'marked present' if present else 'no longer marked present'}.",
+    )
+    return redirect(reverse("projects-dashboard", args=[group.edition.slug]) + "#schedule")
+
+
+@login_required
+@require_POST
+def scoring_close(request, edition_slug: str):
+    """Staff close pitch scoring: the final projects become final (after the pitches)."""
+    edition = selectors.access_standings(request.user, _edition(edition_slug))
+    attempt(
+        request,
+        lambda: services.project_scoring_close(edition=edition, by=request.user),
+        "Pitch scoring is closed: the final projects are final.",
+    )
+    return redirect(reverse("projects-dashboard", args=[edition.slug]) + "#session")
 
 
 @login_required

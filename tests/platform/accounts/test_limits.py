@@ -151,3 +151,35 @@ def test_a_success_before_the_limit_resets_the_count(client, student, settings):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         _login(client, "stu", "wrong")
     assert _login(client, "stu", "pw-for-tests-1").status_code == 302
+
+
+def test_staff_see_and_unlock_lockouts_on_the_people_page(
+    client, client_as, student, other_student, settings
+):
+    """Before: only the admin's action or deleting Access attempts unlocked anyone (issue 23)."""
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, student.email, "wrong", address="10.0.0.1")  # by email: the same account
+        _login(client, f"nobody{n}", "wrong", address="10.0.0.9")  # one address, many names
+    assert _login(client, "stu", "pw-for-tests-1", address="10.0.0.2").status_code == 429
+    assert _login(client, "stu2", "pw-for-tests-1", address="10.0.0.9").status_code == 429
+    staff = client_as("staff")
+    page = staff.get(reverse("staff-people")).content.decode()
+    locks = page.split('id="lockouts"')[1]
+    for who in ("stu", "10.0.0.1", "10.0.0.9"):
+        assert f'data-lockout="{who}"' in locks
+    assert "EST" in locks or "EDT" in locks  # when it ends by itself, in the course's zone
+    response = staff.post(
+        reverse("staff-people"), {"action": "unlock", "login": "stu"}, follow=True
+    )
+    assert "Unlocked stu" in response.content.decode()
+    assert _login(client, "stu", "pw-for-tests-1", address="10.0.0.2").status_code == 302
+    client.logout()
+    staff.post(reverse("staff-people"), {"action": "unlock", "address": "10.0.0.9"})
+    assert _login(client, "stu2", "pw-for-tests-1", address="10.0.0.9").status_code == 302
+    page = staff.get(reverse("staff-people")).content.decode()
+    assert "Nobody is locked out." in page
+    # Only staff.
+    response = client_as("student").post(
+        reverse("staff-people"), {"action": "unlock", "login": "stu"}
+    )
+    assert response.status_code == 403

@@ -97,3 +97,23 @@ def test_token_create_with_a_non_object_body_is_a_clear_400(api_as):
     response = api_as("student").post("/api/tokens/", [None, None], format="json")
     assert response.status_code == 400
     assert "JSON object" in response.json()["detail"]
+
+
+def test_a_token_never_mints_lists_or_revokes_tokens(student):
+    """A leaked notebook token must not outlive its revocation by minting another (issue 23):
+    tokens are managed only from a session login."""
+    token, key = services.token_create(user=student, name="colab")
+    api = _api_with_key(key)
+    minted = api.post("/api/tokens/", {"name": "spare"}, format="json")
+    assert minted.status_code == 403
+    assert "logged in to the site" in minted.json()["detail"]
+    assert api.get("/api/tokens/").status_code == 403
+    assert api.delete(f"/api/tokens/{token.pk}/").status_code == 403
+    assert list(ApiToken.objects.filter(user=student)) == [token] and token.is_active
+    # Revoking the leaked token (from the site) leaves nothing that still works.
+    services.token_revoke(user=student, token_id=token.pk)
+    assert _api_with_key(key).get("/api/me/").status_code == 401
+    assert not ApiToken.objects.filter(user=student, revoked_at__isnull=True).exists()
+    # Uploads and reads keep working with a token: only token management needs the session.
+    _, other = services.token_create(user=student, name="nb")
+    assert _api_with_key(other).get("/api/me/").status_code == 200

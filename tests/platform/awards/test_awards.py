@@ -232,6 +232,44 @@ def test_lab_prizes_follow_the_rubric_standings_and_skip_the_public(make_user, s
     assert [s["key"] for s in category["skipped"]] == [f"user:{public.pk}"]
 
 
+def test_a_prize_lab_without_judges_is_awarded_by_its_leaderboard(
+    make_user, staff, client_as, mailoutbox
+):
+    """Before: such a lab turned final at the reveal, its prize showed "No ranked entrants
+    yet" and was announced as "No winner" although an eligible student had a scored entry."""
+    from factories import LabFactory, scored_entry
+    from leaderboards.services import lab_private_reveal
+
+    edition = EditionFactory(is_current=True)
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab3-cartpole",
+        title="Lab 3: CartPole",
+        opens_at=timezone.now() - timedelta(days=3),
+        closes_at=timezone.now() - timedelta(minutes=1),
+    )
+    Prize.objects.create(edition=edition, category=Category.LAB, lab=lab, name="Drone")
+    public = make_user(username="pub", affiliation=Affiliation.PUBLIC)
+    student = make_user(username="mit", affiliation=Affiliation.MIT_STUDENT)
+    # The private split decides: the public student leads there but may not win.
+    scored_entry(public, lab, {"mean_return": 100.0}, {"mean_return": 480.0})
+    scored_entry(student, lab, {"mean_return": 400.0}, {"mean_return": 300.0})
+    lab_private_reveal(lab=lab, by=staff)
+
+    (category,) = services.awards_preview(edition)
+    assert [(e["name"], e["rank"]) for e in category["standings"]] == [
+        (str(public), 1),
+        (str(student), 2),
+    ]
+    assert category["standings"][1]["score"] == "Mean return 300"
+    assert _awards([category]) == [("Drone", f"user:{student.pk}")]
+    snapshot = services.awards_confirm(edition=edition, by=staff)
+    assert services.awards_announce(snapshot=snapshot, by=staff, confirmed=True)
+    [email] = mailoutbox
+    assert email.to == [student.email] and "Drone" in email.subject
+    assert str(student) in client_as("anonymous").get(reverse("winners")).content.decode()
+
+
 def test_staff_see_which_prize_boundaries_are_noise(make_user, staff, client_as):
     from factories import LabFactory, scored_entry_wrong_on
 

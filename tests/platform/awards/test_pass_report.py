@@ -18,7 +18,7 @@ from factories import (
     UserFactory,
 )
 from projects.models import PaperReview, ReviewStatus
-from projects.services import pitch_attendance_mark
+from projects.services import ProjectError, pitch_attendance_mark
 from submissions.models import Entry, Participant, Status
 
 
@@ -121,13 +121,16 @@ def test_pass_report_page_and_csv_for_staff(course, client_as):
 
 def test_a_pitch_is_presented_only_at_the_session(course, staff):
     """Item 6: a complete ballot before the session is not a presented pitch; staff marking
-    attendance is, and so is a complete ballot once the session date has passed."""
+    attendance at the session is, and so is a ballot completed once the session began."""
     edition, _, _ = course
     ada, bob = UserFactory(username="ada"), UserFactory(username="bob")
     for user in (ada, bob):
         EnrollmentFactory(edition=edition, user=user)
     config = ProjectSettingsFactory(
-        edition=edition, pitches_start_at=timezone.now() + timedelta(days=3)
+        edition=edition,
+        signup_deadline=timezone.now() - timedelta(days=2),
+        slides_deadline=timezone.now() - timedelta(days=1),
+        pitches_start_at=timezone.now() + timedelta(days=3),
     )
     scored = ProjectGroupFactory(edition=edition, members=[ada])
     PitchBallotFactory(group=scored)
@@ -137,8 +140,42 @@ def test_a_pitch_is_presented_only_at_the_session(course, staff):
         return {row.username: row.project for row in pass_report(edition)[1]}
 
     assert projects() == {"ada": "", "bob": ""}
-    pitch_attendance_mark(group=marked, by=staff)
-    assert projects() == {"ada": "", "bob": "pitch presented"}
+    # Nobody attends a session before it begins (issue 23).
+    with pytest.raises(ProjectError, match="Attendance is marked from when the pitches start"):
+        pitch_attendance_mark(group=marked, by=staff)
     config.pitches_start_at = timezone.now() - timedelta(hours=1)
     config.save()
+    assert projects() == {"ada": "pitch presented", "bob": ""}
+    pitch_attendance_mark(group=marked, by=staff)
     assert projects() == {"ada": "pitch presented", "bob": "pitch presented"}
+
+
+def test_a_ballot_before_the_pitches_is_refused_and_never_makes_a_pitch(course, judge):
+    """Before: a complete ballot was accepted 55 days before the pitch session, and once the
+    session date passed it alone marked the group "pitch presented" (issue 23)."""
+    from projects.services import ballot_save
+
+    edition, _, _ = course
+    ada = UserFactory(username="ada")
+    EnrollmentFactory(edition=edition, user=ada, attended=True)
+    config = ProjectSettingsFactory(
+        edition=edition,
+        signup_deadline=timezone.now() - timedelta(days=1),
+        pitches_start_at=timezone.now() + timedelta(days=55),
+    )
+    group = ProjectGroupFactory(edition=edition, members=[ada])
+    full = {"novelty": 5, "soundness": 5, "clarity": 5}
+    with pytest.raises(ProjectError, match="Pitch scoring opens when the pitches start"):
+        ballot_save(judge=judge, group=group, changes=full)
+    # A complete ballot that got in before the session (stored earlier) stays no pitch.
+    PitchBallotFactory(group=group, judge=judge, updated_at=timezone.now() - timedelta(hours=2))
+    config.pitches_start_at = timezone.now() - timedelta(hours=1)
+    config.save()
+
+    def project() -> str:
+        return pass_report(edition)[1][0].project
+
+    assert project() == ""
+    # A ballot given during the pitches is a pitch heard.
+    ballot_save(judge=judge, group=group, changes=full)
+    assert project() == "pitch presented"

@@ -1,10 +1,12 @@
 """Lab judging: assignment, finalists, who reads which entry, hidden scores until scoring
 closes, the prize standings, and the entry materials (write-up, figures, PDF, songs)."""
 
+from datetime import timedelta
 from fractions import Fraction
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Role
 from factories import UserFactory, scored_entry
@@ -219,13 +221,17 @@ def test_queue_and_progress_grid_name_a_ballot_as_the_pitch_pages_do(
 
 
 @pytest.mark.parametrize(
-    ("viewer", "split", "shown", "hidden"),
-    [("judge", "public", "50.0", "100.0"), ("staff", "private", "100.0", "50.0")],
+    ("viewer", "lab_open", "split", "shown", "hidden"),
+    [("judge", False, "private", "100.0", "50.0"), ("staff", True, "private", "100.0", "50.0")],
 )
 def test_the_charts_show_the_split_of_the_table_beside_them(
-    debias, student, judge, staff, client_as, viewer, split, shown, hidden
+    debias, student, judge, staff, client_as, viewer, lab_open, split, shown, hidden
 ):
-    # The lab is still open: the judge's table shows the public split, staff's the private.
+    # Staff read an entry of an open lab on the private split; a judge reads finalists only,
+    # once every window has closed, on the private split too.
+    if not lab_open:
+        debias.closes_at = timezone.now() - timedelta(hours=1)
+        debias.save()
     entry = scored_entry(
         student,
         debias,
@@ -288,3 +294,44 @@ def test_lab_judging_diagnostics_as_pitches_have_them(
     assert entries[b.pk]["mean_z"] == -0.5
     html = client_as("staff").get(reverse("judging-lab", args=[closed_debias.pk])).content.decode()
     assert 'class="diagnostics entries"' in html and f'data-entry="{a.pk}"' in html
+
+
+def test_no_finalists_while_a_window_is_open(
+    debias, student, other_student, judge, staff, client_as
+):
+    """The finalists are the top of the private standings: a judge assigned to an open lab
+    (or one whose deadline passed while a student's extension runs) saw them (issue 23)."""
+    from courses.services import extension_grant
+
+    top = scored_entry(student, debias, {"mean_group_auc": 0.7}, {"mean_group_auc": 0.9})
+    scored_entry(other_student, debias, {"mean_group_auc": 0.8}, {"mean_group_auc": 0.6})
+    services.lab_judging_configure(lab=debias, finalists=1, by=staff)
+    services.judge_assign(lab=debias, judge=judge, by=staff)
+
+    def judge_sees_finalists() -> bool:
+        client = client_as("judge")
+        page = client.get(reverse("judging-home")).content.decode()
+        opened = client.get(reverse("judging-entry", args=[top.pk])).status_code == 200
+        assert ("the finalists are chosen when the last window closes" in page) != opened
+        return opened
+
+    assert finalists_of(debias) == [] and not judge_sees_finalists()
+    with pytest.raises(services.JudgingRefused, match="not among the lab's finalists"):
+        services.entry_score_submit(judge=judge, entry=top, soundness=4, descriptions=4)
+    # The deadline passes, but another student's extension still runs: still none.
+    extension_grant(
+        lab=debias,
+        user=other_student,
+        closes_at=timezone.now() + timedelta(days=8),
+        reason="illness",
+        by=staff,
+    )
+    debias.closes_at = timezone.now() - timedelta(hours=1)
+    debias.save()
+    assert finalists_of(debias) == [] and not judge_sees_finalists()
+    staff_page = client_as("staff").get(reverse("judging-lab", args=[debias.pk])).content.decode()
+    assert "the finalists are chosen when the last window closes" in staff_page
+    # Every window closed: the top of the private standings is the finalist.
+    debias.extensions.all().delete()
+    assert [r.row.entry_id for r in finalists_of(debias)] == [top.pk]
+    assert judge_sees_finalists()

@@ -4,7 +4,13 @@ import pytest
 from django.core.files.base import ContentFile
 
 from accounts.models import Affiliation, Role
-from factories import ConflictFactory, PitchBallotFactory, ProjectGroupFactory, UserFactory
+from factories import (
+    ConflictFactory,
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    UserFactory,
+    pitch_session,
+)
 from judging.models import PitchBallot
 from projects import services
 from projects.models import ConflictSource
@@ -24,6 +30,7 @@ GROUP_ROUTES = [
 
 @pytest.fixture
 def group(edition, student):
+    pitch_session(edition)  # judges score while the pitches are under way
     group = ProjectGroupFactory(edition=edition, name="Conflicted", members=[student])
     group.slides_file.save("deck.pdf", ContentFile(PDF))
     return group

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Affiliation, Role
-from factories import ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import EditionFactory, ProjectGroupFactory, UserFactory, pitch_session
 from judging.models import PitchBallot
 from pages import browser_login
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def pitches():
-    config = ProjectSettingsFactory(min_judges_per_group=1)
+    config = pitch_session(EditionFactory(), min_judges_per_group=1)
     groups = [
         ProjectGroupFactory(
             edition=config.edition,
@@ -152,3 +152,31 @@ def test_a_judge_declares_and_undoes_a_conflict_on_a_phone(page, pitches):
     page.wait_for_load_state()
     assert "is undone" in page.locator(".messages").inner_text()
     assert page.locator("table >> nth=0").locator("tr", has_text="Fair Faces").count() == 1
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_staff_mark_attendance_and_close_scoring_without_the_admin(page, pitches, width):
+    """Issue 23: marking a group present and closing pitch scoring were admin-only."""
+    from projects.models import ProjectGroup, ProjectSettings
+
+    edition, groups = pitches
+    UserFactory(username="sam", role=Role.STAFF, affiliation=Affiliation.MIT_AFFILIATE)
+    page.set_viewport_size({"width": width, "height": 900})
+    browser_login(page, "sam")
+    page.goto(f"/projects/{edition.slug}/staff/")
+    assert page.inner_text("#project-phase") == "scoring"
+    page.click("button[aria-label='Mark Neural Tunes present']")
+    page.wait_for_load_state()
+    assert "Neural Tunes: marked present" in page.inner_text(".messages")
+    row = page.locator("#schedule + form + table tr[data-group='Neural Tunes']")
+    assert "present" in row.inner_text() and "Undo" in row.inner_text()
+    assert ProjectGroup.objects.get(name="Neural Tunes").presented_at is not None
+    page.screenshot(
+        path=str(SCREENSHOTS / f"projects-dashboard-session-{width}.png"), full_page=True
+    )
+    page.click("#close-scoring")
+    page.wait_for_load_state()
+    assert "the final projects are final" in page.inner_text(".messages")
+    assert page.inner_text("#project-phase") == "final"
+    assert ProjectSettings.objects.get(edition=edition).scoring_closed_at is not None
+    assert page.evaluate("document.documentElement.scrollWidth") <= width

@@ -5,7 +5,7 @@ import pytest
 
 from factories import ProjectGroupFactory
 from projects import services
-from projects.models import Conflict
+from projects.models import Conflict, ConflictSource
 from projects.services import ProjectError
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +63,26 @@ def test_only_the_declaring_judge_or_staff_undo_a_conflict(client_as, judge, mak
     staff_page = client_as("staff").post(f"/projects/conflicts/{mine.pk}/withdraw/")
     assert staff_page.status_code == 302
     assert not Conflict.objects.filter(pk=mine.pk).exists()
+
+
+def test_staff_adding_a_conflict_the_judge_declared_makes_it_staffs(client_as, judge, staff, group):
+    """Before: staff's add kept the judge's row (and dropped staff's reason), so the judge
+    withdrew "their" conflict and scored the group (issue 23)."""
+    declared = services.conflict_declare(judge=judge, group=group, reason="my student")
+    services.conflict_add(user=staff, judge=judge, group=group, reason="co-author, per the dean")
+    conflict = Conflict.objects.get(pk=declared.pk)
+    assert conflict.source == ConflictSource.STAFF
+    assert conflict.reason == "co-author, per the dean" and conflict.created_by == staff
+    with pytest.raises(ProjectError, match="Staff set this conflict"):
+        services.conflict_withdraw(user=judge, conflict=declared)  # the judge's stale copy
+    client = client_as("judge")
+    client.post(f"/projects/conflicts/{conflict.pk}/withdraw/")
+    assert Conflict.objects.filter(pk=conflict.pk).exists()
+    assert client.get(f"/projects/groups/{group.pk}/score/").status_code == 403
+    # Staff still undo it; a judge declaring over staff's conflict changes nothing.
+    services.conflict_add(user=staff, judge=judge, group=group, reason="")
+    services.conflict_declare(judge=judge, group=group, reason="mine too")
+    conflict.refresh_from_db()
+    assert conflict.source == ConflictSource.STAFF and conflict.reason == "co-author, per the dean"
+    services.conflict_withdraw(user=staff, conflict=conflict)
+    assert not Conflict.objects.exists()

@@ -6,10 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.models import Affiliation, Role
 from courses.models import format_in_zone
-from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import (
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+    UserFactory,
+    pitch_session,
+)
 from judging.models import PitchBallot
 from projects.models import PaperReview, ProjectGroup, ReviewStatus
 
@@ -62,6 +69,7 @@ def test_a_student_submits_a_review_and_staff_mark_it(client_as, config, student
 
 @pytest.mark.django_db
 def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_as, edition, judge):
+    pitch_session(edition)
     first = ProjectGroupFactory(edition=edition, name="First", slot=1)
     second = ProjectGroupFactory(edition=edition, name="Second", slot=2)
     sheet = client_as("judge").get(f"/projects/groups/{first.pk}/score/").content.decode()
@@ -91,6 +99,7 @@ def test_a_judge_scores_with_the_plain_form_and_moves_to_the_next_pitch(client_a
     "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:x"]
 )
 def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, judge, target):
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition, name="First", slot=1)
     response = client_as("judge").post(
         f"/projects/groups/{group.pk}/score/", {"novelty": "4", "next": target}
@@ -101,6 +110,7 @@ def test_the_score_sheet_does_not_follow_an_off_site_next(client_as, edition, ju
 
 @pytest.mark.django_db
 def test_the_ballot_api_saves_as_you_go(api_as, edition, judge):
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition)
     api = api_as("judge")
     url = f"/api/projects/groups/{group.pk}/ballot/"
@@ -118,6 +128,7 @@ def test_the_ballot_api_accepts_a_token(edition, judge):
 
     from accounts import services as account_services
 
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition)
     _, key = account_services.token_create(user=judge, name="phone")
     client = APIClient()
@@ -286,9 +297,8 @@ def test_admin_changelists_search_and_filter(client_as, edition, model):
 @pytest.mark.django_db
 def test_staff_mark_a_group_present_from_the_admin(client_as, staff):
     """Attendance at the pitch session is what makes a pitch presented (issue 12 item 6)."""
-    from factories import ProjectGroupFactory
-
     group = ProjectGroupFactory(name="Turing Machines")
+    pitch_session(group.edition)  # from the session on (issue 23)
     staff.is_staff = staff.is_superuser = True
     staff.save()
     client = client_as("staff")
@@ -299,3 +309,72 @@ def test_staff_mark_a_group_present_from_the_admin(client_as, staff):
     )
     group.refresh_from_db()
     assert group.presented_at is not None
+
+
+@pytest.mark.django_db
+def test_judges_read_when_pitch_scoring_opens(client_as, edition, judge):
+    config = ProjectSettingsFactory(
+        edition=edition, pitches_start_at=timezone.now() + timedelta(days=5)
+    )
+    group = ProjectGroupFactory(edition=edition, name="Early birds", slot=1)
+    client = client_as("judge")
+    for url in (f"/projects/{edition.slug}/judging/", f"/projects/groups/{group.pk}/score/"):
+        page = client.get(url).content.decode()
+        assert "Pitch scoring opens when the pitches start" in page, url
+        assert edition.format_time(config.pitches_start_at) in page
+    response = client.post(f"/projects/groups/{group.pk}/score/", {"novelty": "4"}, follow=True)
+    assert "Pitch scoring opens when the pitches start" in response.content.decode()
+    assert not PitchBallot.objects.exists()
+
+
+# --- staff work without the admin (issue 23) ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_mark_attendance_and_close_scoring_on_the_dashboard(client_as, edition, staff):
+    from projects.models import ProjectSettings
+
+    config = ProjectSettingsFactory(
+        edition=edition,
+        signup_deadline=timezone.now() - timedelta(days=2),
+        slides_deadline=timezone.now() - timedelta(days=1),
+        pitches_start_at=timezone.now() + timedelta(days=2),
+    )
+    group = ProjectGroupFactory(edition=edition, name="Neural Tunes", slot=1)
+    client = client_as("staff")
+    dashboard = f"/projects/{edition.slug}/staff/"
+    page = client.get(dashboard).content.decode()
+    # Before the session: both buttons are there, off, with the rule's reason.
+    assert "Attendance is marked from when the pitches start" in page
+    assert "Pitch scoring can close only after the pitches" in page
+    page = client.post(
+        f"/projects/groups/{group.pk}/attendance/", {"present": "yes"}, follow=True
+    ).content.decode()
+    assert "Attendance is marked from when the pitches start" in page
+    page = client.post(f"/projects/{edition.slug}/staff/close-scoring/", follow=True)
+    assert "Pitch scoring can close only after the pitches" in page.content.decode()
+    group.refresh_from_db()
+    assert group.presented_at is None and not ProjectSettings.objects.get().scoring_closed_at
+
+    config.pitches_start_at = timezone.now() - timedelta(hours=1)
+    config.save()
+    page = client.post(
+        f"/projects/groups/{group.pk}/attendance/", {"present": "yes"}, follow=True
+    ).content.decode()
+    group.refresh_from_db()
+    assert group.presented_at is not None and "Neural Tunes: marked present" in page
+    row = page.split('data-group="Neural Tunes"')[-1].split("</tr>")[0]
+    assert ">present</span>" in row and "Undo" in row
+    client.post(f"/projects/groups/{group.pk}/attendance/", {"present": "no"})
+    group.refresh_from_db()
+    assert group.presented_at is None
+    page = client.post(f"/projects/{edition.slug}/staff/close-scoring/", follow=True)
+    assert "the final projects are final" in page.content.decode()
+    assert ProjectSettings.objects.get().scoring_closed_at is not None
+    assert 'id="project-phase">final<' in page.content.decode()
+    # Judges and students cannot.
+    for name in ("judge", "student"):
+        response = client_as(name).post(
+            f"/projects/groups/{group.pk}/attendance/", {"present": "yes"}
+        )
+        assert response.status_code == 403

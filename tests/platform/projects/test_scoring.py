@@ -6,7 +6,13 @@ from fractions import Fraction as F
 import pytest
 
 from accounts.models import Affiliation, Role
-from factories import PitchBallotFactory, ProjectGroupFactory, ProjectSettingsFactory, UserFactory
+from factories import (
+    PitchBallotFactory,
+    ProjectGroupFactory,
+    ProjectSettingsFactory,
+    UserFactory,
+    pitch_session,
+)
 from judging.models import PitchBallot
 from projects import selectors, services
 from projects.scoring import BallotInput, GroupInput, compute_standings
@@ -164,6 +170,7 @@ def test_standings_from_stored_ballots(edition):
 
 @pytest.mark.django_db
 def test_ballots_save_one_criterion_at_a_time_and_count_when_complete(edition, judge):
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition)
     services.ballot_save(judge=judge, group=group, changes={"novelty": 4})
     ballot = PitchBallot.objects.get(judge=judge, group=group)
@@ -185,6 +192,7 @@ def test_ballots_save_one_criterion_at_a_time_and_count_when_complete(edition, j
 @pytest.mark.django_db
 @pytest.mark.parametrize("bad", [0, 6, "3.5", "five", True, 2.5, [3]])
 def test_scores_outside_1_to_5_are_refused(edition, judge, bad):
+    pitch_session(edition)
     group = ProjectGroupFactory(edition=edition)
     with pytest.raises(services.ProjectError, match="1 to 5"):
         services.ballot_save(judge=judge, group=group, changes={"novelty": bad})

@@ -8,8 +8,8 @@ from courses.roster import RosterError, roster_import
 
 class Command(BaseCommand):
     help = (
-        "Import a roster CSV (email and/or username, name, affiliation): verifies affiliations, "
-        "enrols everyone in the edition, invites people without an account."
+        "Import a roster CSV (email, name, affiliation; username optional): verifies "
+        "affiliations, enrols everyone in the edition, invites every address no account proved."
     )
 
     def add_arguments(self, parser):
