@@ -44,12 +44,17 @@ class Leaderboard:
 
     def table_with_intervals(
         self, rows: list[RankedRow] | None = None
-    ) -> list[tuple[RankedRow, list[tuple[float | None, list]]]]:
-        """Each row (the board's, or `rows` of it) with (value, [low, high] or []) per column,
-        for the page."""
-        names = self.spec.metric_names
+    ) -> list[tuple[RankedRow, list[tuple[float | None, list, MetricSpec]]]]:
+        """Each row (the board's, or `rows` of it) with (value, [low, high] or [], its
+        metric) per column, for the page."""
         return [
-            (r, [(r.row.metrics.get(name), r.row.intervals.get(name) or []) for name in names])
+            (
+                r,
+                [
+                    (r.row.metrics.get(m.name), r.row.intervals.get(m.name) or [], m)
+                    for m in self.columns
+                ],
+            )
             for r in (self.rows if rows is None else rows)
         ]
 

@@ -90,7 +90,7 @@ def entry_detail(request, entry_id: int):
             "entry": entry,
             "run": run,
             "queue_position": run_queue_position(run) if run else None,
-            "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
+            "metrics": metric_rows(entry, visible_metrics(entry, run, request.user), run),
             "sees_private": sees_private(request.user, entry.lab),
             "final_choice": phases.lab_allows(entry.lab, phases.CHOOSE_FINAL, user=request.user),
             "private_session": visible_private_session(entry, run, request.user),
