@@ -29,6 +29,7 @@ from .selectors import (
 )
 from .services import hidden_sets, intake, reaper, runs
 from .splits import sees_private
+from .standing import entry_can_count
 from .upload_help import upload_help
 
 
@@ -93,6 +94,8 @@ def entry_detail(request, entry_id: int):
             "metrics": metric_rows(entry, visible_metrics(entry, run, request.user), run),
             "sees_private": sees_private(request.user, entry.lab),
             "final_choice": phases.lab_allows(entry.lab, phases.CHOOSE_FINAL, user=request.user),
+            "can_count": entry_can_count(entry),
+            "not_countable": intake.NOT_COUNTABLE,
             "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
         },

@@ -48,6 +48,7 @@ from submissions.models import ACTIVE, Entry, GradingRun, Participant, Status
 from submissions.selectors import visible_metrics
 from submissions.services import intake, worker
 from submissions.services.runs import run_transition
+from submissions.standing import entry_can_count
 from uploads import LEFT, upload
 
 pytestmark = pytest.mark.django_db
@@ -159,12 +160,14 @@ class Timeline(RuleBasedStateMachine):
         if not entries:
             return
         entry = data.draw(st.sampled_from(entries))
+        # Only an entry that can stand for its student (a scored one) may be chosen.
+        allowed = self.now < self.own_deadline(entry.user) and entry_can_count(entry)
         try:
             intake.entry_mark_final(user=entry.user, entry=entry, now=self.now)
         except Refused:
-            assert self.now >= self.own_deadline(entry.user)
+            assert not allowed
         else:
-            assert self.now < self.own_deadline(entry.user)
+            assert allowed
 
     # --- staff ---------------------------------------------------------------------------
 
