@@ -53,11 +53,11 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue, payload, **kwargs):
+    def _put(self, queue, payload, **kwargs):  # type: ignore[override]  # as kombu's
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         write_atomically(Path(self.data_folder_out) / name, str_to_bytes(dumps(payload)))
 
-    def _get(self, queue):
+    def _get(self, queue):  # type: ignore[override]  # as kombu's
         wanted = f"{queue}.msg"
         inbox = Path(self.data_folder_in)
         claimed = Path(self.processed_folder)
@@ -100,7 +100,7 @@ class Channel(filesystem.Channel):
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _table_change(self, exchange, change) -> None:
-        file = self._exchange_file(exchange)
+        file = self._exchange_file(exchange)  # type: ignore[attr-defined]  # kombu 5.7's
         with self._tables_locked():
             queues = self.get_table(exchange)
             changed = change(queues)
@@ -108,7 +108,7 @@ class Channel(filesystem.Channel):
                 write_atomically(file, str_to_bytes(dumps(changed)))
 
     def get_table(self, exchange):
-        file = self._exchange_file(exchange)
+        file = self._exchange_file(exchange)  # type: ignore[attr-defined]  # kombu 5.7's
         try:
             table = loads(bytes_to_str(file.read_bytes()))
         except FileNotFoundError:

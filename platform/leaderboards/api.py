@@ -70,8 +70,8 @@ class BoardRowSerializer(serializers.Serializer):
         return {
             name: {
                 "value": value,
-                "ci_low": (cis.get(name) or [None, None])[0],
-                "ci_high": (cis.get(name) or [None, None])[1],
+                "ci_low": cis[name][0] if cis.get(name) else None,
+                "ci_high": cis[name][1] if cis.get(name) else None,
             }
             for name, value in ranked.row.metrics.items()
         }

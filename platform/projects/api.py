@@ -78,13 +78,14 @@ class JudgingListSerializer(serializers.Serializer):
     @extend_schema_field(PitchToScoreSerializer(many=True))
     def get_groups(self, edition: Edition) -> list:
         items = selectors.groups_to_score(self.context["judge"], edition)
-        return PitchToScoreSerializer(items, many=True).data
+        return list(PitchToScoreSerializer(items, many=True).data)
 
 
 class JudgeBallotSerializer(BallotSerializer):
     judge = serializers.CharField(source="judge.username")
 
-    def to_representation(self, ballot: PitchBallot) -> dict:
+    def to_representation(self, ballot: PitchBallot | None) -> dict:
+        assert ballot is not None  # a judge's ballot that exists
         return {"judge": ballot.judge.username, **super().to_representation(ballot)}
 
 
@@ -95,7 +96,7 @@ class GroupScoresSerializer(serializers.Serializer):
     @extend_schema_field(JudgeBallotSerializer(many=True))
     def get_ballots(self, group: ProjectGroup) -> list:
         ballots = selectors.ballots_for_edition(group.edition).filter(group=group)
-        return JudgeBallotSerializer(ballots, many=True).data
+        return list(JudgeBallotSerializer(ballots, many=True).data)
 
 
 class StandingRowSerializer(serializers.Serializer):

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -54,7 +56,7 @@ class EntrySerializer(serializers.Serializer):
     url = serializers.SerializerMethodField(help_text="The entry's page on the site.")
 
     def _run(self, entry: Entry) -> GradingRun | None:
-        runs = self.context.setdefault("latest_runs", {})
+        runs = cast(dict, self.context).setdefault("latest_runs", {})
         if entry.pk not in runs:
             runs[entry.pk] = entry_latest_run(entry)
         return runs[entry.pk]
