@@ -118,3 +118,18 @@ def test_the_demo_announces_the_site_when_it_answers_and_brings_a_dead_worker_ba
     assert code == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2)
+
+
+def test_the_readme_follows_the_port_and_says_what_the_tests_need():
+    readme = (ROOT / "README.md").read_text()
+    commands = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    # The address moves with PORT, and no snippet assumes the demo's port.
+    assert "`HOST` and `PORT` change it" in commands
+    assert "127.0.0.1:8000/api/" not in readme
+    assert 'SITE = "http://127.0.0.1:8000"' in readme and 'f"{SITE}/api/labs/' in readme
+    demo = (ROOT / "scripts" / "demo.sh").read_text()
+    assert 'SITE_URL="${SITE_URL:-http://$HOST:$PORT}"' in demo
+    # `make demo` installs requirements.txt alone; the tests need requirements-dev.txt.
+    assert "ensure_venv requirements.txt" in demo
+    assert "`make demo` installs `requirements.txt` only" in commands
+    assert "requirements-dev.txt" in commands
