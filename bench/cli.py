@@ -15,15 +15,26 @@ from pathlib import Path
 from .report import Report
 from .stack import REPO, BenchEnv, Stack, drop_database, reset_database, setup_django
 
-SECTIONS = ("overhead", "rush", "leaderboard", "faults", "gpu")
+SECTIONS = ("overhead", "rush", "embedded", "leaderboard", "faults", "gpu")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a tiny version of every measurement")
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    p.add_argument(
+        "--stack",
+        choices=("production", "embedded"),
+        default="production",
+        help="PostgreSQL and Redis, or what `make demo` runs on (SQLite, the filesystem "
+        "broker; only the rush): the `embedded` section runs this in a child process",
+    )
     p.add_argument("--db", default="bench", help="PostgreSQL database to (re)create")
-    p.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    p.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="leave the database (--stack embedded: the run's folder) for inspection",
+    )
     p.add_argument("--seed", type=int, default=191, help="seed of every random choice")
     p.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "latest.json")
     p.add_argument("--rush-uploads", type=int, help="default 1000 (--quick: 20)")
@@ -54,26 +65,31 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sections = args.only or list(SECTIONS)
+    embedded = args.stack == "embedded"
+    sections = ["rush"] if embedded else (args.only or list(SECTIONS))
     began = time.monotonic()
     before = machine()
     print(f"bench: {before['cpus']} CPUs, {before['memory_gib']} GiB; {before['uptime']}")
-    report = Report()
+    report = Report(prefix="embedded." if embedded else "")
     root = Path(tempfile.mkdtemp(prefix="labgrader-bench-"))
     # The process sandbox drops to `nobody`, which must be able to enter its workspace here.
     os.chmod(root, 0o755)  # noqa: S103
     (root / "tmp").mkdir(mode=0o777)
     os.chmod(root / "tmp", 0o1777)  # noqa: S103 - a /tmp of our own, sticky like /tmp
     env = BenchEnv(root=root, db_name=args.db, hidden_dir=REPO / "var" / "hidden")
+    if embedded:
+        env.embedded, env.broker_url = True, "filesystem://"
     stack = Stack(env)
     failed: list[str] = []
     try:
         from .data import create_course, create_students, ensure_demo_data
 
         ensure_demo_data(env.hidden_dir)
-        reset_database(args.db)
+        if not embedded:
+            reset_database(args.db)
         setup_django(env)
-        stack.start_redis()
+        if not embedded:
+            stack.start_redis()
         edition = create_course()
         students = create_students(edition, 50)
         for name in sections:
@@ -89,10 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stack.close()
         finally:
-            if not args.keep_db:
+            if not args.keep_db and not embedded:
                 _close_connections()
                 drop_database(args.db)
-            shutil.rmtree(root, ignore_errors=True)
+            if args.keep_db and embedded:
+                print(f"bench: kept the embedded stack's folder (SQLite, logs): {root}")
+            else:
+                shutil.rmtree(root, ignore_errors=True)
     after = machine()
     summary = {"before": before, "after": after, "sections": sections, "failed": failed}
     summary["wall_s"] = round(time.monotonic() - began, 1)
@@ -144,6 +163,8 @@ def run_section(name: str, stack: Stack, report: Report, args, edition, students
             stack.start_site()
         rush.run(stack, report, students, args)
         rush.run_open_loop(stack, report, students, args)
+    elif name == "embedded":
+        run_embedded(report, args)
     elif name == "leaderboard":
         from . import leaderboard
 
@@ -158,3 +179,31 @@ def run_section(name: str, stack: Stack, report: Report, args, edition, students
         from . import gpu
 
         gpu.run(report, args.quick)
+
+
+def run_embedded(report: Report, args) -> None:
+    """The same rush on the embedded default (SQLite, the filesystem broker): a child
+    process, since this one's Django is set up for PostgreSQL. Its figures join ours."""
+    print("\n== The rush again, on the embedded default (SQLite, filesystem broker)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="labgrader-bench-embedded-") as tmp:
+        out = Path(tmp) / "figures.json"
+        command = [sys.executable, "-m", "bench", "--stack", "embedded", "--out", str(out)]
+        command += ["--seed", str(args.seed), "--rush-workers", str(args.rush_workers)]
+        command += ["--rush-drain-s", str(args.rush_drain_s)]
+        for flag, value in (
+            ("--rush-uploads", args.rush_uploads),
+            ("--rush-clients", args.rush_clients),
+            ("--open-rate", args.open_rate),
+            ("--open-seconds", args.open_seconds),
+        ):
+            if value is not None:
+                command += [flag, str(value)]
+        if args.quick:
+            command.append("--quick")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
+        # Its FIGURE lines go straight to our output; its saved figures join our report.
+        done = subprocess.run(command, cwd=REPO, env=env, check=False)
+        if out.exists():
+            report.merge(out)
+        if done.returncode != 0:
+            raise RuntimeError(f"the embedded rush failed (exit {done.returncode})")

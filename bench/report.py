@@ -49,28 +49,35 @@ def _fmt(value: float) -> str:
 
 
 class Report:
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self.figures: list[Figure] = []
         self.notes: list[str] = []
+        self.prefix = prefix  # e.g. "embedded.": the same measurements on another stack
 
     def add(self, key: str, value: float, unit: str = "", target: str = "") -> Figure:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{key} is not a finite number: {value}")
-        figure = Figure(key, float(value), unit, target)
+        figure = Figure(self.prefix + key, float(value), unit, target)
         self.figures.append(figure)
         print(figure.line(), flush=True)
         return figure
 
     def missing(self, key: str, why: str) -> Figure:
         """A figure we could not take: printed as such, never silently dropped."""
-        figure = Figure(key, None, missing=why)
+        figure = Figure(self.prefix + key, None, missing=why)
         self.figures.append(figure)
         print(figure.line(), flush=True)
         return figure
 
     def note(self, text: str) -> None:
-        self.notes.append(text)
+        self.notes.append(f"[{self.prefix.rstrip('.')}] {text}" if self.prefix else text)
         print(f"  note: {text}", flush=True)
+
+    def merge(self, path: Path) -> None:
+        """Take in the figures and notes another run saved (already printed by it)."""
+        data = json.loads(path.read_text())
+        self.figures += [Figure(**f) for f in data["figures"]]
+        self.notes += data["notes"]
 
     def save(self, path: Path, machine: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Deadline rush: N API uploads from C concurrent clients against gunicorn + PostgreSQL + Redis.
+"""Deadline rush: N API uploads from C concurrent clients against gunicorn + PostgreSQL + Redis
+(and, with `--stack embedded`, against gunicorn + SQLite + the filesystem broker).
 
 Each client is a thread with its own student and token, and sends its uploads back to back
 (a student re-submitting before the deadline). Then the grading workers drain the queue; the
@@ -106,6 +107,12 @@ def open_loop(base_url: str, tokens: list[str], rate: float, seconds: float) -> 
     return out
 
 
+def _latency(target: str, stack: Stack) -> str:
+    """Upload latency targets are the production stack's; on the embedded default (one
+    SQLite file: one writer at a time) the rush must lose nothing, and its times are shown."""
+    return "" if stack.env.embedded else target
+
+
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
@@ -174,7 +181,7 @@ def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) 
     report.add("rush.errors", len(errors), "", "== 0")
     if latencies:
         report.add("rush.upload_p50_s", percentile(latencies, 50), "s")
-        report.add("rush.upload_p99_s", percentile(latencies, 99), "s", "< 1.0")
+        report.add("rush.upload_p99_s", percentile(latencies, 99), "s", _latency("< 1.0", stack))
     else:
         report.missing("rush.upload_p50_s", "not available: no upload got an answer")
         report.missing("rush.upload_p99_s", "not available: no upload got an answer")
@@ -189,6 +196,8 @@ def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) 
     report.add("rush.not_final_after_wait", left, "", "== 0")
     report.add("rush.lost", len(ids) - accepted_with_run + left, "", "== 0")
     report.add("rush.double_recorded", twice, "", "== 0")
+    # A worker that died under the rush (as kombu's filesystem transport made the demo's do).
+    report.add("rush.workers_died", args.rush_workers - stack.workers_alive(), "", "== 0")
     statuses = sorted(set(runs.values_list("status", flat=True)))
     report.note(f"final statuses seen: {', '.join(statuses)}")
 
@@ -206,7 +215,12 @@ def run_open_loop(stack: Stack, report: Report, students: list[tuple[object, str
     report.add("rush.open.errors", len(result.errors), "", "== 0")
     if result.latencies:
         report.add("rush.open.upload_p50_s", percentile(result.latencies, 50), "s")
-        report.add("rush.open.upload_p99_s", percentile(result.latencies, 99), "s", "< 0.5")
+        report.add(
+            "rush.open.upload_p99_s",
+            percentile(result.latencies, 99),
+            "s",
+            _latency("< 0.5", stack),
+        )
     else:
         report.missing("rush.open.upload_p99_s", "not available: no upload got an answer")
     cancel_left_over(result.entry_ids)

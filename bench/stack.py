@@ -1,7 +1,9 @@
 """The services a benchmark runs against, all on loopback and all started (and stopped) here.
 
-A throw-away PostgreSQL database, our own redis-server on a free port (no persistence, so a
-restart loses every message, like a broker crash), gunicorn, and Celery workers. Every
+The production stack: a throw-away PostgreSQL database, our own redis-server on a free port
+(no persistence, so a restart loses every message, like a broker crash), gunicorn, and Celery
+workers. The embedded default (`--stack embedded`): the same gunicorn and workers on what a
+bare machine runs, a SQLite file and the filesystem broker, both in this run's folder. Every
 process started here is stopped by `Stack.close()`, which the CLI calls in a `finally`.
 """
 
@@ -49,9 +51,12 @@ class BenchEnv:
     db_name: str
     hidden_dir: Path
     broker_url: str = ""
+    embedded: bool = False  # SQLite and the filesystem broker, as `make demo` runs
 
     @property
     def database_url(self) -> str:
+        if self.embedded:
+            return f"sqlite:///{self.var_dir / 'db.sqlite3'}"
         return f"postgres://postgres@127.0.0.1:5432/{self.db_name}"
 
     @property
@@ -74,6 +79,7 @@ class BenchEnv:
             "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": self.broker_url,
             "MEDIA_ROOT": str(self.media_root),
+            # The embedded broker's folders are var/broker/ under this (config/settings.py).
             "PLATFORM_VAR_DIR": str(self.var_dir),
             "GRADER_HIDDEN_DIR": str(self.hidden_dir),
             "GRADER_BACKEND": "process",
@@ -292,6 +298,9 @@ class Stack:
     redis: RedisServer | None = None
     site: Gunicorn | None = None
     workers: list[Worker] = field(default_factory=list)
+
+    def workers_alive(self) -> int:
+        return sum(1 for w in self.workers if w.process.poll() is None)
 
     def start_redis(self) -> RedisServer:
         self.redis = RedisServer(self.env.root)

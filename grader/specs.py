@@ -70,6 +70,7 @@ class MetricSpec:
     direction: str  # "higher" or "lower" is better
     unit: str
     description: str
+    integer: bool = False  # a whole count (e.g. episodes): shown without decimals
 
     @property
     def higher_is_better(self) -> bool:
@@ -453,6 +454,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
                 direction=mt.choice("direction", ("higher", "lower")),
                 unit=mt._get("unit", (str,), "", "a string"),
                 description=mt.str("description"),
+                integer=mt.bool("integer", False),
             )
         )
     names = [m.name for m in metrics]

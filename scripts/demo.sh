@@ -8,6 +8,8 @@ ensure_bubblewrap
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 export PYTHONPATH="$ROOT/platform:$ROOT"
+# Links in emails (and the address printed below) follow HOST and PORT.
+export SITE_URL="${SITE_URL:-http://$HOST:$PORT}"
 PY=.venv/bin/python
 
 echo "==> building the demo hidden data sets and reference entries"
@@ -19,22 +21,6 @@ echo "==> migrating and seeding the demo course"
 $PY manage.py migrate --no-input -v0
 $PY manage.py seed_demo
 
-mkdir -p var/log
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
-
-echo "==> starting the grading worker (log: var/log/worker.log)"
-.venv/bin/celery -A config worker -Q site,cpu,gpu --concurrency 1 --beat \
-  --schedule var/celerybeat-schedule --loglevel INFO >var/log/worker.log 2>&1 &
-pids+=($!)
-
-echo "==> starting the site"
-$PY manage.py runserver "$HOST:$PORT" --noreload &
-pids+=($!)
-sleep 2
-echo
-echo "  The site is up at http://$HOST:$PORT/  (health: http://$HOST:$PORT/health/)"
-echo "  Log in with a demo login printed above. Stop with Ctrl-C."
-echo
-wait -n "${pids[@]}"
+# The site and the worker, supervised: a process that stops is restarted (the worker's
+# restarts show on /health/), and "The site is up" is printed once the site answers.
+exec "$PY" scripts/demo_supervisor.py --host "$HOST" --port "$PORT"

@@ -1,4 +1,5 @@
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiToken, hash_token
@@ -45,3 +46,18 @@ class SessionLoginOnly(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated) and not isinstance(request.auth, ApiToken)
+
+
+class TokenAuthScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema names this authentication (drf-spectacular finds it by class)."""
+
+    target_class = ApiTokenAuthentication
+    name = "token"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>` (or `Bearer <key>`): a personal token from *API tokens*.",
+        }

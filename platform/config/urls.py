@@ -4,8 +4,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from health.views import health
 
-from . import openapi  # noqa: F401  (registers the schema's descriptions of the API views)
-
 admin.site.site_header = "6.S191 lab competitions: staff"
 admin.site.site_title = "6.S191 staff"
 

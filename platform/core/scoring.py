@@ -8,6 +8,7 @@ each rule is tested alone.
 - Means are exact fractions, so two results at 11/3 are tied, not split by a rounding error.
 - Competition ranking: equal keys share a rank and the next rank skips (1, 1, 3).
 - A fraction reads "3.667 (11/3)": the decimal for people, the exact value for checking.
+- A metric reads "0.912", a whole count "5" (metric_text).
 """
 
 import math
@@ -147,3 +148,12 @@ def fraction_text(value: Fraction | None) -> str:
 def fraction_exact(value: Fraction | None) -> str:
     """The exact value for machines (the API): "4", or "11/3"."""
     return "" if value is None else str(value)
+
+
+def metric_text(value: float, integer: bool = False) -> str:
+    """How a metric's value reads on every page (entry, leaderboard, judging): three
+    decimals, or a whole count (a lab spec's `integer` metric, e.g. episodes) as a whole
+    number. CSV exports keep the stored value."""
+    if integer and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
 from accounts.invitations import invitation_send, person_invite, proven_owner
 from accounts.models import Affiliation, AffiliationSource, Role, User
@@ -62,9 +63,10 @@ class RosterResult:
     enrolled: int = 0
 
     def summary(self) -> str:
+        invited, updated = len(self.created), len(self.updated)
         return (
-            f"{len(self.created)} new accounts invited, {len(self.updated)} accounts updated, "
-            f"{self.enrolled} newly enrolled."
+            f"{invited} new account{pluralize(invited)} invited, "
+            f"{updated} account{pluralize(updated)} updated, {self.enrolled} newly enrolled."
         )
 
 

@@ -16,7 +16,10 @@ class WorkerHeartbeat(models.Model):
     isolation = models.CharField(max_length=255, blank=True)
     gpus = models.CharField(max_length=255, blank=True)
     pid = models.PositiveIntegerField(null=True)
-    started_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(default=timezone.now)  # this run of the worker
+    # Times a worker of this name started again (a deploy, or a supervisor bringing a dead
+    # one back: `make demo` restarts its worker), shown on /health/.
+    restarts = models.PositiveIntegerField(default=0)
     last_seen = models.DateTimeField(default=timezone.now)
     stopped_at = models.DateTimeField(null=True, blank=True)
 

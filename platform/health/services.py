@@ -2,6 +2,7 @@ import os
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from .models import WorkerHeartbeat
@@ -87,6 +88,8 @@ def worker_status() -> dict:
                 "backend": w.backend,
                 "isolation": w.isolation,
                 "gpus": w.gpus,
+                "started_at": w.started_at.isoformat(),
+                "restarts": w.restarts,
                 "last_seen": w.last_seen.isoformat(),
             }
             for w in workers
@@ -110,18 +113,23 @@ def health_report() -> dict:
     return {"status": status, "checks": checks}
 
 
-def worker_heartbeat_beat(*, hostname: str, queues: str, stopped: bool = False) -> None:
+def worker_heartbeat_beat(
+    *, hostname: str, queues: str, stopped: bool = False, started: bool = False
+) -> None:
+    """The worker's beat; `started` on its first, `stopped` on its way out."""
     sandbox = sandbox_backend_status()
     now = timezone.now()
-    WorkerHeartbeat.objects.update_or_create(
-        hostname=hostname,
-        defaults={
-            "queues": queues,
-            "backend": sandbox["backend"],
-            "isolation": sandbox.get("isolation", sandbox.get("error", ""))[:255],
-            "gpus": ",".join(settings.GRADER_GPUS),
-            "pid": os.getpid(),
-            "last_seen": now,
-            "stopped_at": now if stopped else None,
-        },
-    )
+    defaults = {
+        "queues": queues,
+        "backend": sandbox["backend"],
+        "isolation": sandbox.get("isolation", sandbox.get("error", ""))[:255],
+        "gpus": ",".join(settings.GRADER_GPUS),
+        "pid": os.getpid(),
+        "last_seen": now,
+        "stopped_at": now if stopped else None,
+    }
+    if started:
+        defaults["started_at"] = now
+    row, created = WorkerHeartbeat.objects.update_or_create(hostname=hostname, defaults=defaults)
+    if started and not created:
+        WorkerHeartbeat.objects.filter(pk=row.pk).update(restarts=F("restarts") + 1)

@@ -49,9 +49,11 @@ def _start_heartbeat(sender, **kwargs) -> None:
             logger.error("The process sandbox refuses to grade here: %s", error)
 
     def beat() -> None:
+        started = True
         while not _stop.is_set():
             try:
-                worker_heartbeat_beat(hostname=hostname, queues=queues)
+                worker_heartbeat_beat(hostname=hostname, queues=queues, started=started)
+                started = False
             except Exception:  # noqa: BLE001  (a missed beat must not kill the worker)
                 logger.exception("worker heartbeat failed")
             finally:

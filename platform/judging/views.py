@@ -145,7 +145,7 @@ def judging_entry(request, entry_id: int):
             "entry": entry,
             "lab": lab,
             "run": run,
-            "metrics": metric_rows(entry, shown),
+            "metrics": metric_rows(entry, shown, run),
             "materials": entry_materials(
                 entry, lambda i: reverse("judging-figure", args=[entry.pk, i])
             ),

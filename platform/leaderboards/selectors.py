@@ -44,12 +44,17 @@ class Leaderboard:
 
     def table_with_intervals(
         self, rows: list[RankedRow] | None = None
-    ) -> list[tuple[RankedRow, list[tuple[float | None, list]]]]:
-        """Each row (the board's, or `rows` of it) with (value, [low, high] or []) per column,
-        for the page."""
-        names = self.spec.metric_names
+    ) -> list[tuple[RankedRow, list[tuple[float | None, list, MetricSpec]]]]:
+        """Each row (the board's, or `rows` of it) with (value, [low, high] or [], its
+        metric) per column, for the page."""
         return [
-            (r, [(r.row.metrics.get(name), r.row.intervals.get(name) or []) for name in names])
+            (
+                r,
+                [
+                    (r.row.metrics.get(m.name), r.row.intervals.get(m.name) or [], m)
+                    for m in self.columns
+                ],
+            )
             for r in (self.rows if rows is None else rows)
         ]
 
@@ -303,66 +308,6 @@ def ranked_at(lab: Lab) -> datetime | None:
         return lab.board_state.built_at
     except BoardState.DoesNotExist:
         return None
-
-
-def _scores(metrics: dict, cis: dict) -> dict:
-    """Each metric with its 95 % interval (computed when the run was scored)."""
-    return {
-        name: {
-            "value": value,
-            "ci_low": (cis.get(name) or [None, None])[0],
-            "ci_high": (cis.get(name) or [None, None])[1],
-        }
-        for name, value in metrics.items()
-    }
-
-
-def _row_data(ranked: RankedRow) -> dict:
-    row = ranked.row
-    return {
-        "key": row.key,
-        "rank": ranked.rank,
-        "tied": ranked.tied,
-        "name": row.name,
-        "reference": row.is_reference,
-        "prize_eligible": row.eligible,
-        "affiliation_verified": row.verified,
-        "metrics": row.metrics,
-        "scores": _scores(row.metrics, row.intervals),
-        # The official rank of the leader of this row's statistical tie, if any.
-        "statistically_tied_with": ranked.tie_leader,
-        # Private split: the public rank and the places gained since (negative: lost).
-        "public_rank": ranked.public_rank,
-        "rank_change": ranked.rank_change,
-        "far_better_in_public": ranked.far_drop,
-    }
-
-
-def leaderboard_page(
-    lab: Lab, split: str, user: User, page: int = 1, page_size: int = PAGE_SIZE
-) -> dict:
-    """The API's answer: one page of the stored board (board_page) as plain data."""
-    paged = board_page(lab, split, user, page, page_size)
-    spec = paged.board.spec
-    return {
-        "lab": lab.spec_id,
-        "edition": lab.edition.slug,
-        "split": split,
-        "selection": lab.selection,
-        "ranking": {"primary": spec.ranking.primary, "tie_breaks": spec.ranking.tie_breaks},
-        "columns": [
-            {"name": m.name, "label": m.label, "unit": m.unit, "direction": m.direction}
-            for m in spec.metrics
-        ],
-        "page": paged.page,
-        "page_size": paged.page_size,
-        "pages": paged.pages,
-        "total": paged.total,
-        "ranked_at": paged.ranked_at,
-        "rows": [_row_data(r) for r in paged.board.rows],
-        # The student's own row, on this page or not (None: not on this board).
-        "you": _row_data(paged.own) if paged.own else None,
-    }
 
 
 @dataclass

@@ -74,12 +74,21 @@ def visible_private_session(entry: Entry, run: GradingRun | None, user: User) ->
     return run.private_session
 
 
-def metric_rows(entry: Entry, shown: dict) -> dict[str, list[dict]]:
-    """Each split's metrics in the lab spec's order, with their labels and units."""
+def metric_rows(entry: Entry, shown: dict, run: GradingRun | None) -> dict[str, list[dict]]:
+    """Each split's metrics in the lab spec's order, with their labels, units and the 95 %
+    interval the run stored (only for the splits in `shown`: those the reader may see)."""
     spec = load_spec(entry.lab.spec_id)
+    intervals = (run.split_intervals or {}) if run else {}
     return {
         split: [
-            {"name": m.name, "label": m.label, "unit": m.unit, "value": values[m.name]}
+            {
+                "name": m.name,
+                "label": m.label,
+                "unit": m.unit,
+                "value": values[m.name],
+                "ci": (intervals.get(split) or {}).get(m.name) or [],
+                "metric": m,
+            }
             for m in spec.metrics
             if m.name in values
         ]

@@ -33,6 +33,13 @@ def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
     )
 
 
+def entry_can_count(entry: Entry) -> bool:
+    """Whether an entry can stand for its student, the one the final-entry choice may pick:
+    only a scored current run is ever chosen (run_chosen), so a queued, running or failed
+    entry cannot count until it has one."""
+    return bool(scored_current_runs(Entry.objects.filter(pk=entry.pk)))
+
+
 def run_chosen(
     runs: list[GradingRun], selection: str, final_entry_id: int | None, spec: LabSpec
 ) -> GradingRun | None:

@@ -33,6 +33,7 @@ from .selectors import (
 )
 from .services import hidden_sets, intake, reaper, runs
 from .splits import sees_private
+from .standing import entry_can_count
 from .upload_help import upload_help
 
 
@@ -101,9 +102,11 @@ def entry_detail(request, entry_id: int):
             "entry": entry,
             "run": run,
             "queue_position": run_queue_position(run) if run else None,
-            "metrics": metric_rows(entry, visible_metrics(entry, run, request.user)),
+            "metrics": metric_rows(entry, visible_metrics(entry, run, request.user), run),
             "sees_private": sees_private(request.user, entry.lab),
             "final_choice": phases.lab_allows(entry.lab, phases.CHOOSE_FINAL, user=request.user),
+            "can_count": entry_can_count(entry),
+            "not_countable": intake.NOT_COUNTABLE,
             "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
         },

@@ -35,6 +35,12 @@ NUMBERS = [
     "rush.open.upload_p99_s",
     "rush.lost",
     "rush.double_recorded",
+    "rush.workers_died",
+    # The same rush on the embedded default (SQLite, the filesystem broker).
+    "embedded.rush.errors",
+    "embedded.rush.lost",
+    "embedded.rush.double_recorded",
+    "embedded.rush.workers_died",
     "leaderboard.entries",
     "leaderboard.seed_s",
     "faults.worker_kills",
@@ -85,7 +91,7 @@ def test_quick_bench_prints_every_figure(reference_entries, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = {m["key"]: m["value"] for m in FIGURE.finditer(done.stdout)}

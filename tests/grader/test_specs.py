@@ -94,6 +94,16 @@ def test_id_must_match_file_name(tmp_path, monkeypatch):
         load_spec("../etc/passwd")
 
 
+def test_a_whole_count_metric_says_so():
+    episodes = load_spec("lab3-cartpole").metric("episodes")
+    assert episodes.integer is True
+    assert load_spec("lab3-cartpole").metric("mean_return").integer is False
+    raw = _raw("lab3-cartpole")
+    raw["metrics"][0]["integer"] = "yes"
+    with pytest.raises(SpecError, match="'integer' must be true or false"):
+        parse_spec(raw)
+
+
 def test_spec_hash_is_stable_and_tracks_content():
     a = parse_spec(_raw("lab2-mnist"))
     b = parse_spec(_raw("lab2-mnist"))

@@ -64,6 +64,7 @@ from submissions.models import ACTIVE, Entry, GradingRun, Participant, Status
 from submissions.selectors import visible_metrics
 from submissions.services import intake, worker
 from submissions.services.runs import run_transition
+from submissions.standing import entry_can_count
 from uploads import LEFT, upload
 
 pytestmark = pytest.mark.django_db
@@ -224,14 +225,18 @@ class Timeline(RuleBasedStateMachine):
         if not entries:
             return
         entry = data.draw(st.sampled_from(entries))
+        # Only an entry that can stand for its student (a scored one) may be chosen, in a
+        # window that is open and never reached by the reveal.
+        countable = entry_can_count(entry)
+        allowed = self.model_window_open(entry.user) and countable
         try:
             intake.entry_mark_final(user=entry.user, entry=entry, now=self.now)
         except Refused:
-            assert not self.model_window_open(entry.user)
-            if self.now < self.own_deadline(entry.user):
+            assert not allowed
+            if countable and self.now < self.own_deadline(entry.user):
                 event("counted entry refused to a student who saw the private split")
         else:
-            assert self.model_window_open(entry.user)
+            assert allowed
 
     # --- staff ---------------------------------------------------------------------------
 

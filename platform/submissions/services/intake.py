@@ -28,7 +28,7 @@ from grader.pipeline import check_loads
 from grader.specs import load_spec
 
 from ..models import Entry, GradingRun, Participant, RunEvent, Status, entry_upload_path
-from ..standing import participant_standing_refresh
+from ..standing import entry_can_count, participant_standing_refresh
 from .runs import run_enqueue
 
 # .pth and .hdf5 too: what the course's notebooks write, so that a weights-only file is
@@ -204,6 +204,9 @@ def _participant_lock_within_quota(*, user: User, lab: Lab, now: datetime) -> Pa
     return participant
 
 
+NOT_COUNTABLE = "Only a scored entry can be your final entry."
+
+
 def entry_mark_final(*, user: User, entry: Entry, now: datetime | None = None) -> None:
     if entry.user_id != user.pk:
         raise SubmissionRefused("You can only choose your own entry.")
@@ -211,6 +214,8 @@ def entry_mark_final(*, user: User, entry: Entry, now: datetime | None = None) -
     # pick their best private score after the reveal).
     lab = Lab.objects.select_related("edition").get(pk=entry.lab_id)  # today's deadline
     phases.lab_require(lab, phases.CHOOSE_FINAL, SubmissionRefused, user=user, now=now)
+    if not entry_can_count(entry):
+        raise SubmissionRefused(NOT_COUNTABLE)
     Participant.objects.filter(pk=entry.participant_id).update(final_entry=entry)
     participant_standing_refresh(
         Participant.objects.select_related("lab").get(pk=entry.participant_id)

@@ -114,7 +114,7 @@ def test_roster_import_makes_a_self_declared_student_prize_eligible(
     page.set_input_files("#id_roster", str(roster))
     page.click("form:has(#id_roster) button[type=submit]")
     page.wait_for_load_state()
-    assert "1 accounts updated" in page.content()
+    assert "1 account updated" in page.content()
     _shoot(page, "people")
     page.goto(f"/labs/{debias.pk}/leaderboard/")
     row = page.locator("table.leaderboard tbody tr", has_text="Sam Self")

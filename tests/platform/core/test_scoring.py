@@ -16,6 +16,7 @@ from core.scoring import (
     exact_mean,
     fraction_exact,
     fraction_text,
+    metric_text,
     parse_score,
 )
 
@@ -60,3 +61,17 @@ def test_a_ballot_is_to_score_partial_or_complete():
     assert ballot_state(None) == TO_SCORE
     assert ballot_state([4, None]) == PARTIAL
     assert ballot_state([4, 2, 5]) == COMPLETE
+
+
+@pytest.mark.parametrize(
+    ("value", "integer", "text"),
+    [
+        (5.0, True, "5"),  # a whole count (episodes) reads as one
+        (5.0, False, "5.000"),
+        (0.91234, False, "0.912"),
+        (2.5, True, "2.500"),  # not whole after all: the number is never rounded away
+        (-3.0, True, "-3"),
+    ],
+)
+def test_a_metric_reads_with_three_decimals_or_as_a_whole_count(value, integer, text):
+    assert metric_text(value, integer) == text

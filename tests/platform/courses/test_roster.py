@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.invitations import judge_invite
 from accounts.models import Affiliation, AffiliationSource, User
 from courses.models import Enrollment
-from courses.roster import RosterError, roster_import
+from courses.roster import RosterError, RosterResult, roster_import
 from factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_staff_page_imports_and_invites_judges(client_as, persona, edition, self
         {"action": "roster", "edition": edition.pk, "roster": csv_file},
         follow=True,
     )
-    assert b"1 accounts updated" in response.content
+    assert b"1 account updated" in response.content
     bad = SimpleUploadedFile("r.csv", b"email,name,affiliation\nsam@mit.edu,Sam,martian\n")
     response = client.post(
         reverse("staff-people"), {"action": "roster", "edition": edition.pk, "roster": bad}
@@ -209,3 +209,10 @@ def test_a_judge_invitation_never_hands_the_role_to_an_unproven_account(
     [invitation] = mail.outbox
     assert invitation.to == ["grace@example.edu"]
     assert "/accounts/password/reset/key/" in invitation.body
+
+
+def test_the_summary_counts_in_words(student, other_student):
+    one = RosterResult(created=[student], updated=[other_student], enrolled=1)
+    assert one.summary() == "1 new account invited, 1 account updated, 1 newly enrolled."
+    two = RosterResult(created=[student, other_student], updated=[], enrolled=0)
+    assert two.summary() == "2 new accounts invited, 0 accounts updated, 0 newly enrolled."

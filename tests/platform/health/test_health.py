@@ -102,3 +102,17 @@ def test_a_worker_reports_its_sandbox_isolation_in_full(client):
     alive = client.get("/health/").json()["checks"]["workers"]["alive"]
     assert alive[0]["isolation"] == sandbox_backend_status()["isolation"]
     assert alive[0]["isolation"].endswith("private /tmp and /dev/shm)")
+
+
+@pytest.mark.django_db
+def test_a_worker_that_starts_again_shows_its_restarts(client):
+    worker_heartbeat_beat(hostname="celery@demo", queues="site,cpu", started=True)
+    worker_heartbeat_beat(hostname="celery@demo", queues="site,cpu")
+    (first,) = client.get("/health/").json()["checks"]["workers"]["alive"]
+    assert first["restarts"] == 0
+    # The worker died and came back (a supervisor restarted it) under the same name.
+    WorkerHeartbeat.objects.update(started_at=timezone.now() - timedelta(minutes=5))
+    worker_heartbeat_beat(hostname="celery@demo", queues="site,cpu", started=True)
+    (again,) = client.get("/health/").json()["checks"]["workers"]["alive"]
+    assert again["restarts"] == 1
+    assert again["started_at"] > first["started_at"]

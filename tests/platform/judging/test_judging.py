@@ -194,11 +194,14 @@ def test_charts_from_the_grader_report(closed_debias, cartpole, student, staff, 
     policy = scored_entry(
         student,
         cartpole,
-        {"mean_return": 20.0},
+        {"mean_return": 20.0, "episodes": 2.0},
         details={"returns": {"public": [10.0, 30.0], "private": [50.0]}},
     )
     html = client_as("staff").get(reverse("judging-entry", args=[policy.pk])).content.decode()
     assert html.count("return-chart") == 2  # staff see both splits
+    # Metrics read as on every page (core.scoring.metric_text): a whole count stays whole.
+    assert '<td>Episodes</td><td class="num">2</td>' in html
+    assert '<td>Mean return</td><td class="num">20.000</td>' in html
 
 
 def test_queue_and_progress_grid_name_a_ballot_as_the_pitch_pages_do(

@@ -303,3 +303,20 @@ def test_the_api_answers_in_a_bounded_number_of_queries(
         response = api.get(reverse("api-leaderboard", args=["lab2-debias"]))
     assert response.status_code == 200
     assert len(response.json()["rows"]) == count + 1
+
+
+def test_whole_counts_read_as_whole_numbers_on_the_board(cartpole, student, client_as):
+    # One formatting rule for every page (core.scoring.metric_text): a lab spec's `integer`
+    # metric is a whole count; other metrics keep three decimals, with their interval.
+    entry = scored_entry(student, cartpole, {"mean_return": 9.5, "episodes": 5.0})
+    run = entry.runs.get()
+    run.split_intervals = {"public": {"mean_return": [8.75, 10.25]}}
+    run.save()
+    participant_standing_refresh(Participant.objects.get(user=student, lab=cartpole))
+    services.board_refresh(lab=cartpole)
+    html = client_as("student").get(reverse("leaderboard", args=[cartpole.pk])).content.decode()
+    row = html.split('id="you"', 1)[1].split("</tr>", 1)[0]
+    cells = [
+        re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r'<td class="num">(.*?)</td>', row)
+    ]
+    assert cells == ["9.500[8.750, 10.250]", "–", "5"]

@@ -59,3 +59,29 @@ def test_a_student_views_the_leaderboard(page, debias, student, staff):
     page.screenshot(path=str(SCREENSHOTS / "leaderboard-phone.png"), full_page=True)
     # The wide table scrolls inside itself; the page does not scroll sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_whole_counts_and_intervals_on_the_board(page, cartpole, student, width):
+    from leaderboards.services import board_refresh
+
+    entry = scored_entry(
+        student, cartpole, {"mean_return": 9.5, "std_return": 1.0, "episodes": 5.0}
+    )
+    run = entry.runs.get()
+    run.split_intervals = {"public": {"mean_return": [8.75, 10.25]}}
+    run.save()
+    board_refresh(lab=cartpole)
+    page.set_viewport_size({"width": width, "height": 844})
+    browser_login(page, "stu")
+    page.goto(f"/labs/{cartpole.pk}/leaderboard/")
+    cells = page.locator("#you td.num")
+    assert [cells.nth(i).inner_text().split("\n") for i in range(3)] == [
+        ["9.500", "[8.750, 10.250]"],
+        ["1.000"],
+        ["5"],
+    ]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shots = Path("/work/wt/shots/api")
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"leaderboard-cartpole-{width}.png"), full_page=True)

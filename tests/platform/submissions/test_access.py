@@ -69,8 +69,8 @@ def test_entry_api_by_role(api_as, scored_entry):
 def test_students_see_public_scores_only_until_revealed(client_as, api_as, scored_entry):
     page = client_as("student").get(reverse("entry-detail", args=[scored_entry.pk]))
     body = page.content.decode()
-    assert "Public test split" in body and "10.0000" in body
-    assert "9.2500" not in body and "Private test split" not in body
+    assert "Public test split" in body and "10.000" in body
+    assert "9.250" not in body and "Private test split" not in body
     data = api_as("student").get(f"/api/entries/{scored_entry.pk}/").json()
     assert data["metrics"] == {"public": {"mean_return": 10.0}}
 

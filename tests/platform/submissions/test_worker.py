@@ -1,5 +1,6 @@
 """A real Celery worker and a real Redis broker: uploads flow to results, a SIGKILLed worker
-or a broker that forgets its queue loses nothing, and nothing is recorded twice."""
+or a broker that forgets its queue loses nothing, and nothing is recorded twice. The embedded
+default broker (`filesystem://`) holds a burst of parallel uploads."""
 
 import os
 import shutil
@@ -7,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -14,10 +16,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from celery_helpers import use_broker
+from config.celery import app
+from factories import LabFactory
 from leaderboards.models import BoardRow, BoardState
 from submissions.models import GradingRun, RunEvent, Status
 from submissions.services import intake, reaper
@@ -39,7 +43,9 @@ def _database_url() -> str:
 
 
 class Worker:
-    def __init__(self, broker_url: str, settings, log_path: Path, queues: str = "cpu") -> None:
+    def __init__(
+        self, broker_url: str, settings, log_path: Path, queues: str = "cpu", **extra_env: str
+    ) -> None:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))},
             "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}",
@@ -49,6 +55,7 @@ class Worker:
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "GRADER_HIDDEN_DIR": str(settings.GRADER_HIDDEN_DIR),
             "GRADER_BACKEND": "process",
+            **extra_env,
         }
         self.log = log_path.open("ab")
         self.process = subprocess.Popen(
@@ -101,8 +108,8 @@ def grading(settings, tmp_path, hidden_dir):
 def start_worker(settings, tmp_path):
     workers: list[Worker] = []
 
-    def start(broker_url: str, queues: str = "cpu") -> Worker:
-        worker = Worker(broker_url, settings, tmp_path / "worker.log", queues)
+    def start(broker_url: str, queues: str = "cpu", **extra_env: str) -> Worker:
+        worker = Worker(broker_url, settings, tmp_path / "worker.log", queues, **extra_env)
         workers.append(worker)
         return worker
 
@@ -269,3 +276,72 @@ def test_a_broker_restart_loses_nothing(grading, start_worker, enrolled, cartpol
     finally:
         broker.terminate()
         broker.wait(timeout=30)
+
+
+@pytest.fixture
+def embedded_broker(tmp_path):
+    """The embedded default broker (`filesystem://`) in a folder of this test's own: what
+    the site publishes here, a worker started with PLATFORM_VAR_DIR=<var> consumes."""
+    var = tmp_path / "var"
+    folders = {name: var / "broker" / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    before = (app.conf.broker_url, app.conf.broker_transport_options)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+        "store_processed": False,
+    }
+    use_broker("filesystem://")
+    yield var
+    app.conf.broker_transport_options = before[1]
+    use_broker(before[0])
+
+
+def test_a_burst_of_uploads_on_the_embedded_broker_is_all_graded(
+    grading, embedded_broker, start_worker, enrolled, edition, tmp_path
+):
+    lab = LabFactory(
+        edition=edition,
+        spec_id="lab3-cartpole",
+        opens_at=timezone.now() - timedelta(days=1),
+        closes_at=timezone.now() + timedelta(days=1),
+        needs_writeup=False,
+        max_entries_per_day=100,
+        max_entries_total=100,
+    )
+    # The demo's worker: every queue, the site's included (leaderboard refreshes).
+    worker = start_worker("filesystem://", "site,cpu,gpu", PLATFORM_VAR_DIR=str(embedded_broker))
+    run_ids: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def uploads() -> None:
+        try:
+            start.wait(timeout=30)
+            for _ in range(4):
+                entry = intake.entry_submit(user=enrolled, lab=lab, upload=upload(LEFT))
+                run_ids.append(entry.runs.get().pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=uploads) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == [] and len(run_ids) == 32
+    log = tmp_path / "worker.log"
+    _wait_for(
+        lambda: GradingRun.objects.filter(pk__in=run_ids, status=Status.SCORED).count() == 32,
+        240,
+        "every run of the burst to be scored",
+        log,
+    )
+    assert worker.process.poll() is None, log.read_text(errors="replace")[-3000:]
+    assert "JSONDecodeError" not in log.read_text(errors="replace")
+    assert list((embedded_broker / "broker" / "queue").glob("*.msg")) == []

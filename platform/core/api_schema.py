@@ -1,0 +1,59 @@
+"""What every API operation shares in its OpenAPI description: the error body, the errors
+each may answer, and path parameters with an example. Each view describes its own answers
+with the serializers that produce them (`@extend_schema` beside the view); drf-spectacular
+builds the schema at /api/schema/ from both.
+
+Every error body is `{"detail": "..."}` (core.errors.api_exception_handler); 429 answers
+carry Retry-After.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def answers(
+    ok: dict[int, Any],
+    *,
+    denied: str = "",
+    missing: str = "",
+    bad: str = "",
+    auth: bool = True,
+) -> dict[int, Any]:
+    """`ok` (status -> serializer) plus the errors: 400 when `bad` says why, 401 and 403 for
+    operations that need a login (403 alone, when `denied` says why, for those that do not),
+    404 when `missing` says what, and 429 for every one (each is throttled)."""
+    responses = dict(ok)
+    if bad:
+        responses[400] = OpenApiResponse(ErrorSerializer, description=bad)
+    if auth:
+        responses[401] = OpenApiResponse(ErrorSerializer, description="No valid token or session.")
+        responses[403] = OpenApiResponse(ErrorSerializer, description=denied or "Not allowed.")
+    elif denied:
+        responses[403] = OpenApiResponse(ErrorSerializer, description=denied)
+    if missing:
+        responses[404] = OpenApiResponse(ErrorSerializer, description=missing)
+    responses[429] = OpenApiResponse(
+        ErrorSerializer,
+        description="Too many requests: wait the seconds in the Retry-After header.",
+    )
+    return responses
+
+
+def path_parameter(name: str, kind: type, example: Any, description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        kind,
+        OpenApiParameter.PATH,
+        description=description,
+        examples=[OpenApiExample(name, value=example)],
+    )
+
+
+def query_parameter(name: str, kind: type, description: str, **more: Any) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, description=description, **more)
