@@ -24,7 +24,7 @@ from .services import intake
 
 
 class PrivateSessionSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text="scored, or how the private episodes failed.")
+    status = serializers.CharField(help_text="scored, or how the private-split run failed.")
     reason = serializers.CharField(allow_blank=True, required=False)
     logs = serializers.CharField(allow_blank=True, required=False)
     wall_time_s = serializers.FloatField(required=False)
@@ -51,7 +51,10 @@ class EntrySerializer(serializers.Serializer):
     )
     log = serializers.SerializerMethodField(help_text="What the entry printed (capped).")
     private_session = serializers.SerializerMethodField(
-        help_text="Interactive labs: how the private episodes went; null until the reveal."
+        help_text=(
+            "How the entry's private-split run went (run after its author's window closed); "
+            "null until the reveal reaches the asker."
+        )
     )
     url = serializers.SerializerMethodField(help_text="The entry's page on the site.")
 
