@@ -86,7 +86,8 @@ def load_entry(kind: str, path: Path, task: str) -> Entry:
     raise EntryFailed(f"unknown entry kind {kind!r}")
 
 
-def _load_code(path: Path, task: str) -> Entry:
+def code_module(path: Path) -> ModuleType:
+    """The entry's submission.py, imported (its folder first on sys.path)."""
     entry_dir = str(path.parent)
     sys.path.insert(0, entry_dir)
     spec = importlib.util.spec_from_file_location("submission", path)
@@ -95,6 +96,11 @@ def _load_code(path: Path, task: str) -> Entry:
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules["submission"] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def _load_code(path: Path, task: str) -> Entry:
+    module = code_module(path)
     predict = getattr(module, "predict", None)
     act = getattr(module, "act", None)
     reset = getattr(module, "reset", None)
@@ -105,17 +111,17 @@ def _load_code(path: Path, task: str) -> Entry:
     return Entry(predict, act if callable(act) else None, reset if callable(reset) else None)
 
 
-def _load_keras(path: Path) -> Entry:
+def keras_model(path: Path) -> Any:
+    """A Keras model file loaded in safe mode, or a SavedModel folder as a TFSMLayer."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
     if path.is_dir():
         # A SavedModel runs TensorFlow graph ops only (no Python), through its signature.
         try:
-            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+            return keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
         except Exception as exc:  # noqa: BLE001 - any loading failure is the entry's
             raise EntryFailed(f"cannot load the SavedModel: {exc}") from exc
-        return Entry(lambda x: layer(x))
     try:
         model = keras.saving.load_model(str(path), safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001
@@ -127,8 +133,22 @@ def _load_keras(path: Path) -> Entry:
                 "code (submission.py) that builds the model and loads its weights."
             ) from exc
         raise EntryFailed(f"cannot load the Keras model: {text}") from exc
+    return model
 
-    stateful = [layer for layer in model._flatten_layers() if getattr(layer, "stateful", False)]
+
+def keras_stateful_layers(model: Any) -> list[Any]:
+    """The model's stateful layers (RNNs built with stateful=True), nested ones included."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is None:  # a SavedModel's TFSMLayer: no Keras layers inside
+        return []
+    return [layer for layer in flatten() if getattr(layer, "stateful", False)]
+
+
+def _load_keras(path: Path) -> Entry:
+    model = keras_model(path)
+    if path.is_dir():
+        return Entry(lambda x: model(x))
+    stateful = keras_stateful_layers(model)
 
     def reset_states() -> None:
         # Stateful RNNs would carry one row's state into the next batch.
@@ -140,7 +160,8 @@ def _load_keras(path: Path) -> Entry:
     )
 
 
-def _load_torch(path: Path) -> Entry:
+def torch_module(path: Path) -> Any:
+    """A torch.export archive (.pt2) as its module, or a TorchScript model, in eval mode."""
     import torch
 
     torch.set_grad_enabled(False)
@@ -153,6 +174,13 @@ def _load_torch(path: Path) -> Entry:
             module.eval()
     except Exception as exc:  # noqa: BLE001
         raise EntryFailed(f"cannot load the PyTorch model: {exc}") from exc
+    return module
+
+
+def _load_torch(path: Path) -> Entry:
+    import torch
+
+    module = torch_module(path)
 
     def predict(x: np.ndarray) -> Any:
         return module(torch.from_numpy(np.ascontiguousarray(x)))
