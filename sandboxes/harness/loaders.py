@@ -25,7 +25,8 @@ class EntryFailed(Exception):
     """The entry could not be loaded or run; the message is for the student."""
 
 
-def to_numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any, dtype: Any = np.float32) -> np.ndarray:
+    """The entry's answer as an array of `dtype` (None: the numbers' own type)."""
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     if isinstance(value, list | tuple) and len(value) == 1:
@@ -35,7 +36,7 @@ def to_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "numpy"):
         value = value.numpy()
     try:
-        return np.asarray(value, dtype=np.float32)
+        return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise EntryFailed(f"the entry returned something that is not numbers: {exc}") from exc
 

@@ -60,9 +60,12 @@ class Stepper:
 
 
 def last_scores(out: Any, batch: int) -> np.ndarray:
-    """A model's answer for the last position: [B, V] from [B, V], [B, 1, V] or [B, t, V].
-    Any other shape goes to the worker as it is, which refuses it with the shape named."""
-    arr = to_numpy(out)
+    """A model's answer for the last position: [B, V] from [B, V], [B, 1, V] or [B, t, V],
+    in its own float type (float16, 32 or 64; anything else as float64). Any other shape goes
+    to the worker as it is, which refuses it with the shape named."""
+    arr = to_numpy(out, dtype=None)
+    if arr.dtype.kind != "f":
+        arr = to_numpy(arr, dtype=np.float64)
     if arr.ndim == 3 and arr.shape[0] == batch:
         return np.ascontiguousarray(arr[:, -1])
     return arr
