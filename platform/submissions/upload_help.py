@@ -22,20 +22,33 @@ KINDS = {
 # stepwise.py): the words and one example per entry kind, for the lab page.
 NEXT_CHAR_SENDS = (
     "The grader never sends the text: it steps your model through it. For each batch of rows "
-    "it sends every row's next character (its index in the course's vocabulary: the 83 "
+    "it sends every row's next character (its index in the course's vocabulary, the 83 "
     "characters of sorted(set(songs_joined))) and waits for your model's scores of the "
-    "character after it, one row of 83 logits or log-probabilities per text row (not "
-    "probabilities: a softmax is applied), before it sends the next character. A score that "
-    "gives the character that came next a probability of 0 or NaN (NaN, infinities, numbers "
-    "too large for a softmax) makes the entry invalid. Keras: a stateful model (the "
-    "notebook's LSTM with stateful=True, saved at any batch size) gets [rows, 1] characters "
-    "and is reset for each batch of rows; any other model gets the characters so far "
-    "[rows, t] and its last position counts. PyTorch (TorchScript): forward(x, state) "
-    "returning (logits, state) gets x int64 [rows, 1], starting from your init_hidden("
-    "batch_size) if you export one, else zeros shaped for your one nn.LSTM; forward(x) gets "
-    "the characters so far. Code: submission.py with step(chars) and optionally "
-    "start(batch_size)."
+    "character after it before it sends the next one: one row of 83 logits or "
+    "log-probabilities per text row (not probabilities: a softmax is applied).",
+    "A score that gives the character that came next a probability of 0 or NaN (NaN, "
+    "infinities, numbers too large for a softmax) makes the entry invalid.",
 )
+# Per entry kind: (title, what that kind gets, an example).
+NEXT_CHAR_KINDS = {
+    "keras": (
+        "Keras",
+        "A stateful model (the notebook's LSTM with stateful=True, saved at whatever batch "
+        "size) gets [rows, 1] characters and is reset for each batch of rows; any other model "
+        "gets the characters so far, [rows, t], and its last position counts.",
+    ),
+    "torch": (
+        "PyTorch (TorchScript)",
+        "forward(x, state) returning (logits, state) gets x int64 [rows, 1], starting from "
+        "your init_hidden(batch_size) if you export one, else from zeros shaped for your one "
+        "nn.LSTM; a model with forward(x) gets the characters so far.",
+    ),
+    "code": (
+        "Code",
+        "submission.py: step(chars) gets int64 [rows], answers [rows, 83]; start(batch_size), "
+        "if you define it, is called before each batch of rows.",
+    ),
+}
 NEXT_CHAR_EXAMPLES = {
     "keras": """# The notebook's model: Embedding, LSTM(..., stateful=True), Dense(vocab_size),
 # saved as it is, at the batch size you built it with (the grader rebuilds it).
@@ -72,7 +85,6 @@ def step(chars):
     log-probabilities of the character after it (here: all equally likely).\"\"\"
     return np.full((len(chars), V), -np.log(V))""",
 }
-EXAMPLE_TITLES = {"keras": "Keras", "torch": "PyTorch", "code": "Code"}
 
 
 @dataclass(frozen=True)
@@ -82,8 +94,10 @@ class UploadHelp:
     needs_writeup: bool
     songs: bool  # a next-character lab: songs.abc goes in the .zip
     ranking: str = ""  # how the lab ranks entries, in words (the spec's [ranking])
-    sends: str = ""  # what the grader sends the entry and expects back, where it steps it
-    examples: tuple[tuple[str, str], ...] = ()  # (title, code) per accepted entry kind
+    # Where the grader steps the entry: what it sends and expects back (paragraphs), and per
+    # accepted entry kind (title, what that kind gets, an example).
+    sends: tuple[str, ...] = ()
+    examples: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def zipped(self) -> bool:
@@ -150,8 +164,8 @@ def upload_help(lab: Lab) -> UploadHelp:
         needs_writeup=lab.needs_writeup,
         songs=songs,
         ranking=ranking,
-        sends=NEXT_CHAR_SENDS if stepped else "",
-        examples=tuple((EXAMPLE_TITLES[k], NEXT_CHAR_EXAMPLES[k]) for k in kinds)
+        sends=NEXT_CHAR_SENDS if stepped else (),
+        examples=tuple((*NEXT_CHAR_KINDS[k], NEXT_CHAR_EXAMPLES[k]) for k in kinds)
         if stepped
         else (),
     )

@@ -108,7 +108,7 @@ def test_a_next_character_lab_says_what_the_grader_sends_with_an_example_per_kin
     section = re.search(r'<div class="card" id="grader-sends">(.*?)</div>', page, re.S)[1]
     assert "never sends the text" in section and "step(chars)" in section
     titles = re.findall(r"<h3>(.*?)</h3>", section)
-    assert titles == ["Keras", "PyTorch", "Code"]
+    assert titles == ["Keras", "PyTorch (TorchScript)", "Code"]
     examples = [
         html.unescape(c)
         for c in re.findall(r'<pre class="entry-example">(.*?)</pre>', section, re.S)
