@@ -126,7 +126,9 @@ def step_rows(
     depend only on characters 0..t of the rows the entry was given."""
     kind, body = _expect(session, startup_timeout_s, "while loading")
     if kind != P.HELLO:
-        raise PolicyFault("invalid_output", "your model wrote to the protocol channel while loading")
+        raise PolicyFault(
+            "invalid_output", "your model wrote to the protocol channel while loading"
+        )
     n, length = tokens.shape
     size = batch_rows(vocab_size, entry_max_batch(body))
     bits = np.full((n, length), np.nan)
@@ -138,14 +140,18 @@ def step_rows(
         _send(session, P.encode_frame(P.START, start), STEP_TIMEOUT_S, what)
         kind, _ = _expect(session, STEP_TIMEOUT_S, f"to start({len(batch)}) {what}")
         if kind != P.OK:
-            raise PolicyFault("invalid_output", f"your model answered start with something else {what}")
+            raise PolicyFault(
+                "invalid_output", f"your model answered start with something else {what}"
+            )
         for t in range(length):
             where = f"at character {t + 1} of rows {first + 1}-{rows.stop}"
             chars = P.encode_frame(P.CHARS, P.encode_array(np.ascontiguousarray(batch[:, t])))
             _send(session, chars, STEP_TIMEOUT_S, where)
             kind, answer = _expect(session, STEP_TIMEOUT_S, where)
             if kind != P.SCORES:
-                raise PolicyFault("invalid_output", f"your model sent an unexpected message {where}")
+                raise PolicyFault(
+                    "invalid_output", f"your model sent an unexpected message {where}"
+                )
             bits[rows, t] = answer_bits(answer, targets[rows, t], vocab_size, where)
             tick()  # every step: a slow model must still be cancellable
     _send(session, P.encode_frame(P.QUIT), STEP_TIMEOUT_S, "at the end")

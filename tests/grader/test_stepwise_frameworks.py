@@ -198,4 +198,6 @@ def test_course_torch_lstm_grades_with_explicit_state_or_on_the_prefix(
         logits = model(torch.from_numpy(tokens.astype(np.int64))).numpy()
     report = graded("lab1-music", folder / f"{name}.pt")
     assert report.status == "scored", report.reason + report.logs[-3000:]
-    assert report.metrics["bits_per_char"] == pytest.approx(expected_bits(logits, targets), rel=1e-5)
+    assert report.metrics["bits_per_char"] == pytest.approx(
+        expected_bits(logits, targets), rel=1e-5
+    )
