@@ -163,11 +163,13 @@ def run(
             if only and name.split("_")[0] not in only:
                 continue
             elapsed, result = grade_once(entry, hidden, specs)
-            if result.status != "scored" or result.receipt is None:
-                raise RuntimeError(f"{name} ended {result.status}: {result.reason}")
-            sandbox = result.receipt.wall_time_s
             target = f"< {wall:g}" if name != "torch_lstm" else ""
             report.add(f"lab1.{name}.grade_s", elapsed, "s", target)
+            if result.status != "scored" or result.receipt is None:
+                # A timeout is a figure too (the grade time says how far over it went).
+                report.note(f"lab1 {name} ended {result.status}: {result.reason}")
+                continue
+            sandbox = result.receipt.wall_time_s
             report.add(f"lab1.{name}.sandbox_s", sandbox, "s")
             report.add(f"lab1.{name}.chars_per_s", rows * ROW_LENGTH / sandbox, "chars/s")
             report.add(f"lab1.{name}.bits_per_char", result.metrics["bits_per_char"], "bits")

@@ -312,6 +312,9 @@ def _describe(exc: BaseException) -> str:
 
 
 def run_stepwise(kind: str, main: str) -> int:
+    # OpenMP threads that spin between steps burn the sandbox's CPU quota while the worker
+    # scores an answer: they sleep instead (read once, when torch loads OpenMP).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     channel_out, channel_in = protocol.take_channel()
     try:
         stepper = load_stepper(kind, Path(os.environ["SANDBOX_ENTRY"]) / main)
