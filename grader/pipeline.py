@@ -370,7 +370,7 @@ def _grade_next_char(
     deny: tuple[Path, ...],
     events: _Events,
     tmp: Path,
-) -> tuple[Report, RunResult | None]:
+) -> tuple[Report, RunResult]:
     """Step the scored rows of `splits` through the entry in one sandbox session
     (grader/stepwise.py) and score the tally. The sandbox gets the vocabulary, never the
     text: each character reaches it only once it has answered for it."""

@@ -147,19 +147,16 @@ class KerasStateful(Stepper):
     """A stateful Keras model fed one character per row at a time."""
 
     def __init__(self, model: Any) -> None:
-        self.models: dict[int, Any] = {}
-        self.fixed = _state_batch(keras_stateful_layers(model)[0])
-        self.models[self.fixed] = model
+        self.fixed = _state_batch(keras_stateful_layers(model)[0])  # the batch it was built for
+        self.models = {self.fixed: model}
         self.model = model
-        self.batch = self.fixed
         try:
-            self.models[2] = keras_for_batch(model, 2)
-        except Exception:  # noqa: BLE001 - it cannot be rebuilt: step the rows it can
+            keras_for_batch(model, 2)  # can it be rebuilt for another batch size?
+        except Exception:  # noqa: BLE001 - it cannot: step the rows it can, padded
             traceback.print_exc()
             self.max_batch = self.fixed
 
     def start(self, batch_size: int) -> None:
-        self.batch = batch_size
         size = self.fixed if self.max_batch else batch_size
         if size not in self.models:
             self.models[size] = keras_for_batch(self.models[self.fixed], size)
@@ -185,7 +182,7 @@ def keras_stepper(path: Path) -> Stepper:
 
 # ------------------------------------------------------------------------------ PyTorch
 
-_RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_RNN_LAYERS = frozenset({"LSTM", "GRU", "RNN"})
 
 
 def _zero_state(module: Any, batch: int) -> Any:
@@ -196,7 +193,7 @@ def _zero_state(module: Any, batch: int) -> Any:
     found = [
         (name, m)
         for name, m in module.named_modules()
-        if getattr(m, "original_name", type(m).__name__) in _RNN_GATES
+        if getattr(m, "original_name", type(m).__name__) in _RNN_LAYERS
     ]
     if len(found) != 1:
         raise EntryFailed(
