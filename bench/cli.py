@@ -15,7 +15,7 @@ from pathlib import Path
 from .report import Report
 from .stack import REPO, BenchEnv, Stack, drop_database, reset_database, setup_django
 
-SECTIONS = ("overhead", "rush", "embedded", "leaderboard", "faults", "gpu")
+SECTIONS = ("overhead", "rush", "embedded", "leaderboard", "faults", "gpu", "lab1")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -179,6 +179,10 @@ def run_section(name: str, stack: Stack, report: Report, args, edition, students
         from . import gpu
 
         gpu.run(report, args.quick)
+    elif name == "lab1":
+        from . import stepwise
+
+        stepwise.run(report, args.quick)
 
 
 def run_embedded(report: Report, args) -> None:

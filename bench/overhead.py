@@ -5,11 +5,11 @@ the POST to the run's recorded `finished_at`; then run the same harness directly
 platform, on the same inputs. The gap is the platform's cost per entry: the HTTP request,
 upload checks, queueing, staging, the sandbox's workspace, scoring and recording.
 
-- Batch labs (classification, next-character): direct = the sandbox harness command run by
-  hand (`python -m harness batch ...`) on the hidden inputs, as the process backend runs it;
-  twice for next-character labs, whose grading runs the entry twice (the causality check).
-- Interactive labs (CartPole, Pong): the harness only answers actions; the environment loop
-  lives in the grader, so direct = `grader.pipeline.grade` called in-process (same backend).
+- Batch labs (classification): direct = the sandbox harness command run by hand
+  (`python -m harness batch ...`) on the hidden inputs, as the process backend runs it.
+- Interactive and next-character labs (CartPole, Pong; Lab 1): the harness only answers
+  actions or scores; the loop that steps it lives in the grader, so direct =
+  `grader.pipeline.grade` called in-process (same backend).
 
 With the docker backend (when Docker and the sandbox image are here) the batch labs' direct
 run is `docker run` by hand: the same image, environment, mounts and main limits.
@@ -222,13 +222,10 @@ def direct(case: Case, hidden_dir: Path, workdir: Path, backend: str) -> float:
         path = workdir / f"{case.name}-{case.filename}"
         path.write_bytes(case.content)
     task = load_spec(case.spec_id).task
-    if task == "interactive":
+    if task in ("interactive", "next_char"):
         return grade_in_process(case.spec_id, path, hidden_dir, backend)
     by_hand = docker_by_hand if backend == "docker" else harness_by_hand
-    # A next-character entry runs twice by design (the causality check's second, independent
-    # run on cut tokens: grader/causality.py), so its floor is two harness runs.
-    runs = 2 if task == "next_char" else 1
-    return sum(by_hand(case.spec_id, path, hidden_dir, workdir) for _ in range(runs))
+    return by_hand(case.spec_id, path, hidden_dir, workdir)
 
 
 def cases(quick: bool) -> list[Case]:

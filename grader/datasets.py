@@ -34,7 +34,6 @@ from grader.specs import DEBIAS_GROUPS, LabSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 DEFAULT_SEQ_LEN = 100
-DEFAULT_PROBES = 24
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # np.savez would stamp the current time
 SPLIT_NAMES = {"public": 0, "private": 1, "0": 0, "1": 1}
 # Staff's source files can be hostile too (an image from the web, a shared archive): an image
@@ -499,45 +498,24 @@ def split_tunes(text: str) -> list[str]:
 
 
 def music_rows(
-    tunes: list[str], vocab: list[str], rng: np.random.Generator, seq_len: int, n_probes: int
+    tunes: list[str], vocab: list[str], rng: np.random.Generator, seq_len: int
 ) -> dict[str, np.ndarray]:
-    """Windows of seq_len tokens over the tunes (blank line between) plus causality probes."""
+    """Windows of seq_len tokens over the tunes (blank line between), in a random order:
+    `tokens`, `targets` (the character after each position) and `split`."""
     index = {c: i for i, c in enumerate(vocab)}
     stream = np.array([index[c] for c in "\n\n".join(tunes) + "\n\n"], dtype=np.int32)
-    n_real = (len(stream) - 1) // seq_len
-    if n_real < 2:
+    n = (len(stream) - 1) // seq_len
+    if n < 2:
         raise SourceError(f"the tunes hold {len(stream)} characters: not 2 rows of {seq_len}")
-    tokens = np.stack([stream[i * seq_len : (i + 1) * seq_len] for i in range(n_real)])
-    targets = np.stack([stream[i * seq_len + 1 : (i + 1) * seq_len + 1] for i in range(n_real)])
-
-    n_probe = min(n_probes, n_real)
-    probe_src = np.sort(rng.choice(n_real, size=n_probe, replace=False))
-    low, high = (10, seq_len - 10) if seq_len >= 30 else (1, seq_len - 1)
-    probe_k = rng.integers(low, high, size=n_probe)
-    pert_tokens = tokens[probe_src].copy()
-    pert_targets = targets[probe_src].copy()
-    vocab_size = len(vocab)
-    for row, k in enumerate(probe_k):
-        # A nonzero shift mod V guarantees every later character differs from the original.
-        shift = rng.integers(1, vocab_size, size=seq_len - k - 1)
-        pert_tokens[row, k + 1 :] = (pert_tokens[row, k + 1 :] + shift) % vocab_size
-        pert_targets[row, k:-1] = pert_tokens[row, k + 1 :]
-        pert_targets[row, -1] = (targets[probe_src[row], -1] + 1) % vocab_size
-
-    all_tokens = np.concatenate([tokens, pert_tokens])
-    all_targets = np.concatenate([targets, pert_targets])
-    real = np.arange(len(all_tokens)) < n_real
-    split = np.concatenate([balanced_split(n_real, rng), np.zeros(n_probe, dtype=np.int8)])
-    perm = rng.permutation(len(all_tokens))
-    new_pos = np.argsort(perm)  # new_pos[old row] = its row after shuffling
+    tokens = np.stack([stream[i * seq_len : (i + 1) * seq_len] for i in range(n)])
+    targets = np.stack([stream[i * seq_len + 1 : (i + 1) * seq_len + 1] for i in range(n)])
+    split = balanced_split(n, rng)
+    # Shuffled: in text order, a row's neighbours would give away where it goes on.
+    perm = rng.permutation(n)
     return {
-        "tokens": all_tokens[perm].astype(np.int32),
-        "targets": all_targets[perm].astype(np.int32),
-        "real": real[perm],
+        "tokens": tokens[perm].astype(np.int32),
+        "targets": targets[perm].astype(np.int32),
         "split": split[perm].astype(np.int8),
-        "probe_orig": new_pos[probe_src].astype(np.int64),
-        "probe_pert": new_pos[n_real + np.arange(n_probe)].astype(np.int64),
-        "probe_k": probe_k.astype(np.int64),
     }
 
 
@@ -587,7 +565,7 @@ def read_tunes(source: Path, vocab: list[str] | None) -> tuple[list[str], list[s
 def write_music_set(
     out: Path, tunes: list[str], vocab: list[str], rng: np.random.Generator, seq_len: int
 ) -> None:
-    rows = music_rows(tunes, vocab, rng, seq_len, DEFAULT_PROBES)
+    rows = music_rows(tunes, vocab, rng, seq_len)
     save_npy(out / "inputs" / "tokens.npy", rows.pop("tokens"))
     save_json(out / "inputs" / "vocab.json", vocab)
     save_npz(out / "labels" / "labels.npz", rows)

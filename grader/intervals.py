@@ -103,10 +103,15 @@ def bootstrap_statistic(
 
 
 def pack_outcomes(values: np.ndarray) -> dict[str, str | int]:
-    """Per-unit outcomes, compactly: 0/1 values as uint8, anything else as float16."""
+    """Per-unit outcomes, compactly: 0/1 values as uint8, anything else as float16, clipped
+    to its finite range (an absurd answer's 1e300 bits would otherwise be stored as infinity,
+    and an infinite difference counts as no difference in a tie test)."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     binary = bool(np.isin(values, (0.0, 1.0)).all())
     dtype = "uint8" if binary else "float16"
+    if not binary:
+        largest = float(np.finfo(np.float16).max)
+        values = np.clip(values, -largest, largest)
     raw = values.astype(dtype).tobytes()
     return {"dtype": dtype, "n": int(len(values)), "b64": base64.b64encode(raw).decode("ascii")}
 

@@ -143,25 +143,23 @@ def group_auc_metrics(y: np.ndarray, scores: np.ndarray, group: np.ndarray) -> M
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-softmax over the last axis, in float64. Values too large for it (1e308, infinities,
+    NaN) give NaN or -inf, never a finite number: callers check what they score."""
     x = x.astype(np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    result: np.ndarray = x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        m = x.max(axis=-1, keepdims=True)
+        result: np.ndarray = x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
     return result
 
 
-def bits_per_char(logprobs: np.ndarray, targets: np.ndarray) -> float | None:
-    """Mean -log2 p(target) over positions with a target (>= 0); logprobs renormalised."""
-    bits = char_bits(logprobs, targets)
-    return float(bits.mean()) if bits.size else None
-
-
-def char_bits(logprobs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """-log2 p(target) of each scored character (target >= 0), flat: what bits per character
-    averages (and what its confidence interval resamples)."""
-    lp = log_softmax(logprobs)
-    mask = targets >= 0
-    picked = np.take_along_axis(lp, np.where(mask, targets, 0)[..., None], axis=-1)[..., 0]
-    return np.asarray(-picked[mask] / math.log(2), dtype=np.float64)
+def target_bits(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """-log2 p(target) at each position, from logits or log-probabilities `scores` [..., V]
+    (renormalised with a log-softmax): float64, shaped like `targets`; NaN where the target
+    is negative (no target), and NaN or +inf where the scores are not fit to score."""
+    lp = log_softmax(scores)
+    scored = targets >= 0
+    picked = np.take_along_axis(lp, np.where(scored, targets, 0)[..., None], axis=-1)[..., 0]
+    return np.where(scored, -picked / math.log(2), np.nan)
 
 
 def return_stats(returns: list[float]) -> MetricSet:

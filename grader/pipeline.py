@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from grader import __version__
-from grader.causality import TOLERANCE_TEXT, cut_tokens, find_violation
 from grader.entry import EntryInfo, unpack_entry
 from grader.errors import EntryRejected, GraderError, GradingCancelled, PlatformError
 from grader.hidden import Dataset, default_hidden_dir, load_seeds, resolve_dataset
@@ -30,20 +29,20 @@ from grader.interactive import Episodes, PolicyFault, play
 from grader.outputs import OutputsRefused, read_json
 from grader.report import PrivateSession, Receipt, Report
 from grader.sandbox import Backend, Job, RunResult, SandboxLimits, get_backend
-from grader.sandbox.base import SessionClosed
+from grader.sandbox.base import Session, SessionClosed
 from grader.scoring import (
     INPUT_NAMES,
     SPLITS,
     Scores,
     check_splits,
     load_labels,
-    load_next_char_inputs,
-    load_next_char_output,
+    load_text_rows,
     score_classification,
     score_next_char,
     split_rows,
 )
 from grader.specs import LabSpec, load_spec
+from grader.stepwise import step_rows
 from grader.text import head_and_last_line, sanitize
 
 log = logging.getLogger(__name__)
@@ -180,6 +179,10 @@ def grade(request: GradeRequest, on_event: EventHandler | None = None) -> Report
             assert seeds is not None
             chosen = {s: seeds[s] for s in splits}
             report, run = _grade_interactive(spec, info, entry_dir, chosen, backend, deny, events)
+        elif spec.task == "next_char":
+            report, run = _grade_next_char(
+                spec, info, entry_dir, dataset, splits, backend, deny, events, Path(tmp)
+            )
         else:
             report, run = _grade_batch(
                 spec, info, entry_dir, dataset, splits, backend, deny, events, Path(tmp)
@@ -402,10 +405,6 @@ def _grade_batch(
     failed = _run_failed(spec, run, out_dir)
     if failed is not None:
         return failed, run
-    if spec.task == "next_char":
-        return _grade_next_char(
-            spec, info, entry_dir, dataset, splits, inputs_dir, backend, deny, events, tmp, run
-        )
     events.emit("scoring")
     try:
         scores = _score_outputs(spec, lambda: score_classification(spec, dataset, out_dir, splits))
@@ -439,97 +438,47 @@ def _score_outputs(spec: LabSpec, action: Callable[[], _T]) -> _T:
         ) from exc
 
 
-CUT_RUN = "the second run (the check that predictions use only earlier characters)"
-
-
 def _grade_next_char(
     spec: LabSpec,
     info: EntryInfo,
     entry_dir: Path,
     dataset: Dataset,
     splits: tuple[str, ...],
-    inputs_dir: Path,
     backend: Backend,
     deny: tuple[Path, ...],
     events: _Events,
     tmp: Path,
-    run_a: RunResult,
 ) -> tuple[Report, RunResult]:
-    """Run B on the cut tokens (grader/causality.py), compare it with run A, score run A.
+    """Step the scored rows of `splits` through the entry in one sandbox session
+    (grader/stepwise.py) and score the tally. The sandbox gets the vocabulary, never the
+    text: each character reaches it only once it has answered for it."""
+    text = load_text_rows(dataset, splits)
+    inputs = tmp / "inputs"
+    inputs.mkdir()
+    (inputs / "vocab.json").write_text(json.dumps(text.vocab), encoding="utf-8")
+    events.emit("running", backend=backend.name, entry_kind=info.kind)
 
-    Run B is a second, independent sandbox run through the same backend call: a fresh
-    sandbox and workspace, its own copy of the inputs and its own output folder."""
-    tokens, vocab = load_next_char_inputs(dataset)
-    tokens = tokens[split_rows(load_labels(dataset)["split"], splits)]
-    try:
-        out_a = _score_outputs(
-            spec, lambda: load_next_char_output(spec, tokens.shape, len(vocab), tmp / "out")
-        )
-    except _OutputsFault as fault:
-        return Report(status="invalid_output", reason=fault.reason, logs=run_a.log), run_a
-    cut = cut_tokens(tokens, len(vocab)) if tokens.shape[1] >= 2 and len(tokens) else None
-    run = run_a
-    if cut is not None:
-        inputs_b = tmp / "inputs-b"
-        shutil.copytree(inputs_dir, inputs_b)
-        (inputs_b / "tokens.npy").unlink()
-        np.save(inputs_b / "tokens.npy", cut.tokens, allow_pickle=False)
-        out_b = tmp / "out-b"
-        job = _batch_job(spec, info, entry_dir, inputs_b, out_b, deny)
-        events.emit("running", backend=backend.name, entry_kind=info.kind, check="causality")
-        run_b = backend.run(job, on_tick=events.tick)
-        run = _both(run_a, run_b)
-        failed = _run_failed(spec, run_b, out_b)
-        if failed is not None:
-            failed.reason = f"on {CUT_RUN}: {failed.reason}"
-            return failed, run
-        try:
-            violation = _score_outputs(
-                spec,
-                lambda: find_violation(
-                    out_a, load_next_char_output(spec, tokens.shape, len(vocab), out_b), cut
-                ),
-            )
-        except _OutputsFault as fault:
-            reason = f"on {CUT_RUN}: {fault.reason}"
-            return Report(status="invalid_output", reason=reason, logs=run_b.log), run
-        if violation is not None:
-            reason = (
-                "your model looks ahead: in a second run where only characters AFTER some "
-                f"positions were changed, its predictions changed at {violation.positions} of "
-                f"those earlier positions (first at position {violation.position} of a row, by "
-                f"{violation.difference:.3g} in log-probability; allowed: {TOLERANCE_TEXT}). "
-                "A next-character model may use only the characters up to the current one of "
-                "its own row, and must give the same answer for the same input (no dropout "
-                "or other randomness at inference)."
-            )
-            return Report(status="rejected", reason=reason, logs=run_a.log), run
+    def drive(session: Session) -> np.ndarray:
+        startup = spec.limits.wall_time_s
+        vocab_size = len(text.vocab)
+        return step_rows(session, text.tokens, text.targets, vocab_size, events.tick, startup)
+
+    bits, failed, run = _session(
+        spec, info, entry_dir, backend, deny, "stepwise", {"inputs": inputs}, drive, "model"
+    )
+    if failed is not None:
+        return failed, run
+    assert bits is not None  # drive returned
     events.emit("scoring")
     try:
         scores = _score_outputs(
             spec,
-            lambda: score_next_char(spec, dataset, out_a, entry_dir, info, events.tick, splits),
+            lambda: score_next_char(spec, text, bits, entry_dir, info, events.tick, splits),
         )
     except _OutputsFault as fault:
-        return Report(status="invalid_output", reason=fault.reason, logs=run_a.log), run
-    if cut is not None:
-        scores.details["causality_checked"] = {
-            "rows": len(cut.keep),
-            "positions": cut.positions_checked,
-        }
-    return _scored(scores, run_a.log), run
-
-
-def _both(a: RunResult, b: RunResult) -> RunResult:
-    """The receipt's view of two runs: the time both took, the higher peak, run A's log."""
-    return RunResult(
-        exit_code=a.exit_code,
-        timed_out=a.timed_out,
-        oom=a.oom,
-        wall_time_s=round(a.wall_time_s + b.wall_time_s, 3),
-        peak_memory_mb=max(a.peak_memory_mb, b.peak_memory_mb),
-        log=a.log,
-    )
+        return Report(status="invalid_output", reason=fault.reason, logs=run.log), run
+    scores.details["stepped"] = {"rows": len(text.split), "characters": text.tokens.size}
+    return _scored(scores, run.log), run
 
 
 def _scored(scores: Scores, log: str) -> Report:
@@ -623,12 +572,38 @@ def _play_session(
     """One sandbox session playing one episode per seed: its episodes, or the report of how
     the policy failed, and how the sandbox ended (None when there was nothing to play)."""
     assert spec.environment is not None
+    env_spec = spec.environment
     if not seeds:
         return Episodes(), None, None
+
+    def drive(session: Session) -> Episodes:
+        startup = min(env_spec.startup_timeout_s, spec.limits.wall_time_s)
+        return play(session, env_spec, seeds, events.tick, startup)
+
+    episodes, failed, run = _session(
+        spec, info, entry_dir, backend, deny, "interactive", {}, drive, "policy"
+    )
+    return episodes or Episodes(), failed, run
+
+
+def _session(
+    spec: LabSpec,
+    info: EntryInfo,
+    entry_dir: Path,
+    backend: Backend,
+    deny: tuple[Path, ...],
+    mode: str,
+    mounts: dict[str, Path],
+    drive: Callable[[Session], _T],
+    who: str,
+) -> tuple[_T | None, Report | None, RunResult]:
+    """One sandbox session of the harness in `mode`, driven by `drive` (which raises
+    PolicyFault or SessionClosed when the entry misbehaves): what it returned, or the report
+    of how the entry failed, and how the sandbox ended."""
     with tempfile.TemporaryDirectory(prefix="grader-out-") as out:
         job = Job(
-            command=_command("interactive", spec, info),
-            mounts={"entry": entry_dir},
+            command=_command(mode, spec, info),
+            mounts={"entry": entry_dir, **mounts},
             output_dir=Path(out),
             limits=_limits(spec),
             env=_job_env(spec, info),
@@ -636,10 +611,9 @@ def _play_session(
         )
         session = backend.start_session(job)
         fault: PolicyFault | None = None
-        episodes = Episodes()
+        result: _T | None = None
         try:
-            startup = min(spec.environment.startup_timeout_s, spec.limits.wall_time_s)
-            episodes = play(session, spec.environment, seeds, events.tick, startup)
+            result = drive(session)
         except PolicyFault as exc:
             fault = exc
         except SessionClosed:
@@ -648,14 +622,14 @@ def _play_session(
             run = session.close()
     stopped = _ended_badly(spec, run)
     if stopped is not None:
-        return episodes, stopped, run
+        return None, stopped, run
     if fault is not None:
         reason = fault.reason or (
-            f"your policy exited unexpectedly (exit code {run.exit_code}): "
+            f"your {who} exited unexpectedly (exit code {run.exit_code}): "
             f"{_last_error_line(run.log) or 'no error message'}"
         )
-        return episodes, Report(status=fault.status, reason=reason, logs=run.log), run
-    return episodes, None, run
+        return None, Report(status=fault.status, reason=reason, logs=run.log), run
+    return result, None, run
 
 
 def _attach_return_intervals(

@@ -7,6 +7,11 @@ copies are small on purpose, since the sandbox must not import the worker's code
 Worker -> policy: RESET, OBS + .npy bytes, QUIT. Policy -> worker: HELLO once loaded, OK after
 a reset, ACTION + .npy bytes (whatever the policy returned, checked by the worker), ERROR +
 UTF-8 reason. Arrays cross with `allow_pickle=False` both ways.
+
+A next-character model is stepped the same way (grader/stepwise.py): HELLO (its body, when
+not empty, the largest batch of rows the model can step: .npy int64 [1]), then per batch of
+rows START + .npy int64 [1] (the batch's number of rows; answered by OK), CHARS + .npy int32
+[B] (each row's next character) answered by SCORES + .npy [B, V], and QUIT at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from grader.outputs import npy_from_bytes
 
 HELLO, RESET, OK, OBS, ACTION, QUIT, ERROR = b"H", b"R", b"K", b"O", b"A", b"Q", b"E"
+START, CHARS, SCORES = b"S", b"C", b"P"
 HEADER = struct.Struct(">I")
 MAX_FRAME = 4 * 1024 * 1024
 

@@ -1,7 +1,9 @@
-"""Phase 2 of batch grading: validate the sandbox's outputs and score them, in the worker.
+"""Scoring in the worker: a batch run's outputs, and a next-character model's stepped tally.
 
 Outputs are untrusted bytes: they are read with `allow_pickle=False`, size-capped, and
-checked for shape, dtype and finiteness before any metric sees them.
+checked for shape, dtype and finiteness before any metric sees them. A next-character model's
+answers are scored as they arrive (grader/stepwise.py); this module turns the tally into
+bits per character per split.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from grader.outputs import OutputsRefused, load_npy
 from grader.songs import check_songs, read_songs
 from grader.specs import LabSpec
 
-OUTPUT_NAMES = {"classification": "probabilities.npy", "next_char": "logprobs.npy"}
-INPUT_NAMES = {"classification": "images.npy", "next_char": "tokens.npy"}
+OUTPUT_NAMES = {"classification": "probabilities.npy"}
+INPUT_NAMES = {"classification": "images.npy"}
 SPLITS = {"public": 0, "private": 1}
 
 
@@ -168,8 +170,19 @@ def score_classification(
     return _pack(spec, whole, per_split, details)
 
 
-def load_next_char_inputs(dataset: Dataset) -> tuple[np.ndarray, list[str]]:
-    """The hidden set's tokens [N,T] and vocabulary (trusted files: a platform fault if bad)."""
+@dataclass(frozen=True)
+class TextRows:
+    """The rows a next-character grading steps: the scored rows (`real`) of the graded
+    splits, in the set's order, with their targets and splits (trusted: the worker's own)."""
+
+    tokens: np.ndarray  # int [n, T]
+    targets: np.ndarray  # int64 [n, T]: the character after each position (< 0: none)
+    split: np.ndarray  # [n]
+    vocab: list[str]
+
+
+def load_text_rows(dataset: Dataset, splits: Collection[str]) -> TextRows:
+    """The hidden set's rows to step for `splits` (a platform fault if the set is bad)."""
     try:
         tokens = np.load(dataset.inputs_dir / "tokens.npy", allow_pickle=False)
         vocab = json.loads((dataset.inputs_dir / "vocab.json").read_text(encoding="utf-8"))
@@ -177,53 +190,60 @@ def load_next_char_inputs(dataset: Dataset) -> tuple[np.ndarray, list[str]]:
         raise PlatformError(f"{dataset.name}: inputs are unreadable: {exc}") from exc
     if tokens.ndim != 2 or not isinstance(vocab, list):
         raise PlatformError(f"{dataset.name}: tokens.npy is not [N,T] or vocab.json not a list")
-    return tokens, vocab
-
-
-def load_next_char_output(
-    spec: LabSpec, tokens_shape: tuple[int, ...], vocab_size: int, out_dir: Path
-) -> np.ndarray:
-    expected = (*tokens_shape, vocab_size)
-    wrong = (
-        f"expected log-probabilities of shape {list(expected)} (rows, positions, vocabulary "
-        f"of {vocab_size})"
+    labels = load_labels(dataset)
+    # `real` marks the scored rows; sets without it score every row.
+    real = labels["real"].astype(bool) if "real" in labels else np.ones(len(tokens), bool)
+    rows = np.intersect1d(split_rows(labels["split"], splits), np.flatnonzero(real))
+    targets = labels["targets"]
+    if targets.shape != tokens.shape:
+        raise PlatformError(f"{dataset.name}: targets and tokens differ in shape")
+    return TextRows(
+        tokens=tokens[rows],
+        targets=targets[rows].astype(np.int64),
+        split=labels["split"][rows],
+        vocab=vocab,
     )
-    path = out_dir / OUTPUT_NAMES["next_char"]
-    return load_output(path, spec.limits.output_mb * 2**20, [expected], wrong)
 
 
 def score_next_char(
     spec: LabSpec,
-    dataset: Dataset,
-    out: np.ndarray,
+    text: TextRows,
+    bits: np.ndarray,
     entry_dir: Path,
     info: EntryInfo,
     tick: Callable[[], None] | None = None,
     splits: Collection[str] = tuple(SPLITS),
 ) -> Scores:
-    """Bits per character of run A's validated outputs (the causality check is done), for
-    the rows of `splits` (the only rows the sandbox was given)."""
-    labels = load_labels(dataset)
-    rows = split_rows(labels["split"], splits)
-    targets = labels["targets"][rows].astype(np.int64)
-    # `real` marks the scored rows; sets without it score every row.
-    real = labels["real"][rows].astype(bool) if "real" in labels else np.ones(len(rows), bool)
-    split = labels["split"][rows]
+    """Bits per character, from the worker's own tally `bits` [n, T] (-log2 p of each target,
+    grader/stepwise.py) over the rows of `text`, per graded split."""
     graded = {s: SPLITS[s] for s in check_splits(splits)}
+    scored = text.targets >= 0
+
+    def values(mask: np.ndarray) -> np.ndarray:
+        # One per scored character, rows in the set's order: the units of the interval and
+        # of the paired tie test.
+        return np.asarray(bits[mask][scored[mask]], dtype=np.float64)
 
     def compute(mask: np.ndarray) -> M.MetricSet:
         result = M.MetricSet()
-        result.put("bits_per_char", M.bits_per_char(out[mask], targets[mask]), "no scored rows")
+        chars = values(mask)
+        mean = float(chars.mean()) if chars.size else None
+        if mean is not None and not np.isfinite(mean):  # each is finite: their sum overflowed
+            raise OutputInvalid(
+                "your model's log-probabilities are so large and negative that their mean "
+                "overflows: answer log-probabilities of a sensible size"
+            )
+        result.put("bits_per_char", mean, "no scored rows")
         return result
 
-    whole = compute(real)
-    per_split = {s: compute(real & (split == v)) for s, v in graded.items()}
+    everything = np.ones(len(text.split), dtype=bool)
+    whole = compute(everything)
+    per_split = {s: compute(text.split == v) for s, v in graded.items()}
     details: dict[str, Any] = {"notes": []}
-    seed = I.seed_of(spec.id, out.tobytes())
+    seed = I.seed_of(spec.id, bits.tobytes())
     per_split_ci = {
-        s: I.mean_intervals("bits_per_char", M.char_bits(out[m], targets[m]), seed + v)
+        s: I.mean_intervals("bits_per_char", values(text.split == v), seed + v)
         for s, v in graded.items()
-        for m in [real & (split == v)]
     }
     if info.songs and "abc_validity" in spec.metric_names:
         checked = check_songs(read_songs(entry_dir / info.songs), tick=tick)

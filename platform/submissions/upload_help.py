@@ -18,6 +18,75 @@ KINDS = {
 }
 
 
+# What a next-character lab's grader sends and expects (grader/stepwise.py, the harness's
+# stepwise.py): the words and one example per entry kind, for the lab page.
+NEXT_CHAR_SENDS = (
+    "The grader never sends the text: it steps your model through it. For each batch of rows "
+    "it sends every row's next character (its index in the course's vocabulary, the 83 "
+    "characters of sorted(set(songs_joined))) and waits for your model's scores of the "
+    "character after it before it sends the next one: one row of 83 logits or "
+    "log-probabilities per text row (not probabilities: a softmax is applied).",
+    "A score that gives the character that came next a probability of 0 or NaN (NaN, "
+    "infinities, numbers too large for a softmax) makes the entry invalid.",
+)
+# Per entry kind: (title, what that kind gets, an example).
+NEXT_CHAR_KINDS = {
+    "keras": (
+        "Keras",
+        "A stateful model (the notebook's LSTM with stateful=True, saved at whatever batch "
+        "size) gets [rows, 1] characters and is reset for each batch of rows; any other model "
+        "gets the characters so far, [rows, t], and its last position counts.",
+    ),
+    "torch": (
+        "PyTorch (TorchScript)",
+        "forward(x, state) returning (logits, state) gets x int64 [rows, 1], starting from "
+        "your init_hidden(batch_size) if you export one, else from zeros shaped for your one "
+        "nn.LSTM; a model with forward(x) gets the characters so far.",
+    ),
+    "code": (
+        "Code",
+        "submission.py: step(chars) gets int64 [rows], answers [rows, 83]; start(batch_size), "
+        "if you define it, is called before each batch of rows.",
+    ),
+}
+NEXT_CHAR_EXAMPLES = {
+    "keras": """# The notebook's model: Embedding, LSTM(..., stateful=True), Dense(vocab_size),
+# saved as it is, at the batch size you built it with (the grader rebuilds it).
+model.save("model.keras")""",
+    "torch": """import torch
+
+
+class Stepped(torch.nn.Module):
+    \"\"\"The notebook's LSTMModel, stepped: forward(x, state) -> (logits, state).\"\"\"
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, state: tuple[torch.Tensor, torch.Tensor]):
+        return self.model(x, state, return_state=True)
+
+
+model = model.cpu().eval()
+x = torch.zeros(1, 1, dtype=torch.long)
+torch.jit.trace(Stepped(model), (x, model.init_hidden(1, "cpu"))).save("model.pt")""",
+    "code": """# submission.py
+import numpy as np
+
+V = 83  # the course's vocabulary: sorted(set(songs_joined))
+
+
+def start(batch_size):
+    \"\"\"A new batch of rows begins: reset your model's state for batch_size rows.\"\"\"
+
+
+def step(chars):
+    \"\"\"chars: int64 [batch], each row's next character. Return [batch, V] logits or
+    log-probabilities of the character after it (here: all equally likely).\"\"\"
+    return np.full((len(chars), V), -np.log(V))""",
+}
+
+
 @dataclass(frozen=True)
 class KindHelp:
     """One entry kind's row of the lab page: what it receives and returns, and how the
@@ -64,6 +133,10 @@ class UploadHelp:
     ranking: str = ""  # how the lab ranks entries, in words (the spec's [ranking])
     per_kind: tuple[KindHelp, ...] = ()  # what each kind receives and returns
     extras: str = ""  # the grader package's extras this lab needs ("rl", "music")
+    # Where the grader steps the entry: what it sends and expects back (paragraphs), and per
+    # accepted entry kind (title, what that kind gets, an example).
+    sends: tuple[str, ...] = ()
+    examples: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def zipped(self) -> bool:
@@ -125,12 +198,17 @@ def upload_help(lab: Lab) -> UploadHelp:
     except SpecError:
         # A lab whose spec is missing still gets its page (uploads then say why they fail).
         kinds, songs, ranking, per_kind, extras = ENTRY_KINDS, False, "", (), ""
+    stepped = songs  # next-character labs are stepped by the grader
     return UploadHelp(
         kinds=tuple(KINDS[k][0] for k in kinds),
         example=KINDS[kinds[0]][1],
         needs_writeup=lab.needs_writeup,
         songs=songs,
         ranking=ranking,
-        per_kind=per_kind,
+        per_kind=() if stepped else per_kind,
         extras=extras,
+        sends=NEXT_CHAR_SENDS if stepped else (),
+        examples=tuple((*NEXT_CHAR_KINDS[k], NEXT_CHAR_EXAMPLES[k]) for k in kinds)
+        if stepped
+        else (),
     )

@@ -1,4 +1,4 @@
-"""Entry point: `python -m harness batch|interactive ...` (see the package docstring)."""
+"""Entry point: `python -m harness batch|interactive|stepwise ...` (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from harness import protocol
 from harness.loaders import Entry, EntryFailed, EntryRefused, load_entry
 
 EXIT_OK, EXIT_REFUSED, EXIT_FAILED = 0, 3, 4
-OUTPUT_NAMES = {"classification": "probabilities.npy", "next_char": "logprobs.npy"}
-INPUT_NAMES = {"classification": "images.npy", "next_char": "tokens.npy"}
+OUTPUT_NAMES = {"classification": "probabilities.npy"}
+INPUT_NAMES = {"classification": "images.npy"}
 
 
 def _status(status: str, reason: str = "", **extra: object) -> None:
@@ -111,16 +111,7 @@ def _encode(arr: np.ndarray) -> bytes:
 
 
 def run_interactive(args: argparse.Namespace) -> int:
-    # Take the protocol channel for ourselves, then point fd 1 at stderr and fd 0 at /dev/null,
-    # so nothing the entry prints (from Python or C) can corrupt a frame or read the channel.
-    channel_out = os.fdopen(os.dup(1), "wb", buffering=0)
-    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
-    os.dup2(2, 1)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    sys.stdout = sys.stderr
-
+    channel_out, channel_in = protocol.take_channel()
     try:
         entry = _load(args)
     except EntryRefused as exc:
@@ -156,7 +147,7 @@ def run_interactive(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harness")
-    parser.add_argument("mode", choices=["batch", "interactive", "check"])
+    parser.add_argument("mode", choices=["batch", "interactive", "check", "stepwise"])
     parser.add_argument(
         "--task", required=True, choices=["classification", "next_char", "interactive"]
     )
@@ -168,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode == "interactive":
         return run_interactive(args)
+    if args.mode == "stepwise":
+        from harness.stepwise import run_stepwise
+
+        return run_stepwise(args.kind, args.main)
     try:
         return run_check(args) if args.mode == "check" else run_batch(args)
     except EntryRefused as exc:

@@ -25,7 +25,8 @@ class EntryFailed(Exception):
     """The entry could not be loaded or run; the message is for the student."""
 
 
-def to_numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any, dtype: Any = np.float32) -> np.ndarray:
+    """The entry's answer as an array of `dtype` (None: the numbers' own type)."""
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     if isinstance(value, list | tuple) and len(value) == 1:
@@ -35,7 +36,7 @@ def to_numpy(value: Any) -> np.ndarray:
     if hasattr(value, "numpy"):
         value = value.numpy()
     try:
-        return np.asarray(value, dtype=np.float32)
+        return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise EntryFailed(f"the entry returned something that is not numbers: {exc}") from exc
 
@@ -108,7 +109,8 @@ def load_entry(kind: str, path: Path, task: str, layout: str = "channels_last") 
     return entry
 
 
-def _load_code(path: Path, task: str) -> Entry:
+def code_module(path: Path) -> ModuleType:
+    """The entry's submission.py, imported (its folder first on sys.path)."""
     entry_dir = str(path.parent)
     sys.path.insert(0, entry_dir)
     spec = importlib.util.spec_from_file_location("submission", path)
@@ -117,6 +119,11 @@ def _load_code(path: Path, task: str) -> Entry:
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules["submission"] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def _load_code(path: Path, task: str) -> Entry:
+    module = code_module(path)
     predict = getattr(module, "predict", None)
     act = getattr(module, "act", None)
     reset = getattr(module, "reset", None)
@@ -127,17 +134,17 @@ def _load_code(path: Path, task: str) -> Entry:
     return Entry(predict, act if callable(act) else None, reset if callable(reset) else None)
 
 
-def _load_keras(path: Path) -> Entry:
+def keras_model(path: Path) -> Any:
+    """A Keras model file loaded in safe mode, or a SavedModel folder as a TFSMLayer."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
     if path.is_dir():
         # A SavedModel runs TensorFlow graph ops only (no Python), through its signature.
         try:
-            layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+            return keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
         except Exception as exc:  # noqa: BLE001 - any loading failure is the entry's
             raise EntryFailed(f"cannot load the SavedModel: {exc}") from exc
-        return Entry(lambda x: layer(x))
     # The course's notebooks write activation=tf.nn.softmax; Keras saves TensorFlow's
     # function under its own name ("softmax_v2"), which Keras 3 cannot find again. They are
     # Keras's own activations under another name: no code of the entry's runs.
@@ -158,8 +165,22 @@ def _load_keras(path: Path) -> Entry:
                 "code (submission.py) that builds the model and loads its weights."
             ) from exc
         raise EntryFailed(f"cannot load the Keras model: {text}") from exc
+    return model
 
-    stateful = [layer for layer in model._flatten_layers() if getattr(layer, "stateful", False)]
+
+def keras_stateful_layers(model: Any) -> list[Any]:
+    """The model's stateful layers (RNNs built with stateful=True), nested ones included."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is None:  # a SavedModel's TFSMLayer: no Keras layers inside
+        return []
+    return [layer for layer in flatten() if getattr(layer, "stateful", False)]
+
+
+def _load_keras(path: Path) -> Entry:
+    model = keras_model(path)
+    if path.is_dir():
+        return Entry(lambda x: model(x))
+    stateful = keras_stateful_layers(model)
 
     def reset_states() -> None:
         # Stateful RNNs would carry one row's state into the next batch.
@@ -171,7 +192,8 @@ def _load_keras(path: Path) -> Entry:
     )
 
 
-def _load_torch(path: Path) -> Entry:
+def torch_module(path: Path) -> Any:
+    """A torch.export archive (.pt2) as its module, or a TorchScript model, in eval mode."""
     import torch
 
     torch.set_grad_enabled(False)
@@ -184,6 +206,13 @@ def _load_torch(path: Path) -> Entry:
             module.eval()
     except Exception as exc:  # noqa: BLE001
         raise EntryFailed(f"cannot load the PyTorch model: {exc}") from exc
+    return module
+
+
+def _load_torch(path: Path) -> Entry:
+    import torch
+
+    module = torch_module(path)
 
     def predict(x: np.ndarray) -> Any:
         return module(torch.from_numpy(np.ascontiguousarray(x)))

@@ -67,8 +67,8 @@ def build_debias(set_dir: Path) -> dict[str, np.ndarray]:
 
 
 def build_music(set_dir: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    """Rows where the next token is always (token + 1) mod V, plus the old check's probe rows
-    (unscored, like lab1-music-v1's; the grader no longer reads `probe_*`)."""
+    """Rows where the next token is always (token + 1) mod V, plus unscored rows (`real`
+    false) laid out like lab1-music-v1's old probe rows: the grader never steps them."""
     _fresh(set_dir)
     rng = np.random.default_rng(seed)
     n_real, n_probe = 8, 4
@@ -98,41 +98,18 @@ def build_music(set_dir: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def build_music_hostile(
-    set_dir: Path, n: int = 1000, t: int = 32, v: int = 8, n_probe: int = 24, seed: int = 7
+    set_dir: Path, n: int = 1000, t: int = 32, v: int = 8, seed: int = 7
 ) -> dict[str, np.ndarray]:
-    """Many rows of random tokens, each drawn uniformly and written twice ("aabbcc..."),
-    laid out like lab1-music-v1: it also holds the old check's probe rows (perturbed copies
-    after `probe_k`, unscored, shuffled in) and their `probe_*` labels, so an entry can be
-    graded by the old check and by the new one alike.
-
-    Rows share no long prefix except the probe pairs. A uniform model scores log2(v) bits per
-    character; a causal model can predict every second character (the copy), and a model
-    that reads two characters ahead can also predict the others."""
+    """Many rows of random tokens, each drawn uniformly and written twice ("aabbcc..."), every
+    row starting at a pair. A causal model can predict every copy (0 bits) and nothing else
+    (log2(v) bits): its best is log2(v) / 2 bits per character; a model that read ahead could
+    do better. No `real`: every row is scored."""
     _fresh(set_dir)
     rng = np.random.default_rng(seed)
     tokens = np.repeat(rng.integers(0, v, size=(n, t // 2 + 1)), 2, axis=1)[:, : t + 1]
     targets, tokens = tokens[:, 1:], tokens[:, :-1]
-    src = np.sort(rng.choice(n, size=n_probe, replace=False))
-    k = rng.integers(10, t - 10, size=n_probe)
-    pert, pert_targets = tokens[src].copy(), targets[src].copy()
-    for r, kk in enumerate(k):
-        pert[r, kk + 1 :] = (pert[r, kk + 1 :] + rng.integers(1, v, size=t - kk - 1)) % v
-        pert_targets[r, kk:-1] = pert[r, kk + 1 :]
-    all_tokens = np.concatenate([tokens, pert])
-    all_targets = np.concatenate([targets, pert_targets])
-    real = np.arange(n + n_probe) < n
-    split = np.concatenate([np.arange(n) % 2, np.zeros(n_probe, dtype=np.int64)])
-    perm = rng.permutation(n + n_probe)
-    new_pos = np.argsort(perm)
-    labels = {
-        "targets": all_targets[perm].astype(np.int32),
-        "real": real[perm],
-        "split": split[perm].astype(np.int8),
-        "probe_orig": new_pos[src].astype(np.int64),
-        "probe_pert": new_pos[n + np.arange(n_probe)].astype(np.int64),
-        "probe_k": k.astype(np.int64),
-    }
-    np.save(set_dir / "inputs" / "tokens.npy", all_tokens[perm].astype(np.int32))
+    labels = {"targets": targets.astype(np.int32), "split": (np.arange(n) % 2).astype(np.int8)}
+    np.save(set_dir / "inputs" / "tokens.npy", tokens.astype(np.int32))
     (set_dir / "inputs" / "vocab.json").write_text(json.dumps(list("abcdefgh"[:v])))
     np.savez(set_dir / "labels" / "labels.npz", **labels)
     return labels
@@ -184,122 +161,174 @@ def write_entry(directory: Path, source: str, name: str = "submission.py", **fil
     return directory
 
 
-# --------------------------------------------------------------------------- causality
-# Next-character entries for the hostile-music set (build_music_hostile: V = 8, i.i.d.
-# tokens, so an honest model's best is uniform, log2(8) = 3 bits per character). Each
-# cheater reads the whole input file itself, as an attacker would, not just its batch.
+# --------------------------------------------------------------------------- hostile music
+# Next-character entries (the step API) for the hostile-music set (build_music_hostile: V = 8,
+# tokens drawn uniformly and written twice). A causal model's best is 1.5 bits per character.
 
-_CHEAT_PRELUDE = """
-import os, zlib
+HOSTILE_V = 8
+BEST_CAUSAL_BITS = 1.5
+
+_PAIRS_PRELUDE = """
 import numpy as np
 V = 8
-ALL = np.load(os.path.join(os.environ["SANDBOX_INPUTS"], "tokens.npy"))
+SEEN = {"t": 0}
 
 
-def uniform(tokens):
-    return np.full(tokens.shape + (V,), -np.log(V))
+def start(batch_size):
+    SEEN["t"] = 0
 
 
-def peek(out, row, pos, token):
-    # Put (almost) all the mass on `token`: the character it read ahead.
-    out[row, pos] = np.log(1e-3 / V)
-    out[row, pos, token] = np.log(1 - 1e-3 + 1e-3 / V)
+def copy_known():
+    # Rows start at a pair: after an even number of steps the next character is a copy.
+    return SEEN["t"] % 2 == 0
 """
 
-CHEATERS = {
-    # The old check's probes are the only rows sharing a long exact prefix: stay causal on
-    # them, read the next character everywhere else.
-    "finds_probes": _CHEAT_PRELUDE
+# The best causal model: certain of each copy, uniform over the character after a pair.
+HONEST_PAIRS = (
+    _PAIRS_PRELUDE
     + """
-keys, probes = {}, set()
-for row in ALL:
-    key = row[:10].tobytes()
-    if key in keys:
-        probes.add(key)
-    keys[key] = True
 
-
-def predict(tokens):
-    out = uniform(tokens)
-    for i, row in enumerate(tokens):
-        if row[:10].tobytes() not in probes:
-            for pos in range(len(row) - 1):
-                peek(out, i, pos, row[pos + 1])
+def step(chars):
+    out = np.zeros((len(chars), V))
+    if copy_known():
+        out[:] = np.log(1e-9 / (V - 1))
+        out[np.arange(len(chars)), chars] = np.log(1 - 1e-9)
+    SEEN["t"] += 1
     return out
-""",
-    # The old probes were cut at 10..T-11: peek only at the last 10 positions of each row.
-    "peeks_last_10": _CHEAT_PRELUDE
+"""
+)
+
+
+def extreme_pairs(high: str, low: str, dtype: str, guess_everywhere: bool = True) -> str:
+    """An entry answering one-hot scores `high` on its choice and `low` elsewhere, as `dtype`:
+    on the copy when it knows it, else (if `guess_everywhere`) on a guess, the current
+    character (right 1 time in 8); where it does not guess, zeros (uniform)."""
+    return (
+        _PAIRS_PRELUDE
+        + f"""
+
+def step(chars):
+    n = len(chars)
+    if copy_known() or {guess_everywhere!r}:
+        out = np.full((n, V), {low}, dtype=np.{dtype})
+        out[np.arange(n), chars] = {high}
+    else:
+        out = np.zeros((n, V), dtype=np.{dtype})
+    SEEN["t"] += 1
+    return out
+"""
+    )
+
+
+# Whatever it answers, it also leaves a logprobs.npy of +-1e308 one-hot logits in its output
+# folder (the red team's old trick): the worker reads no file, only the answers.
+WRITES_LOGPROBS_FILE = (
+    HONEST_PAIRS
     + """
-def predict(tokens):
-    out = uniform(tokens)
-    t = tokens.shape[1]
-    for i, row in enumerate(tokens):
-        for pos in range(t - 10, t - 1):
-            peek(out, i, pos, row[pos + 1])
-    return out
-""",
-    # Peek at a pseudo-random 5% of positions, chosen from the row's prefix, so that both
-    # runs choose the same positions wherever their prefixes agree (the hardest case). The
-    # old check caught such a model at a probe whose cut fell on a chosen position (chance
-    # 1 - 0.95^24, about 71%); SALT2 is the first salt whose choice it misses on this set.
-    "peeks_5_percent": _CHEAT_PRELUDE
-    + """
-SALT = b"SALT2"
+
+import atexit, os
 
 
-def chosen(prefix):
-    return zlib.crc32(SALT + prefix.tobytes()) % 20 == 0
+def _leave_file():
+    fake = np.full((1000, 32, V), -1e308)
+    fake[..., 0] = 1e308
+    np.save(os.path.join(os.environ["SANDBOX_OUT"], "logprobs.npy"), fake)
 
 
-def predict(tokens):
-    out = uniform(tokens)
-    for i, row in enumerate(tokens):
-        for pos in range(len(row) - 1):
-            if chosen(row[: pos + 1]):
-                peek(out, i, pos, row[pos + 1])
-    return out
-""",
-    # Never the next character: the one two ahead, which is its copy when the next one is
-    # the first of a pair (odd positions), in the last 10 positions of each row.
-    "looks_two_ahead": _CHEAT_PRELUDE
-    + """
-def predict(tokens):
-    out = uniform(tokens)
-    t = tokens.shape[1]
-    for i, row in enumerate(tokens):
-        for pos in range(t - 10, t - 2):
-            if pos % 2 == 1:
-                peek(out, i, pos, row[pos + 2])
-    return out
-""",
-}
+atexit.register(_leave_file)
+"""
+)
 
-# Honest: uses only the current token, plus batch-dependent float noise of ~1e-6 (like
-# BLAS kernels choosing another reduction order for another batch), inside the tolerance.
-HONEST_NOISY = """
+# Logs every frame it gets and every answer it gives, in order, and every file it can find
+# that could hold the text (tokens.npy, labels.npz, anything under the sandbox's folders).
+LOGS_EVERYTHING = """
+import os, sys
 import numpy as np
-V = 8
+V = VOCAB_SIZE
 
 
-def predict(tokens):
-    tokens = np.asarray(tokens)
-    logits = np.zeros(tokens.shape + (V,))
-    np.put_along_axis(logits, tokens[..., None], 1e-9, axis=-1)
-    noise = 1e-6 * np.sin(float(tokens.sum()) + np.arange(V))
-    return (logits + noise).astype(np.float32)
+def _log(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+for name, folder in sorted(os.environ.items()):
+    if name.startswith("SANDBOX_") and os.path.isdir(folder):
+        for root, dirs, files in os.walk(folder):
+            for f in files:
+                _log("FILE", name, os.path.relpath(os.path.join(root, f), folder))
+for root in ("/", "/sandbox", "/tmp", "/dev/shm", os.getcwd()):
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev", "usr", "lib", "lib64")]
+        for f in files:
+            if f in ("tokens.npy", "labels.npz", "targets.npy"):
+                _log("FOUND", os.path.join(dirpath, f))
+
+
+def start(batch_size):
+    _log("START", batch_size)
+
+
+def step(chars):
+    _log("GOT", ",".join(str(int(c)) for c in chars))
+    out = np.zeros((len(chars), V))
+    _log("ANSWERED")
+    return out
 """
 
-# Honest in what it reads, but random at inference (dropout left on): outputs differ by
-# ~1e-2 between runs, far beyond float noise.
-RANDOM_AT_INFERENCE = """
-import numpy as np
-V = 8
+
+def logging_entry(vocab_size: int) -> str:
+    return LOGS_EVERYTHING.replace("VOCAB_SIZE", str(vocab_size))
 
 
-def predict(tokens):
-    rng = np.random.default_rng()
-    return rng.normal(0.0, 1e-2, size=np.shape(tokens) + (V,)).astype(np.float32)
+def smuggler(stash: str) -> str:
+    """Stashes every row it was given in host-wide folders (/tmp, /dev/shm); graded again, it
+    answers from the stash wherever a row's characters so far match a stashed row, which
+    would be perfect on a second grading of the same set. Logs whether it found a stash."""
+    return (
+        _PAIRS_PRELUDE
+        + f"""
+import os, sys
+STASH = [os.path.join(d, {stash!r}) for d in ("/tmp", "/dev/shm")]
+FOUND = None
+for path in STASH:
+    try:
+        FOUND = np.load(path)
+        break
+    except Exception:
+        pass
+print("STASH", "found" if FOUND is not None else "none", file=sys.stderr, flush=True)
+ROWS = []
+
+
+def start(batch_size):
+    SEEN["t"] = 0
+    ROWS.append(np.zeros((batch_size, 0), dtype=np.int64))
+
+
+def step(chars):
+    rows = ROWS[-1] = np.concatenate([ROWS[-1], chars[:, None]], axis=1)
+    out = np.zeros((len(chars), V))
+    if copy_known():
+        out[:] = np.log(1e-9 / (V - 1))
+        out[np.arange(len(chars)), chars] = np.log(1 - 1e-9)
+    elif FOUND is not None and SEEN["t"] + 1 < FOUND.shape[1]:
+        t = SEEN["t"]
+        for i, row in enumerate(rows):
+            match = np.flatnonzero((FOUND[:, : t + 1] == row).all(axis=1))
+            if match.size:
+                out[i] = np.log(1e-9 / (V - 1))
+                out[i, FOUND[match[0], t + 1]] = np.log(1 - 1e-9)
+    SEEN["t"] += 1
+    seen = np.concatenate([r for r in ROWS if r.shape[1] == rows.shape[1]])
+    for path in STASH:
+        try:
+            with open(path, "wb") as f:
+                np.save(f, seen)
+        except OSError:
+            pass
+    return out
 """
+    )
 
 
 def hostile_music(root: Path) -> tuple[Path, Path]:
@@ -310,63 +339,3 @@ def hostile_music(root: Path) -> tuple[Path, Path]:
     checksums["lab1-music"] = _manifest(hidden / "lab1-music-v1", "lab1-music-v1", "lab1-music")
     specs = write_specs(root / "specs", checksums, wall_time_s=120, memory_mb=2000)
     return hidden, specs
-
-
-def smuggler(stash: str) -> str:
-    """A cheater that peeks everywhere in run A and saves A's tokens and outputs under the
-    paths `stash` names (host-wide folders: /tmp, /dev/shm); in run B, if it finds them,
-    it answers A's outputs for the rows B shares a prefix with, so the two runs agree.
-    Only runs that share nothing (a fresh /tmp and /dev/shm each) can catch it."""
-    return (
-        _CHEAT_PRELUDE
-        + f"""
-STASH = [os.path.join(d, {stash!r}) for d in ("/tmp", "/dev/shm")]
-
-
-def load_stash():
-    for path in STASH:
-        try:
-            with np.load(path) as npz:
-                return npz["tokens"], npz["out"]
-        except Exception:
-            continue
-    return None
-
-
-def peek_all(tokens):
-    out = uniform(tokens)
-    for i, row in enumerate(tokens):
-        for pos in range(len(row) - 1):
-            peek(out, i, pos, row[pos + 1])
-    return out
-
-
-FOUND = load_stash()
-if FOUND is None:
-    OUT_ALL = peek_all(ALL)
-    for path in STASH:
-        try:
-            with open(path, "wb") as f:
-                np.savez(f, tokens=ALL, out=OUT_ALL)
-        except OSError:
-            pass
-
-SEEN = 0  # rows answered so far: this row's index in the whole input
-
-
-def predict(tokens):
-    global SEEN
-    out = peek_all(tokens)
-    if FOUND is not None:
-        # Each row gets run A's answer for the row of A at the same index when it starts
-        # alike (it is that row, if B kept A's row order), else for the row of A sharing
-        # its longest prefix.
-        for i, row in enumerate(tokens):
-            j = SEEN + i
-            if FOUND[0][j][0] != row[0]:
-                j = int(np.cumprod(FOUND[0] == row, axis=1).sum(axis=1).argmax())
-            out[i] = FOUND[1][j]
-    SEEN += len(tokens)
-    return out
-"""
-    )

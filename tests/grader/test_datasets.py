@@ -149,9 +149,8 @@ def test_abc_tunes_with_derived_and_given_vocabulary(specs, tmp_path):
     tokens = np.load(out / "inputs" / "tokens.npy")
     labels = labels_of(out)
     assert tokens.shape[1] == 40
-    real = labels["real"]
-    assert (labels["targets"][real, :-1] == tokens[real, 1:]).all()
-    assert len(labels["probe_k"]) > 0
+    assert set(labels) == {"targets", "split"}  # every row is scored: no probe rows
+    assert (labels["targets"][:, :-1] == tokens[:, 1:]).all()
     # A given vocabulary is kept as given (its order is the token ids).
     given = tmp_path / "vocab.json"
     given.write_text(json.dumps(list(reversed(vocab)) + ["#"]))

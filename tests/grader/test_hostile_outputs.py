@@ -60,11 +60,16 @@ def test_deeply_nested_harness_json_is_not_a_worker_crash(graded, tmp_root, tmp_
     assert hostile.leftovers(tmp_root) == []
 
 
-def test_a_250_mib_boolean_output_is_refused_without_loading_it(graded, tmp_root, tmp_path):
+def test_a_250_mib_boolean_output_is_refused_without_loading_it(
+    graded, tmp_root, tmp_path, synth_hidden, monkeypatch
+):
+    # A 256 MB output cap, so that the 250 MiB file reaches the scoring step.
+    specs = synth.write_specs(tmp_path / "specs", synth_hidden[1], output_mb=256)
+    monkeypatch.setenv("GRADER_SPECS_DIR", str(specs))
     path = entry(tmp_path, hostile.BOOL_250MIB)
     tracemalloc.start()
     try:
-        report = graded("lab1-music", path)
+        report = graded("lab2-mnist", path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

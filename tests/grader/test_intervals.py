@@ -60,6 +60,17 @@ def test_outcomes_round_trip_compactly(values):
     assert I.unpack_outcomes(packed).tolist() == values
 
 
+def test_absurd_outcomes_are_stored_finite_and_never_tie_with_a_sensible_run():
+    # An entry whose log-probabilities are -1e300 scores ~1.4e300 bits per character: stored
+    # as float16 that was infinity, and an infinite difference counted as no difference.
+    rng = np.random.default_rng(0)
+    sensible = rng.uniform(1.0, 3.0, 400)
+    absurd = I.unpack_outcomes(I.pack_outcomes(np.full(400, 1.4e300)))
+    assert np.isfinite(absurd).all() and (absurd == np.finfo(np.float16).max).all()
+    means = I.paired_resampled_means(np.stack([sensible, absurd]), seed=1)
+    assert I.differs(means[0], means[1])
+
+
 def test_graded_run_carries_intervals_and_regrading_reproduces_them(graded, tmp_path):
     path = synth.write_entry(tmp_path / "d", DEBIAS)
     first, second = graded("lab2-debias", path), graded("lab2-debias", path)

@@ -53,16 +53,33 @@ def test_debias_group_missing_is_undefined_not_zero():
     assert "debias_accuracy" not in ms.values
 
 
-def test_bits_per_char_by_hand_and_renormalised():
+def test_target_bits_by_hand_and_renormalised():
     V = 4
-    targets = np.array([[1, 2, 3]])
-    p = np.full((1, 3, V), 0.1)
-    for t, c in enumerate(targets[0]):
+    targets = np.array([[1, 2, 3, -1]])
+    p = np.full((1, 4, V), 0.1)
+    for t, c in enumerate(targets[0, :3]):
         p[0, t, c] = 0.7
-    assert M.bits_per_char(np.log(p), targets) == pytest.approx(-math.log2(0.7))
+    bits = M.target_bits(np.log(p), targets)
+    assert bits.shape == (1, 4) and np.isnan(bits[0, 3])  # no target: not scored
+    assert bits[0, :3] == pytest.approx([-math.log2(0.7)] * 3)
     # logits (shifted log-probs) score the same; unnormalised zeros cannot score 0 bits
-    assert M.bits_per_char(np.log(p) + 5.0, targets) == pytest.approx(-math.log2(0.7))
-    assert M.bits_per_char(np.zeros((1, 3, V)), targets) == pytest.approx(2.0)
+    assert M.target_bits(np.log(p) + 5.0, targets)[0, :3] == pytest.approx(bits[0, :3])
+    assert M.target_bits(np.zeros((1, 4, V)), targets)[0, :3] == pytest.approx([2.0] * 3)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        [1e308, -1e308, -1e308],  # the target at -1e308 after a softmax: probability 0
+        [np.inf, 0.0, 0.0],
+        [np.nan, 0.0, 0.0],
+        [-np.inf, -np.inf, -np.inf],
+        [0.0, -np.inf, 0.0],
+    ],
+)
+def test_target_bits_of_extreme_scores_are_never_finite(row):
+    bits = M.target_bits(np.array([row]), np.array([1]))
+    assert not np.isfinite(bits[0])
 
 
 def test_group_auc_by_hand():

@@ -179,14 +179,23 @@ def test_sample_set_is_graded_unverified(graded, tmp_path):
 # --------------------------------------------------------------------------- next character
 
 V, T = synth.MUSIC_V, synth.MUSIC_T
+# p(next = token + 1 mod V) = 0.9, the rest shared: the step API, one character per row.
 CAUSAL = f"""
 import numpy as np
+def step(chars):
+    out = np.full((len(chars), {V}), 0.1 / {V - 1})
+    out[np.arange(len(chars)), (chars + 1) % {V}] = 0.9
+    return np.log(out)
+"""
+# The same model as a stateless predict(tokens) -> [N, t, V]: re-run on the characters so far.
+CAUSAL_PREDICT = f"""
+import numpy as np
 def predict(tokens):
-    # p(next = token + 1 mod V) = 0.9, the rest shared: uses only the current token.
     out = np.full(tokens.shape + ({V},), 0.1 / {V - 1})
     np.put_along_axis(out, ((tokens + 1) % {V})[..., None], 0.9, axis=-1)
     return np.log(out)
 """
+# Written to read the character after each position, as it could when it got whole rows.
 PEEKS = f"""
 import numpy as np
 def predict(tokens):
@@ -206,25 +215,40 @@ def test_next_char_bits_by_hand_and_songs(graded, tmp_path):
         -math.log2(0.9), rel=1e-5
     )
     assert report.metrics["abc_validity"] == 0.5
+    assert report.details["stepped"] == {"rows": 8, "characters": 8 * T}
+
+
+def test_a_stateless_predict_is_rerun_on_the_characters_so_far(graded, tmp_path):
+    report = graded("lab1-music", entry(tmp_path, CAUSAL_PREDICT))
+    assert report.status == "scored", report.reason
+    assert report.metrics["bits_per_char"] == pytest.approx(-math.log2(0.9), rel=1e-5)
 
 
 def test_uniform_next_char_model_scores_log2_v(graded, tmp_path):
-    source = f"import numpy as np\ndef predict(t):\n    return np.zeros(t.shape + ({V},))\n"
+    source = f"import numpy as np\ndef step(c):\n    return np.zeros((len(c), {V}))\n"
     report = graded("lab1-music", entry(tmp_path, source))
     assert report.metrics["bits_per_char"] == pytest.approx(math.log2(V), rel=1e-6)
     assert "abc_validity" not in report.metrics
 
 
-def test_model_that_peeks_at_the_next_character_is_rejected(graded, tmp_path):
+def test_a_model_written_to_peek_finds_no_next_character(graded, tmp_path):
+    # It only ever holds the characters it has answered for, so at each position its "next
+    # character" is the current one: always wrong here (next = current + 1).
     report = graded("lab1-music", entry(tmp_path, PEEKS))
-    assert report.status == "rejected"
-    assert "looks ahead" in report.reason and report.metrics == {}
+    assert report.status == "scored", report.reason
+    assert report.metrics["bits_per_char"] > math.log2(V)
 
 
 def test_next_char_wrong_vocabulary_size_is_invalid(graded, tmp_path):
-    source = f"import numpy as np\ndef predict(t):\n    return np.zeros(t.shape + ({V + 1},))\n"
+    source = f"import numpy as np\ndef step(c):\n    return np.zeros((len(c), {V + 1}))\n"
     report = graded("lab1-music", entry(tmp_path, source))
-    assert report.status == "invalid_output" and "vocabulary" in report.reason
+    assert report.status == "invalid_output" and "vocabulary of 6" in report.reason
+    assert f"shape [8, {V + 1}]" in report.reason
+
+
+def test_a_next_char_model_without_step_or_predict_fails(graded, tmp_path):
+    report = graded("lab1-music", entry(tmp_path, "def act(observation):\n    return 0\n"))
+    assert report.status == "failed" and "must define step(chars)" in report.reason
 
 
 def test_heartbeats_while_the_sandbox_runs(graded, synth_hidden, tmp_path, monkeypatch):

@@ -44,3 +44,10 @@ def test_decode_action_refuses_pickles_and_bad_values():
     with pytest.raises(P.ProtocolError, match="integers 0 to 1"):
         P.decode_action(P.encode_array(np.array(2.5)), 2)
     assert P.decode_action(P.encode_array(np.array([1])), 2) == 1
+
+
+def test_both_copies_name_the_frames_alike(hp):
+    names = ("HELLO", "RESET", "OK", "OBS", "ACTION", "QUIT", "ERROR", "START", "CHARS", "SCORES")
+    assert [getattr(hp, n) for n in names] == [getattr(P, n) for n in names]
+    assert len({getattr(P, n) for n in names}) == len(names)
+    assert hp.MAX_FRAME == P.MAX_FRAME

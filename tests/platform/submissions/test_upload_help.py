@@ -10,13 +10,14 @@ import types
 import zipfile
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
 from factories import EnrollmentFactory, LabFactory
-from grader.specs import load_all_specs
+from grader.specs import load_all_specs, load_spec
 from submissions.models import Entry
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +108,30 @@ def test_the_upload_help_fits_the_lab(edition, client_as, spec_id):
     assert ("songs.abc" in help_text) == spec_id.startswith("lab1-music")
     assert ("songs.abc" in page) == spec_id.startswith("lab1-music")
     assert "writeup.md or writeup.pdf (required)" in help_text
+
+
+@pytest.mark.parametrize("spec_id", SPECS)
+def test_a_next_character_lab_says_what_the_grader_sends_with_an_example_per_kind(
+    edition, client_as, spec_id
+):
+    lab = _lab(edition, spec_id, needs_writeup=False)
+    page = client_as("student").get(f"/labs/{lab.pk}/").content.decode()
+    stepped = load_spec(spec_id).task == "next_char"
+    assert ('id="grader-sends"' in page) == stepped
+    if not stepped:
+        return
+    section = re.search(r'<div class="card" id="grader-sends">(.*?)</div>', page, re.S)[1]
+    assert "never sends the text" in section and "step(chars)" in section
+    titles = re.findall(r"<h3>(.*?)</h3>", section)
+    assert titles == ["Keras", "PyTorch (TorchScript)", "Code"]
+    examples = [
+        html.unescape(c)
+        for c in re.findall(r'<pre class="entry-example">(.*?)</pre>', section, re.S)
+    ]
+    # The code example runs as printed: start, then one step of 3 rows.
+    namespace: dict = {}
+    exec(compile(examples[2], "submission.py", "exec"), namespace)
+    namespace["start"](3)
+    scores = namespace["step"](np.array([1, 2, 3]))
+    assert scores.shape == (3, 83) and np.isfinite(scores).all()
+    assert "torch.jit.trace(Stepped(model)" in examples[1] and "model.save" in examples[0]

@@ -26,9 +26,13 @@ def tmp_root(tmp_path):
 
 @pytest.fixture(scope="module")
 def roomy_output_specs(tmp_path_factory, docker_hidden) -> Path:
-    # Lab 1's real output cap (256 MB), so a 250 MiB output reaches the scoring step.
+    # A 256 MB output cap, so a 250 MiB output reaches the scoring step.
     return synth.write_specs(
-        tmp_path_factory.mktemp("outputs"), docker_hidden[1], wall_time_s=30, memory_mb=1024
+        tmp_path_factory.mktemp("outputs"),
+        docker_hidden[1],
+        wall_time_s=30,
+        memory_mb=1024,
+        output_mb=256,
     )
 
 
@@ -73,7 +77,7 @@ def test_a_250_mib_boolean_output_is_refused_without_loading_it(
     tracemalloc.start()
     try:
         report = grade(
-            GradeRequest("lab1-music", path, hidden_dir=docker_hidden[0], backend="docker")
+            GradeRequest("lab2-mnist", path, hidden_dir=docker_hidden[0], backend="docker")
         )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
