@@ -25,12 +25,14 @@ def answers(
     bad: str = "",
     auth: bool = True,
 ) -> dict[int, Any]:
-    """`ok` (status -> serializer) plus the errors: 400 when `bad` says why, 401 and 403 for
-    operations that need a login (403 alone, when `denied` says why, for those that do not),
-    404 when `missing` says what, and 429 for every one (each is throttled)."""
+    """`ok` (status -> serializer) plus the errors: 400 for every one (a NUL character in the
+    address or a parameter is refused before any view: core.errors.NulRefusalMiddleware),
+    with `bad` saying what else it answers 400 for; 401 and 403 for operations that need a
+    login (403 alone, when `denied` says why, for those that do not), 404 when `missing` says
+    what, and 429 for every one (each is throttled)."""
     responses = dict(ok)
-    if bad:
-        responses[400] = OpenApiResponse(ErrorSerializer, description=bad)
+    nul = "A NUL character in the address, a parameter or a field."
+    responses[400] = OpenApiResponse(ErrorSerializer, description=f"{bad} {nul}" if bad else nul)
     if auth:
         responses[401] = OpenApiResponse(ErrorSerializer, description="No valid token or session.")
         responses[403] = OpenApiResponse(ErrorSerializer, description=denied or "Not allowed.")

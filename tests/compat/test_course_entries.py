@@ -10,10 +10,12 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ACCEPTED = [
-    # (lab, the file the notebook's code saves, the metric, the least it should reach)
-    ("lab2-mnist", "mnist_cnn.keras", "accuracy", 0.9),  # TF: model.save, tf.nn.softmax
-    ("lab2-mnist", "mnist_cnn.h5", "accuracy", 0.9),  # TF: the legacy HDF5 format
-    ("lab2-mnist", "mnist_cnn.pt", "accuracy", 0.9),  # PyTorch: torch.jit.trace, NCHW
+    # (lab, the file the notebook's code saves, the metric, the least it should reach). The
+    # demo's digits are drawn and warped per installation: the course's CNN, trained briefly,
+    # scores 0.89 to 0.93 on them (chance is 0.1).
+    ("lab2-mnist", "mnist_cnn.keras", "accuracy", 0.85),  # TF: model.save, tf.nn.softmax
+    ("lab2-mnist", "mnist_cnn.h5", "accuracy", 0.85),  # TF: the legacy HDF5 format
+    ("lab2-mnist", "mnist_cnn.pt", "accuracy", 0.85),  # PyTorch: torch.jit.trace, NCHW
     ("lab2-debias", "faces_standard.keras", "mean_group_auc", 0.0),  # TF: logits, NHWC
     ("lab2-debias", "faces_standard.pt", "mean_group_auc", 0.0),  # PyTorch: NCHW
     ("lab3-cartpole", "cartpole.keras", "mean_return", 1.0),

@@ -127,6 +127,7 @@ class Timeline(RuleBasedStateMachine):
         self.extensions: dict[int, object] = {}
         self.revealed = False
         self.judging_closed = False
+        self.announced = False  # the lab's winners were announced: nothing reopens it
         self.frozen: dict[int, int | None] = {}  # student -> counted entry, once fixed
         self.saw: set[int] = set()  # students who could see the private split, ever
         self.emails = 0
@@ -258,7 +259,12 @@ class Timeline(RuleBasedStateMachine):
 
     @rule()
     def hide(self):
-        boards.lab_private_hide(lab=self.fresh(), by=self.staff)
+        try:
+            boards.lab_private_hide(lab=self.fresh(), by=self.staff)
+        except Refused:
+            assert self.announced, "the reveal could not be withdrawn before an announcement"
+            return
+        assert not self.announced, "the reveal withdrawn after the winners were announced"
         self.revealed = False
 
     @rule(hours=st.integers(-24, 24))
@@ -266,7 +272,12 @@ class Timeline(RuleBasedStateMachine):
         closes_at = self.now + hours * HOUR
         if closes_at <= self.lab.opens_at:
             return
-        lab_deadline_move(lab=self.fresh(), closes_at=closes_at, by=self.staff)
+        try:
+            lab_deadline_move(lab=self.fresh(), closes_at=closes_at, by=self.staff)
+        except Refused:
+            assert self.announced, "the deadline could not be moved before an announcement"
+            return
+        assert not self.announced, "a deadline moved after the winners were announced"
         self.closes_at = closes_at
         if closes_at > self.now:
             self.revealed = False  # the reveal does not survive an extension
@@ -282,7 +293,7 @@ class Timeline(RuleBasedStateMachine):
                 lab=self.fresh(), user=student, closes_at=closes_at, reason="illness", by=self.staff
             )
         except Refused:
-            assert closes_at <= self.closes_at or student.pk in self.saw
+            assert closes_at <= self.closes_at or student.pk in self.saw or self.announced
             if student.pk in self.saw:
                 event("extension refused to a student who saw the private split")
         else:
@@ -320,7 +331,12 @@ class Timeline(RuleBasedStateMachine):
 
     @rule()
     def reopen_judging(self):
-        judging.lab_judging_reopen(lab=self.fresh(), by=self.staff)
+        try:
+            judging.lab_judging_reopen(lab=self.fresh(), by=self.staff)
+        except Refused:
+            assert self.announced, "judging could not be reopened before an announcement"
+            return
+        assert not self.announced, "judging reopened after the winners were announced"
         self.judging_closed = False
 
     @rule()
@@ -338,6 +354,7 @@ class Timeline(RuleBasedStateMachine):
             assert len(mail.outbox) == before
             return
         assert self.model_final(), "winners announced while the lab is not final"
+        self.announced = True  # the lab has a prize: its winners are now told
         event("announced")
         self.emails = len(mail.outbox)
 
