@@ -197,9 +197,14 @@ def load_text_rows(dataset: Dataset, splits: Collection[str]) -> TextRows:
     targets = labels["targets"]
     if targets.shape != tokens.shape:
         raise PlatformError(f"{dataset.name}: targets and tokens differ in shape")
+    targets = targets[rows].astype(np.int64)
+    # Rows are windows of one text: a row's last target is the next window's first
+    # character, which the entry is handed when it steps that window (in the same session,
+    # perhaps before). Never scored, it can teach the entry nothing that pays.
+    targets[:, -1:] = -1
     return TextRows(
         tokens=tokens[rows],
-        targets=targets[rows].astype(np.int64),
+        targets=targets,
         split=labels["split"][rows],
         vocab=vocab,
     )

@@ -15,6 +15,7 @@ The frames are grader/protocol.py's; the harness side is sandboxes/harness/stepw
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import numpy as np
@@ -123,7 +124,8 @@ def step_rows(
 
     `tokens[i, t]` is sent only once every row of its batch has been answered for position
     t-1, so the answer at t (scored against `targets[i, t]`, the character after it) can
-    depend only on characters 0..t of the rows the entry was given."""
+    depend only on characters 0..t of the rows the entry was given. Rows go in a secret
+    order; the tally comes back in the set's."""
     kind, body = _expect(session, startup_timeout_s, "while loading")
     if kind != P.HELLO:
         raise PolicyFault(
@@ -132,11 +134,15 @@ def step_rows(
     n, length = tokens.shape
     size = batch_rows(vocab_size, entry_max_batch(body))
     bits = np.full((n, length), np.nan)
+    # Rows are windows of one text, so a row's last target is the next window's first
+    # character, which that row hands the entry at its first step. In a secret order, fresh
+    # each session, the entry cannot tell which row continues which.
+    order = np.random.default_rng(secrets.randbits(128)).permutation(n)
     for first in range(0, n, size):
-        rows = slice(first, min(n, first + size))
+        rows = order[first : first + size]
         batch = tokens[rows].astype(np.int32)
         start = P.encode_array(np.array([len(batch)], dtype=np.int64))
-        what = f"before rows {first + 1}-{rows.stop}"
+        what = f"before rows {first + 1}-{first + len(rows)} of the session"
         _send(session, P.encode_frame(P.START, start), STEP_TIMEOUT_S, what)
         kind, _ = _expect(session, STEP_TIMEOUT_S, f"to start({len(batch)}) {what}")
         if kind != P.OK:
@@ -144,7 +150,7 @@ def step_rows(
                 "invalid_output", f"your model answered start with something else {what}"
             )
         for t in range(length):
-            where = f"at character {t + 1} of rows {first + 1}-{rows.stop}"
+            where = f"at character {t + 1} of rows {first + 1}-{first + len(rows)} of the session"
             chars = P.encode_frame(P.CHARS, P.encode_array(np.ascontiguousarray(batch[:, t])))
             _send(session, chars, STEP_TIMEOUT_S, where)
             kind, answer = _expect(session, STEP_TIMEOUT_S, where)

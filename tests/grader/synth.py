@@ -166,7 +166,9 @@ def write_entry(directory: Path, source: str, name: str = "submission.py", **fil
 # tokens drawn uniformly and written twice). A causal model's best is 1.5 bits per character.
 
 HOSTILE_V = 8
-BEST_CAUSAL_BITS = 1.5
+# Of a row's 32 positions the last is never scored (grader.scoring.load_text_rows); of the
+# other 31, the 16 copies cost 0 bits and the 15 fresh draws log2(8) = 3 bits each.
+BEST_CAUSAL_BITS = 3 * 15 / 31
 
 _PAIRS_PRELUDE = """
 import numpy as np

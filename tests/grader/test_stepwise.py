@@ -68,11 +68,32 @@ def test_an_entry_that_logs_everything_got_only_characters_it_had_answered_for(
         kind for size in expected_starts for kind in ["START", *steps]
     ]
     assert [int(e.split()[1]) for e in events if e.startswith("START")] == expected_starts
-    got = np.concatenate(received_rows(events))
-    # Exactly the scored rows, in the set's order (never the unscored ones), character by
-    # character: at step t it held characters 0..t and nothing after them.
-    assert (got == tokens[real]).all()
-    assert (got[:, 1:] == targets[real][:, :-1]).all()
+    got = sorted_rows(np.concatenate(received_rows(events)))
+    # Exactly the scored rows (never the unscored ones), character by character: at step t
+    # it held characters 0..t and nothing after them.
+    assert (got == sorted_rows(tokens[real])).all()
+    shifted = np.concatenate([tokens[real][:, :1], targets[real][:, :-1]], axis=1)
+    assert (got == sorted_rows(shifted)).all()
+
+
+def sorted_rows(rows: np.ndarray) -> np.ndarray:
+    """The rows in one canonical order: the entry gets them in a secret one."""
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def test_rows_come_in_a_secret_order_fresh_each_session(graded, synth_hidden, tmp_path):
+    # A row's last target is the next window's first character: were the rows in the set's
+    # order, the entry would know it from the next row's first step.
+    tokens, _targets, _split, real = music(synth_hidden)
+    entry = synth.write_entry(tmp_path / "e", synth.logging_entry(synth.MUSIC_V))
+    orders = []
+    for _ in range(2):
+        report = graded("lab1-music", entry)
+        got = np.concatenate(received_rows(log_events(report.logs, ("START", "GOT"))))
+        orders.append(got.tobytes())
+        assert (sorted_rows(got) == sorted_rows(tokens[real])).all()
+    # 8 rows: one order in 40,320 for each session, so both matching the set's is 1 in 1.6e9.
+    assert tokens[real].tobytes() not in orders or orders[0] != orders[1]
 
 
 def test_the_worker_steps_only_the_rows_of_the_graded_split(graded, synth_hidden, tmp_path):
@@ -82,7 +103,7 @@ def test_the_worker_steps_only_the_rows_of_the_graded_split(graded, synth_hidden
         report = graded("lab1-music", entry, splits=(name,))
         assert report.status == "scored", report.reason
         got = np.concatenate(received_rows(log_events(report.logs, ("START", "GOT"))))
-        assert (got == tokens[real & (split == value)]).all()
+        assert (sorted_rows(got) == sorted_rows(tokens[real & (split == value)])).all()
         assert set(report.split_metrics) == {name} == set(report.details["intervals"])
 
 
@@ -91,7 +112,7 @@ def test_a_step_that_never_answers_is_a_timeout(graded, tmp_path, monkeypatch):
     source = "import time\ndef step(chars):\n    time.sleep(3600)\n"
     report = graded("lab1-music", synth.write_entry(tmp_path / "e", source))
     assert report.status == "timeout" and "did not answer within 2 s" in report.reason
-    assert "at character 1 of rows 1-8" in report.reason
+    assert "at character 1 of rows 1-8 of the session" in report.reason
 
 
 def test_a_step_that_raises_fails_with_its_error(graded, tmp_path):
