@@ -103,23 +103,25 @@ class Preprocessor:
         return diff
 
 
-def _expect(session: Session, timeout_s: float, what: str) -> tuple[bytes, bytes]:
+def expect(
+    session: Session, timeout_s: float, what: str, who: str = "policy"
+) -> tuple[bytes, bytes]:
+    """The next frame from the sandboxed entry (`who`: "policy", "model"), as (kind, body);
+    PolicyFault when it is late, breaks the protocol or reports an error of its own."""
     try:
         payload = session.recv(timeout_s)
     except SessionTimeout as exc:
         raise PolicyFault(
-            "timeout", f"your policy did not answer within {timeout_s:g} s {what}"
+            "timeout", f"your {who} did not answer within {timeout_s:g} s {what}"
         ) from exc
     except P.ProtocolError as exc:
-        raise PolicyFault(
-            "invalid_output", f"your policy broke the protocol {what}: {exc}"
-        ) from exc
+        raise PolicyFault("invalid_output", f"your {who} broke the protocol {what}: {exc}") from exc
     kind, body = payload[:1], payload[1:]
     if kind == P.ERROR:
         message = head_and_last_line(body.decode("utf-8", "replace"), 900)
         if message.startswith("refused: "):
             raise PolicyFault("rejected", message.removeprefix("refused: "))
-        raise PolicyFault("failed", f"your policy raised an error {what}: {message}")
+        raise PolicyFault("failed", f"your {who} raised an error {what}: {message}")
     return kind, body
 
 
@@ -135,7 +137,7 @@ def play(
     The pipeline gives each split its own session (public first, then private in a fresh
     sandbox), so nothing the policy learns or prints during private episodes can reach what
     a student reads before the reveal."""
-    kind, _ = _expect(session, startup_timeout_s, "while loading")
+    kind, _ = expect(session, startup_timeout_s, "while loading")
     if kind != P.HELLO:
         raise PolicyFault(
             "invalid_output", "your policy wrote to the protocol channel while loading"
@@ -171,7 +173,7 @@ def _episode(
         raise PolicyFault(
             "timeout", f"your policy stopped reading before episode {number}"
         ) from exc
-    kind, _ = _expect(session, step_s, f"to reset() before episode {number}")
+    kind, _ = expect(session, step_s, f"to reset() before episode {number}")
     if kind != P.OK:
         raise PolicyFault("invalid_output", "your policy answered a reset with something else")
     observation = pre.reset(obs)
@@ -186,7 +188,7 @@ def _episode(
                 "timeout", f"your policy stopped reading in episode {number}"
             ) from exc
         where = f"at step {steps + 1} of episode {number}"
-        kind, body = _expect(session, step_s, where)
+        kind, body = expect(session, step_s, where)
         if kind != P.ACTION:
             raise PolicyFault("invalid_output", f"your policy sent an unexpected message {where}")
         try:

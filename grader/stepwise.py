@@ -22,9 +22,8 @@ import numpy as np
 
 from grader import metrics as M
 from grader import protocol as P
-from grader.interactive import PolicyFault
+from grader.interactive import PolicyFault, expect
 from grader.sandbox.base import Session, SessionTimeout
-from grader.text import one_line
 
 # Rows stepped together. Per step the entry gets B characters and answers B x V scores, so
 # larger batches mean fewer round trips and larger matrix products: the course's LSTM (1024
@@ -43,24 +42,6 @@ def batch_rows(vocab_size: int, entry_max: int) -> int:
     fits = max(1, (P.MAX_FRAME - 4096) // (8 * max(1, vocab_size)))
     size = min(ROWS_PER_BATCH, fits)
     return min(size, entry_max) if entry_max > 0 else size
-
-
-def _expect(session: Session, timeout_s: float, what: str) -> tuple[bytes, bytes]:
-    try:
-        payload = session.recv(timeout_s)
-    except SessionTimeout as exc:
-        raise PolicyFault(
-            "timeout", f"your model did not answer within {timeout_s:g} s {what}"
-        ) from exc
-    except P.ProtocolError as exc:
-        raise PolicyFault("invalid_output", f"your model broke the protocol {what}: {exc}") from exc
-    kind, body = payload[:1], payload[1:]
-    if kind == P.ERROR:
-        message = one_line(body.decode("utf-8", "replace"), 500)
-        if message.startswith("refused: "):
-            raise PolicyFault("rejected", message.removeprefix("refused: "))
-        raise PolicyFault("failed", f"your model raised an error {what}: {message}")
-    return kind, body
 
 
 def _send(session: Session, frame: bytes, timeout_s: float, what: str) -> None:
@@ -126,7 +107,7 @@ def step_rows(
     t-1, so the answer at t (scored against `targets[i, t]`, the character after it) can
     depend only on characters 0..t of the rows the entry was given. Rows go in a secret
     order; the tally comes back in the set's."""
-    kind, body = _expect(session, startup_timeout_s, "while loading")
+    kind, body = expect(session, startup_timeout_s, "while loading", "model")
     if kind != P.HELLO:
         raise PolicyFault(
             "invalid_output", "your model wrote to the protocol channel while loading"
@@ -144,7 +125,7 @@ def step_rows(
         start = P.encode_array(np.array([len(batch)], dtype=np.int64))
         what = f"before rows {first + 1}-{first + len(rows)} of the session"
         _send(session, P.encode_frame(P.START, start), STEP_TIMEOUT_S, what)
-        kind, _ = _expect(session, STEP_TIMEOUT_S, f"to start({len(batch)}) {what}")
+        kind, _ = expect(session, STEP_TIMEOUT_S, f"to start({len(batch)}) {what}", "model")
         if kind != P.OK:
             raise PolicyFault(
                 "invalid_output", f"your model answered start with something else {what}"
@@ -153,7 +134,7 @@ def step_rows(
             where = f"at character {t + 1} of rows {first + 1}-{first + len(rows)} of the session"
             chars = P.encode_frame(P.CHARS, P.encode_array(np.ascontiguousarray(batch[:, t])))
             _send(session, chars, STEP_TIMEOUT_S, where)
-            kind, answer = _expect(session, STEP_TIMEOUT_S, where)
+            kind, answer = expect(session, STEP_TIMEOUT_S, where, "model")
             if kind != P.SCORES:
                 raise PolicyFault(
                     "invalid_output", f"your model sent an unexpected message {where}"

@@ -1,4 +1,4 @@
-"""Entry point: `python -m harness batch|interactive|stepwise ...` (see the package docstring)."""
+"""Entry point: `python -m harness batch|interactive|stepwise|check ...` (the package docstring)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 
 from harness import protocol
 from harness.loaders import Entry, EntryFailed, EntryRefused, load_entry
+from harness.protocol import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 
-EXIT_OK, EXIT_REFUSED, EXIT_FAILED = 0, 3, 4
 OUTPUT_NAMES = {"classification": "probabilities.npy"}
 INPUT_NAMES = {"classification": "images.npy"}
 
@@ -111,38 +111,22 @@ def _encode(arr: np.ndarray) -> bytes:
 
 
 def run_interactive(args: argparse.Namespace) -> int:
-    channel_out, channel_in = protocol.take_channel()
-    try:
-        entry = _load(args)
-    except EntryRefused as exc:
-        protocol.write_frame(channel_out, protocol.ERROR, f"refused: {exc}".encode())
-        return EXIT_REFUSED
-    except Exception as exc:  # noqa: BLE001 - the entry's failure, reported to the worker
-        traceback.print_exc()
-        protocol.write_frame(channel_out, protocol.ERROR, f"load: {_describe(exc)}".encode())
-        return EXIT_FAILED
-    protocol.write_frame(channel_out, protocol.HELLO)
-    while True:
-        try:
-            kind, body = protocol.read_frame(channel_in)
-        except protocol.ChannelClosed:
-            return EXIT_OK
-        try:
-            if kind == protocol.QUIT:
-                return EXIT_OK
-            if kind == protocol.RESET:
-                entry.reset()
-                protocol.write_frame(channel_out, protocol.OK)
-            elif kind == protocol.OBS:
-                obs = np.load(io.BytesIO(body), allow_pickle=False)
-                # The worker, not the harness, decides whether this is a valid action.
-                protocol.write_frame(channel_out, protocol.ACTION, _encode(entry.act(obs)))
-            else:
-                return EXIT_FAILED
-        except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
-            protocol.write_frame(channel_out, protocol.ERROR, f"act: {_describe(exc)}".encode())
-            return EXIT_FAILED
+    def reset(entry: Entry, _body: bytes) -> tuple[bytes, bytes]:
+        entry.reset()
+        return protocol.OK, b""
+
+    def act(entry: Entry, body: bytes) -> tuple[bytes, bytes]:
+        obs = np.load(io.BytesIO(body), allow_pickle=False)
+        # The worker, not the harness, decides whether this is a valid action.
+        return protocol.ACTION, _encode(entry.act(obs))
+
+    return protocol.serve(
+        lambda: _load(args),
+        lambda _entry: b"",
+        {protocol.RESET: reset, protocol.OBS: act},
+        "act",
+        EntryRefused,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,8 +43,6 @@ from harness.loaders import (
     torch_module,
 )
 
-EXIT_OK, EXIT_REFUSED, EXIT_FAILED = 0, 3, 4
-
 
 class Stepper:
     """One batch of rows at a time: `start(batch_size)`, then `step(chars)` per position."""
@@ -304,46 +302,25 @@ def _encode(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
 def run_stepwise(kind: str, main: str) -> int:
     # OpenMP threads that spin between steps burn the sandbox's CPU quota while the worker
     # scores an answer: they sleep instead (read once, when torch loads OpenMP).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    channel_out, channel_in = protocol.take_channel()
-    try:
-        stepper = load_stepper(kind, Path(os.environ["SANDBOX_ENTRY"]) / main)
-    except EntryRefused as exc:
-        protocol.write_frame(channel_out, protocol.ERROR, f"refused: {exc}".encode())
-        return EXIT_REFUSED
-    except Exception as exc:  # noqa: BLE001 - the entry's failure, reported to the worker
-        traceback.print_exc()
-        protocol.write_frame(channel_out, protocol.ERROR, f"load: {_describe(exc)}".encode())
-        return EXIT_FAILED
-    hello = _encode(np.array([stepper.max_batch], dtype=np.int64))
-    protocol.write_frame(channel_out, protocol.HELLO, hello)
-    while True:
-        try:
-            kind_, body = protocol.read_frame(channel_in)
-        except protocol.ChannelClosed:
-            return EXIT_OK
-        try:
-            if kind_ == protocol.QUIT:
-                return EXIT_OK
-            if kind_ == protocol.START:
-                size = np.load(io.BytesIO(body), allow_pickle=False)
-                stepper.start(int(size.reshape(-1)[0]))
-                protocol.write_frame(channel_out, protocol.OK)
-            elif kind_ == protocol.CHARS:
-                chars = np.load(io.BytesIO(body), allow_pickle=False).astype(np.int64)
-                # The worker, not the harness, checks the scores' shape and values.
-                scores = _encode(stepper.step(chars))
-                protocol.write_frame(channel_out, protocol.SCORES, scores)
-            else:
-                return EXIT_FAILED
-        except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
-            protocol.write_frame(channel_out, protocol.ERROR, f"step: {_describe(exc)}".encode())
-            return EXIT_FAILED
+
+    def start(stepper: Stepper, body: bytes) -> tuple[bytes, bytes]:
+        size = np.load(io.BytesIO(body), allow_pickle=False)
+        stepper.start(int(size.reshape(-1)[0]))
+        return protocol.OK, b""
+
+    def step(stepper: Stepper, body: bytes) -> tuple[bytes, bytes]:
+        chars = np.load(io.BytesIO(body), allow_pickle=False).astype(np.int64)
+        # The worker, not the harness, checks the scores' shape and values.
+        return protocol.SCORES, _encode(stepper.step(chars))
+
+    return protocol.serve(
+        lambda: load_stepper(kind, Path(os.environ["SANDBOX_ENTRY"]) / main),
+        lambda stepper: _encode(np.array([stepper.max_batch], dtype=np.int64)),
+        {protocol.START: start, protocol.CHARS: step},
+        "step",
+        EntryRefused,
+    )
