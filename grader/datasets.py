@@ -37,6 +37,11 @@ DEFAULT_SEQ_LEN = 100
 DEFAULT_PROBES = 24
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # np.savez would stamp the current time
 SPLIT_NAMES = {"public": 0, "private": 1, "0": 0, "1": 1}
+# Staff's source files can be hostile too (an image from the web, a shared archive): an image
+# file above this is refused before it is decoded, and so is an .npz whose arrays would
+# need more memory than this (read from each array's header, before any data).
+MAX_SOURCE_IMAGE_BYTES = 32 * 2**20
+MAX_SOURCE_ARRAY_BYTES = 8 * 2**30
 
 
 class SourceError(GraderError):
@@ -247,22 +252,39 @@ def _scale(spec: LabSpec, array: np.ndarray, where: str) -> np.ndarray:
 
 
 def _read_image(path: Path, spec: LabSpec, where: str) -> np.ndarray:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     height, width, channels = _image_shape(spec)
     if not path.is_file():
         raise SourceError(f"{where}: no such file {path}")
+    size = path.stat().st_size
+    if size > MAX_SOURCE_IMAGE_BYTES:
+        raise SourceError(
+            f"{where}: {path.name} is {size / 2**20:.0f} MB; image files above "
+            f"{MAX_SOURCE_IMAGE_BYTES / 2**20:.0f} MB are refused (resize your images first)"
+        )
     try:
-        with Image.open(path) as img:
-            if img.size != (width, height):
-                raise SourceError(
-                    f"{where}: the image is {img.size[0]}x{img.size[1]} pixels; lab {spec.id} "
-                    f"takes {width}x{height} (resize your images first)"
-                )
-            mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-            array = np.asarray(img.convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SourceError(f"{where}: not a readable image ({exc})") from exc
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its pixel limit: a bomb either way.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.size != (width, height):
+                    raise SourceError(
+                        f"{where}: the image is {img.size[0]}x{img.size[1]} pixels; lab "
+                        f"{spec.id} takes {width}x{height} (resize your images first)"
+                    )
+                mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+                array = np.asarray(img.convert(mode), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SourceError(
+            f"{where}: {path.name} is refused as a decompression bomb ({exc})"
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        # ValueError: e.g. a text chunk that inflates past Pillow's limit; SyntaxError: a
+        # malformed header some plugins report so.
+        raise SourceError(f"{where}: {path.name} is not a readable image ({exc})") from exc
     return _scale(spec, array.reshape(height, width, channels), where)
 
 
@@ -362,10 +384,11 @@ def read_csv(source: Path, spec: LabSpec) -> Rows:
 def read_npz(source: Path, spec: LabSpec) -> Rows:
     """Arrays x [N,H,W,C] (uint8 or float), y [N], optional group [N] and split [N]."""
     height, width, channels = _image_shape(spec)
+    _check_npz_sizes(source)
     try:
         with np.load(source, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise SourceError(f"{source}: not a readable .npz ({exc})") from exc
     for key in ("x", "y"):
         if key not in arrays:
@@ -400,6 +423,33 @@ def read_npz(source: Path, spec: LabSpec) -> Rows:
     if not rows.y:
         raise SourceError(f"{source}: no rows")
     return rows
+
+
+def _check_npz_sizes(source: Path) -> None:
+    """Refuse an .npz whose arrays would need more than MAX_SOURCE_ARRAY_BYTES, from each
+    array's .npy header (numpy allocates what a header declares before it reads the data)."""
+    from numpy.lib import format as npy_format
+
+    total = 0
+    try:
+        with zipfile.ZipFile(source) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as member:
+                    version = npy_format.read_magic(member)
+                    read = (
+                        npy_format.read_array_header_1_0
+                        if version == (1, 0)
+                        else npy_format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(member, max_header_size=10000)
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > MAX_SOURCE_ARRAY_BYTES:
+                    raise SourceError(
+                        f"{source}: array {info.filename!r} would need more than "
+                        f"{MAX_SOURCE_ARRAY_BYTES / 2**30:.0f} GB: refused as a decompression bomb"
+                    )
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise SourceError(f"{source}: not a readable .npz ({exc})") from exc
 
 
 def _refuse_duplicates(keys: list[bytes], where: list[str], split: np.ndarray) -> None:

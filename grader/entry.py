@@ -6,6 +6,7 @@ or imports the entry's contents, which happens in the sandbox alone.
 
 from __future__ import annotations
 
+import errno
 import io
 import pickletools
 import shutil
@@ -21,6 +22,7 @@ from grader.errors import EntryRejected
 from grader.specs import LabSpec
 
 MAX_MEMBERS = 2000
+MAX_NAME_BYTES = 255  # one part of a path: what Linux file systems take
 MAX_RATIO = 100  # uncompressed / compressed, per member and overall
 RATIO_FLOOR = 1024 * 1024  # small members may compress well: only larger ones are checked
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -69,9 +71,25 @@ def _check_name(name: str) -> str:
     parts = PurePosixPath(name).parts
     if any(p == ".." for p in parts):
         raise EntryRejected(f"the zip contains an unsafe path {name!r} ('..' is not allowed)")
-    if not parts or len(name) > 400 or any(ord(c) < 32 for c in name):
+    if not parts or len(name) > 400 or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise EntryRejected(f"the zip contains a bad file name {name!r}")
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
+        raise EntryRejected(f"the zip contains a file name part longer than {MAX_NAME_BYTES} bytes")
     return "/".join(parts)
+
+
+def _refuse_file_and_folder(names: list[str]) -> None:
+    """One path cannot be both a file and a folder ("data" and "data/x.txt"): unpacking it
+    would fail half-way. Compared case-blind, like the duplicate check."""
+    files = {n.lower() for n in names}
+    for name in names:
+        parts = name.lower().split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in files:
+                raise EntryRejected(
+                    f"the zip holds {folder!r} both as a file and as a folder (of {name!r})"
+                )
 
 
 def _caps(spec: LabSpec) -> tuple[int, int]:
@@ -83,7 +101,7 @@ def _zip_files(path: Path, spec: LabSpec) -> list[tuple[str, int]]:
     _, total_cap = _caps(spec)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a malformed archive raises is its own
         raise EntryRejected(f"the upload is not a readable zip file ({exc})") from exc
     with zf:
         infos = zf.infolist()
@@ -118,6 +136,7 @@ def _zip_files(path: Path, spec: LabSpec) -> list[tuple[str, int]]:
             )
         if total > RATIO_FLOOR and total / max(compressed, 1) > MAX_RATIO:
             raise EntryRejected("the zip expands more than 100x: refused as a zip bomb")
+        _refuse_file_and_folder([name for name, _ in files])
         return files
 
 
@@ -242,6 +261,28 @@ def unpack_entry(path: Path | str, spec: LabSpec, dest: Path | str) -> EntryInfo
 
 
 def _extract(path: Path, dest: Path, wanted: set[str], total_cap: int) -> None:
+    """Unpack the checked members. What the archive's data raises while it is read (a bad
+    CRC, a corrupt stream, an unsupported method) is the entry's fault, a refusal; an error
+    writing our own disk is ours."""
+    try:
+        _extract_members(path, dest, wanted, total_cap)
+    except EntryRejected:
+        raise
+    except OSError as exc:
+        if exc.errno in _ENTRY_ERRNOS:
+            raise EntryRejected(f"the zip cannot be unpacked ({exc.strerror})") from exc
+        raise
+    except Exception as exc:  # noqa: BLE001 - zlib.error, BadZipFile, NotImplementedError...
+        raise EntryRejected(f"the zip cannot be unpacked ({type(exc).__name__}: {exc})") from exc
+
+
+# Errors a member's name or data can cause (not a full or failing disk, which are ours).
+_ENTRY_ERRNOS = frozenset(
+    {errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EILSEQ, errno.EINVAL}
+)
+
+
+def _extract_members(path: Path, dest: Path, wanted: set[str], total_cap: int) -> None:
     root = dest.resolve()
     written = 0
     with zipfile.ZipFile(path) as zf:

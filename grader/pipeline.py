@@ -259,10 +259,10 @@ def check_loads(
         )
 
 
-def sandbox_time_budget_s(spec: LabSpec) -> float:
-    """The most sandbox wall time one grading of this lab may take: the lab's limit once per
-    sandbox run (interactive labs play public and private episodes in separate sessions)."""
-    sessions = 2 if spec.task == "interactive" else 1
+def sandbox_time_budget_s(spec: LabSpec, splits: int = 1) -> float:
+    """The most sandbox wall time one grading of this lab over `splits` splits may take: the
+    lab's limit once per sandbox run (interactive labs play each split in its own session)."""
+    sessions = splits if spec.task == "interactive" else 1
     return spec.limits.wall_time_s * sessions
 
 

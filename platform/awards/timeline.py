@@ -13,6 +13,7 @@ from judging.models import EntryScore, JudgeAssignment
 from judging.selectors import finalist_entry_id, finalists_of
 from projects import phases as project_phases
 from projects.selectors import groups_without_judges, project_settings_for
+from submissions.selectors import MAX_PRIVATE_TRIES, lab_private_progress
 
 from .phases import awards_blockers, awards_phase
 
@@ -41,6 +42,20 @@ def _lab_judging_blocker(lab) -> str | None:
     )
 
 
+def _lab_private_blocker(lab, now: datetime) -> str | None:
+    """How far the private split is evaluated, while it is not complete."""
+    progress = lab_private_progress(lab, now)
+    if progress.complete:
+        return None
+    text = f"{lab.title}: private evaluation {progress.done} of {progress.due}."
+    if progress.stuck:
+        text += (
+            f" {progress.stuck} failed on our side {MAX_PRIVATE_TRIES} times: re-grade "
+            "those entries (Queue)."
+        )
+    return text
+
+
 def edition_timeline(edition: Edition, now: datetime | None = None) -> list[TimelineRow]:
     now = now or timezone.now()
     fmt = edition.format_time
@@ -50,6 +65,9 @@ def edition_timeline(edition: Edition, now: datetime | None = None) -> list[Time
         row = TimelineRow(name=lab.title, phase=phase)
         if phase != lab_phases.Phase.FINAL:
             row.blockers.append(lab_phases.lab_phase_reason(lab, now))
+        private = _lab_private_blocker(lab, now)
+        if private:
+            row.blockers.append(private)
         if phase in (lab_phases.Phase.CLOSED, lab_phases.Phase.JUDGING):
             judging = _lab_judging_blocker(lab)
             if judging:

@@ -337,6 +337,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-grading-runs": {"task": "submissions.reap_runs", "schedule": 30.0},
+    # Each counted entry meets the private split within a minute of its author's deadline.
+    "queue-private-runs": {"task": "submissions.queue_private_runs", "schedule": 60.0},
     # Boards whose refresh was lost (a broker refusal, a failed task) catch up within a minute.
     "refresh-stale-boards": {"task": "leaderboards.refresh_stale_boards", "schedule": 60.0},
     # Idempotent (one per person per deadline), so any interval under a day works.

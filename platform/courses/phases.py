@@ -8,8 +8,9 @@
 - open: someone's window is still open: the lab's deadline, or a student's own (an
   extension) is in the future. A student may upload and choose their counted entry only
   while *their own* window is open.
-- closed: every window is over; the counted entries are fixed; staff may reveal the
-  private split and judges score the finalists.
+- closed: every window is over; the counted entries are fixed and meet the private split,
+  each in a run of its own after its author's window; once every result is in, staff may
+  reveal the private split, and judges score the finalists.
 - judging: the private split is revealed; judges' scoring is still open.
 - final: revealed and the judges' scoring closed (a lab without judges needs only the
   reveal). Prizes that depend on the lab may be confirmed only now.
@@ -98,6 +99,27 @@ def _locked(edition: Edition, lab: Lab | None) -> str | None:
         if reason:
             return reason
     return None
+
+
+# How far a lab's private split is evaluated, as (done, due) over the students whose window
+# has closed: an entry meets the private split only after its author's window, in a run of
+# its own (submissions, a later app, tells through register_private_progress).
+PrivateProgress = Callable[[Lab, datetime], tuple[int, int]]
+_private_progress: list[PrivateProgress] = []
+
+
+def register_private_progress(hook: PrivateProgress) -> None:
+    """Called by the submissions app at start-up: how many private results are in."""
+    if hook not in _private_progress:
+        _private_progress.append(hook)
+
+
+def private_progress(lab: Lab, now: datetime | None = None) -> tuple[int, int]:
+    done = due = 0
+    for hook in _private_progress:
+        d, n = hook(lab, _now(now))
+        done, due = done + d, due + n
+    return done, due
 
 
 def _now(now: datetime | None) -> datetime:
@@ -201,6 +223,13 @@ def lab_allows(
                 False,
                 f"{lab.title} closes {zone.format_time(lab.closes_at)}: the private split "
                 "can be revealed only after the deadline.",
+            )
+        done, due = private_progress(lab, now)
+        if done < due:
+            return Verdict(
+                False,
+                f"{lab.title}: the private split is being evaluated ({done} of {due} counted "
+                "entries so far); the reveal waits for every result.",
             )
         return Verdict(True)
     if action == JUDGING_CLOSE:

@@ -32,6 +32,7 @@ class GradingRunAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "entry",
+        "split",
         "status",
         "queue",
         "worker",
@@ -39,7 +40,7 @@ class GradingRunAdmin(admin.ModelAdmin):
         "queued_at",
         "finished_at",
     )
-    list_filter = ("status", "queue", "entry__lab__spec_id")
+    list_filter = ("status", "split", "queue", "entry__lab__spec_id")
     search_fields = ("entry__user__username", "worker", "reason")
     readonly_fields = [f.name for f in GradingRun._meta.fields]
     inlines = [RunEventInline]

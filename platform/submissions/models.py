@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from courses.models import Lab
 
+from .splits import PRIVATE, PUBLIC
+
 
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -114,9 +116,29 @@ class Entry(models.Model):
 
 
 class GradingRun(models.Model):
-    """One attempt at grading an entry. The newest run of an entry is its current result."""
+    """One attempt at grading an entry on one test split.
+
+    A student's upload is graded on the public split; the newest public run of an entry is
+    its current result. Once the author's window has closed, the run that counts for them
+    is run again, in a fresh sandbox, on the private split (a run of its own, `public_run`
+    naming the run it completes), and its verdict is recorded in that public run's private
+    fields: no private row ever meets the entry while its author can still act on what the
+    entry printed (docs/private-split.md)."""
 
     entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="runs")
+    split = models.CharField(
+        max_length=8,
+        choices=[(PUBLIC, "Public split"), (PRIVATE, "Private split")],
+        default=PUBLIC,
+    )
+    public_run = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="private_runs",
+        help_text="A private-split run: the public run whose private fields it fills.",
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
@@ -146,9 +168,10 @@ class GradingRun(models.Model):
     outcomes = models.JSONField(default=dict, blank=True)
     receipt = models.JSONField(default=dict, blank=True)
     logs = models.TextField(blank=True)
-    # Interactive labs: the private episodes' own sandbox session (status, reason, logs,
-    # wall_time_s, peak_memory_mb). Its log can carry private-split returns, so students see
-    # it only once the private split is revealed to them (selectors.visible_private_session).
+    # How the private split's own run went (status, reason, logs, wall_time_s,
+    # peak_memory_mb, run), filled when it ends with a verdict. Its log and status can carry
+    # private-split scores, so students see it only once the private split is revealed to
+    # them (selectors.visible_private_session).
     private_session = models.JSONField(default=dict, blank=True)
     pinned_image = models.CharField(
         max_length=200, blank=True, help_text="Sandbox image digest a re-grade must use."
@@ -159,7 +182,8 @@ class GradingRun(models.Model):
         indexes = [models.Index(fields=["status", "queue", "queued_at"])]
 
     def __str__(self) -> str:
-        return f"run {self.pk} of entry {self.entry_id}: {self.status}"
+        split = " (private split)" if self.split == PRIVATE else ""
+        return f"run {self.pk} of entry {self.entry_id}{split}: {self.status}"
 
     @property
     def is_final(self) -> bool:

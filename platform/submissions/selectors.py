@@ -1,13 +1,18 @@
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import Http404
+from dataclasses import dataclass
+from datetime import datetime
 
-from accounts.models import User
-from courses.models import Lab
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Role, User
+from courses import phases
+from courses.models import Extension, Lab
 from grader.specs import load_spec
 
-from .models import ACTIVE, Entry, GradingRun, Status
-from .splits import sees_private, visible_splits
+from .models import ACTIVE, Entry, GradingRun, Participant, Status
+from .splits import PRIVATE, PUBLIC, sees_private, visible_splits
 
 
 def entry_find(entry_id: int) -> Entry | None:
@@ -32,7 +37,9 @@ def access_entry(user: User, entry_id: int) -> Entry:
 
 
 def entry_latest_run(entry: Entry) -> GradingRun | None:
-    return entry.runs.order_by("-pk").first()
+    """The entry's current result: its newest public-split run (its private runs are
+    recorded in the public run they complete)."""
+    return entry.runs.filter(split=PUBLIC).order_by("-pk").first()
 
 
 def entries_of(user: User, lab: Lab | None = None) -> QuerySet[Entry]:
@@ -86,3 +93,62 @@ def runs_in_flight() -> QuerySet[GradingRun]:
         .select_related("entry__lab__edition", "entry__user")
         .order_by("queued_at")
     )
+
+
+# Private runs of one public run that may end refunded (a platform fault, a cancel) before
+# the sweep stops trying and the timeline asks staff to re-grade the entry.
+MAX_PRIVATE_TRIES = 3
+FAILED_TRIES = (Status.CANCELLED, Status.ERROR)
+
+
+def has_private_result(prefix: str = "") -> Q:
+    """A public run whose private split has a verdict recorded (selectors and sweep agree)."""
+    return Q(**{f"{prefix}split_metrics__has_key": PRIVATE}) | ~Q(
+        **{f"{prefix}private_session": {}}
+    )
+
+
+def closed_windows(lab: Lab, now: datetime) -> QuerySet[Participant]:
+    """The lab's non-staff participants whose own window has closed by `now`."""
+    if now < lab.closes_at:
+        return Participant.objects.none()
+    extended = phases.extended_deadlines(lab.edition, lab, Extension.Step.LAB, lab.closes_at)
+    still_open = [user_id for user_id, until in extended.items() if until > now]
+    return (
+        Participant.objects.filter(lab=lab)
+        .exclude(user__role=Role.STAFF)
+        .exclude(user__is_superuser=True)
+        .exclude(user_id__in=still_open)
+    )
+
+
+@dataclass(frozen=True)
+class PrivateProgress:
+    """How far a lab's private split is evaluated, over the students whose window has closed
+    and who have a counted (standing) run."""
+
+    done: int  # their private run ended with a verdict, recorded
+    due: int
+    stuck: int  # refunded MAX_PRIVATE_TRIES times: staff must re-grade the entry
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.due
+
+
+def lab_private_progress(lab: Lab, now: datetime | None = None) -> PrivateProgress:
+    now = now or timezone.now()
+    counted = closed_windows(lab, now).filter(standing_run__isnull=False)
+    done = counted.filter(has_private_result("standing_run__")).count()
+    stuck = (
+        counted.exclude(has_private_result("standing_run__"))
+        .annotate(
+            refunded=Count(
+                "standing_run__private_runs",
+                filter=Q(standing_run__private_runs__status__in=FAILED_TRIES),
+            )
+        )
+        .filter(refunded__gte=MAX_PRIVATE_TRIES)
+        .count()
+    )
+    return PrivateProgress(done=done, due=counted.count(), stuck=stuck)

@@ -16,18 +16,20 @@ standings_changed = Signal()
 
 
 def scored_current_runs(entries: QuerySet) -> list[GradingRun]:
-    """The current run of each of these entries, where it is scored: the newest run with the
-    grader's verdict. A re-grade still in flight, cancelled, or ended by a platform fault
-    (refunded: not the entry's doing) leaves the earlier verdict standing."""
+    """The current run of each of these entries, where it is scored: the newest public run
+    with the grader's verdict (its private run's verdict is recorded in it). A re-grade still
+    in flight, cancelled, or ended by a platform fault (refunded: not the entry's doing)
+    leaves the earlier verdict standing."""
+    public = GradingRun.objects.filter(split=PUBLIC)
     newest = (
-        GradingRun.objects.filter(entry=OuterRef("entry"), status__in=ENTRY_VERDICTS)
+        public.filter(entry=OuterRef("entry"), status__in=ENTRY_VERDICTS)
         .order_by("-pk")
         .values("pk")[:1]
     )
     return list(
-        GradingRun.objects.filter(
-            entry__in=entries, status=Status.SCORED, pk=Subquery(newest)
-        ).select_related("entry")
+        public.filter(entry__in=entries, status=Status.SCORED, pk=Subquery(newest)).select_related(
+            "entry"
+        )
     )
 
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .services import reaper, worker
+from .services import private, reaper, worker
 
 
 @shared_task(name="submissions.grade_run", acks_late=True, reject_on_worker_lost=True, bind=True)
@@ -11,3 +11,8 @@ def grade_run(self, run_id: int) -> str:
 @shared_task(name="submissions.reap_runs")
 def reap_runs() -> dict:
     return reaper.runs_reap()
+
+
+@shared_task(name="submissions.queue_private_runs")
+def queue_private_runs() -> int:
+    return private.private_runs_queue()

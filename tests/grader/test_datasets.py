@@ -304,3 +304,65 @@ def test_local_checksum_is_read_from_the_hidden_dir(tmp_path, monkeypatch):
     # The platform's own record (an uploaded set) overrides the spec.
     with pytest.raises(PlatformError, match="does not match"):
         resolve_dataset(spec, hidden, expected="sha256:" + "2" * 64)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _bomb_png(width: int, height: int, extra: bytes = b"") -> bytes:
+    """A valid PNG header announcing `width` x `height` pixels, in a few hundred bytes."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + extra
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lambda: _bomb_png(100_000, 100_000), "decompression bomb"),
+        (lambda: _bomb_png(12_000, 10_000), "decompression bomb"),  # Pillow only warns
+        (
+            lambda: _bomb_png(
+                28, 28, _png_chunk(b"zTXt", b"k\0\0" + __import__("zlib").compress(b"a" * 2**25))
+            ),
+            "not a readable image",
+        ),
+        (lambda: b"\x89PNG" + b"\0" * (33 * 2**20), "are refused"),
+    ],
+    ids=["pixels", "pixels-below-error", "text-chunk", "oversize-file"],
+)
+def test_a_hostile_source_image_is_refused_with_its_name(specs, tmp_path, capsys, content, message):
+    src = digits_folder(tmp_path / "digits")
+    (src / "7" / "bomb.png").write_bytes(content())
+    err = refused(capsys, "--lab", "lab2-mnist", str(src), "--out", str(tmp_path / "o"))
+    assert "7/bomb.png" in err and message in err
+    assert "Traceback" not in err
+
+
+def test_an_npz_whose_header_claims_a_huge_array_is_refused(specs, tmp_path, capsys):
+    import io
+    import zipfile
+
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**9, 28, 28, 1)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as zf:
+        zf.writestr("x.npy", b"\x93NUMPY\x01\x00" + buffer.getvalue()[8:])
+        zf.writestr("y.npy", b"")
+    err = refused(
+        capsys, "--lab", "lab2-mnist", str(tmp_path / "bomb.npz"), "--out", str(tmp_path / "o")
+    )
+    assert "bomb.npz" in err and "decompression bomb" in err

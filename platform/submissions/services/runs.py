@@ -14,8 +14,18 @@ from accounts.models import User
 from courses.models import Lab
 from grader.specs import load_spec
 
-from ..models import ACTIVE, COUNTED, Entry, GradingRun, RunEvent, Status, sources_of
-from ..standing import participant_standing_refresh
+from ..models import (
+    ACTIVE,
+    COUNTED,
+    ENTRY_VERDICTS,
+    Entry,
+    GradingRun,
+    RunEvent,
+    Status,
+    sources_of,
+)
+from ..splits import PRIVATE, PUBLIC
+from ..standing import participant_standing_refresh, standings_changed
 
 MAX_DELIVERIES = 3  # a run whose worker vanished this often is a platform fault
 
@@ -51,12 +61,58 @@ def run_transition(
             run_id=run_id, at=now, from_status=current, to_status=to, note=note[:300]
         )
         run = GradingRun.objects.select_related("entry__participant__lab").get(pk=run_id)
-        if run.entry.runs.order_by("-pk").values_list("pk", flat=True).first() == run_id:
+        if run.split == PRIVATE:
+            if to in ENTRY_VERDICTS:
+                _private_record(run)
+        elif entry_public_runs(run.entry).values_list("pk", flat=True).first() == run_id:
             Entry.objects.filter(pk=run.entry_id).update(
                 status=to, counts_toward_quota=to in COUNTED
             )
             participant_standing_refresh(run.entry.participant)
     return True
+
+
+def entry_public_runs(entry: Entry):
+    """The entry's runs on the public split, newest first: its own results (its private
+    runs are recorded in them, and never move its status or quota)."""
+    return entry.runs.filter(split=PUBLIC).order_by("-pk")
+
+
+def _private_record(run: GradingRun) -> None:
+    """Record a private run's verdict in the public run it completes: that split's scores,
+    intervals, outcomes and chart data, and how the run went (`private_session`), which
+    students see only once the private split is revealed to them. A verdict other than
+    scored leaves no private scores: the private standings list the entry as unscored."""
+    assert run.public_run_id is not None, "a private run completes a public run"
+    public = GradingRun.objects.select_for_update().get(pk=run.public_run_id)
+    scored = run.status == Status.SCORED
+
+    def with_private(field: dict, value) -> dict:
+        kept = {k: v for k, v in (field or {}).items() if k != PRIVATE}
+        return {**kept, PRIVATE: value} if scored and value is not None else kept
+
+    details = dict(public.details or {})
+    for key, value in (run.details or {}).items():
+        if isinstance(value, dict) and PRIVATE in value and isinstance(details.get(key), dict):
+            details[key] = with_private(details[key], value[PRIVATE])
+    receipt = run.receipt or {}
+    GradingRun.objects.filter(pk=public.pk).update(
+        split_metrics=with_private(public.split_metrics, (run.split_metrics or {}).get(PRIVATE)),
+        split_intervals=with_private(
+            public.split_intervals, (run.split_intervals or {}).get(PRIVATE)
+        ),
+        outcomes=with_private(public.outcomes, (run.outcomes or {}).get(PRIVATE)),
+        details=details,
+        private_session={
+            "status": run.status,
+            "reason": run.reason,
+            "logs": run.logs,
+            "wall_time_s": receipt.get("wall_time_s", 0.0),
+            "peak_memory_mb": receipt.get("peak_memory_mb", 0.0),
+            "run": run.pk,
+        },
+    )
+    standings_changed.send(sender=GradingRun, lab=run.entry.participant.lab)
 
 
 def run_enqueue(run: GradingRun) -> None:
@@ -75,7 +131,7 @@ def run_cancel(*, run: GradingRun, by: User) -> bool:
 def entry_regrade(*, entry: Entry, by: User) -> GradingRun:
     """A new run for the entry against the image its last run used (pinned by digest)."""
     with transaction.atomic():
-        last = entry.runs.order_by("-pk").first()
+        last = entry_public_runs(entry).first()
         if last is not None and last.status in ACTIVE:
             run_transition(
                 last.pk, Status.CANCELLED, note=f"superseded by a re-grade ({by.username})"

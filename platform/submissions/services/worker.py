@@ -16,6 +16,7 @@ from grader.errors import GradingCancelled, PlatformError
 
 from .. import blobs
 from ..models import ACTIVE, GradingRun, Status
+from ..splits import PUBLIC
 from .runs import MAX_DELIVERIES, run_enqueue, run_transition
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def run_execute(*, run_id: int, worker: str) -> str:
                     Path(settings.GRADER_CACHE_DIR),
                 ),
                 image=run.pinned_image or None,
+                splits=(run.split,),
             )
             report = grade(request, on_event=on_event)
     except GradingCancelled:
@@ -146,7 +148,9 @@ def run_execute(*, run_id: int, worker: str) -> str:
     )
     if not recorded:
         return "stale"
-    transaction.on_commit(lambda: entry_notify(run_id))
+    if run.split == PUBLIC:
+        # A private run's outcome reaches its author only with the reveal (the entry page).
+        transaction.on_commit(lambda: entry_notify(run_id))
     return data["status"]
 
 

@@ -1,6 +1,7 @@
-"""Interactive labs: what an entry printed or how it ended in its private episodes reaches a
-student only after the private split is revealed to them (API, entry page, email); staff see
-it always. The grader half: tests/grader/test_private_split.py."""
+"""What an entry printed or how it ended on the private split (a run of its own, after its
+author's window) reaches a student only after the private split is revealed to them (API,
+entry page, email); staff see it always. The grader half: tests/grader/test_private_split.py
+and tests/grader/test_split_grading.py."""
 
 import json
 import re
@@ -15,6 +16,7 @@ from submissions.models import GradingRun, Status
 from submissions.services import intake, reaper, worker
 from tests.grader.private_split import PRINTS_RETURNS, misbehaves_in_private, printed_returns
 from uploads import upload
+from windows import close_window, grade_private_split
 
 
 @pytest.fixture(autouse=True)
@@ -25,10 +27,13 @@ def _grading_settings(settings, tmp_path, hidden_dir):
 
 
 def _graded(user, lab, source: str, capture) -> GradingRun:
+    """Graded on the public split in the window, then on the private split after it."""
     entry = intake.entry_submit(user=user, lab=lab, upload=upload(source.encode()))
     run = entry.runs.get()
     with capture(execute=True):
         assert worker.run_execute(run_id=run.pk, worker="w1") == "scored"
+        close_window(lab)
+        assert len(grade_private_split()) == 1
     run.refresh_from_db()
     return run
 
@@ -47,12 +52,7 @@ def _no_csrf(page: str) -> str:
 
 def _reveal(lab: Lab) -> None:
     # A reveal holds only once the lab's deadline has passed (issue 12).
-    closed = timezone.now() - timedelta(seconds=1)
-    Lab.objects.filter(pk=lab.pk).update(
-        private_revealed=True,
-        closes_at=closed,
-        opens_at=min(lab.opens_at, closed - timedelta(days=1)),
-    )
+    close_window(lab, reveal=True)
 
 
 @pytest.mark.parametrize("backend", ["process", pytest.param("docker", marks=pytest.mark.docker)])
@@ -74,7 +74,8 @@ def test_returns_printed_in_private_episodes_reach_the_student_only_after_the_re
     assert page.count("RETURN ") == api["log"].count("RETURN ") == len(public)
     assert api["private_session"] is None and "RETURN" not in json.dumps(api["metrics"])
     assert 'id="private-withheld"' in page and 'id="private-logs"' not in page
-    assert "RETURN" not in mailoutbox[0].body
+    # One email, about the public run: the private run's outcome waits for the reveal.
+    assert len(mailoutbox) == 1 and "RETURN" not in mailoutbox[0].body
 
     page, api = _seen(client_as, "staff", run)
     assert page.count("RETURN ") == len(public) + len(private)
@@ -127,15 +128,15 @@ def test_other_students_never_see_the_private_session(enrolled, cartpole, client
     assert client.get(reverse("api-entry", args=[entry.pk])).status_code == 404
 
 
-def test_the_reaper_gives_an_interactive_run_time_for_both_sessions(enrolled, cartpole):
+def test_the_reaper_gives_a_run_the_time_of_its_one_sandbox_session(enrolled, cartpole):
     entry = intake.entry_submit(user=enrolled, lab=cartpole, upload=upload())
     run = entry.runs.get()
     worker.run_claim(run_id=run.pk, worker="w1")
-    wall = 300  # lab3-cartpole's limit per sandbox session
+    wall = 300  # lab3-cartpole's limit per sandbox session; a run plays one split
     now = timezone.now()
-    started = now - timedelta(seconds=wall) - reaper.RUN_GRACE - timedelta(minutes=1)
+    started = now - timedelta(seconds=wall) - reaper.RUN_GRACE + timedelta(seconds=5)
     GradingRun.objects.filter(pk=run.pk).update(started_at=started, heartbeat_at=now)
     assert reaper.runs_reap(now=now)["requeued"] == 0
-    later = started + timedelta(seconds=2 * wall) + reaper.RUN_GRACE + timedelta(seconds=1)
+    later = started + timedelta(seconds=wall) + reaper.RUN_GRACE + timedelta(seconds=1)
     GradingRun.objects.filter(pk=run.pk).update(heartbeat_at=later)
     assert reaper.runs_reap(now=later)["requeued"] == 1
