@@ -10,7 +10,14 @@ import pytest
 from grader.pipeline import GradeRequest, grade
 from tests.grader import synth
 
-LABS = ["lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong"]
+LABS = [
+    "lab1-music",
+    "lab2-debias",
+    "lab2-mnist",
+    "lab2-pneumothorax",
+    "lab3-cartpole",
+    "lab3-pong",
+]
 
 
 @pytest.fixture(scope="module")
