@@ -287,6 +287,8 @@ def render_samples(
                 "probability": round(float(scores[row]), 4),
                 "correct": correct,
                 "marked": bool(mask is not None and mask.any()),
+                # A map that is nowhere positive draws nothing: the page says so.
+                "evidence": maps is not None and bool((maps[row] > 0).any()),
                 "xray": xray_png(images[row]),
                 "heat": "" if maps is None else heat_png(maps[row], mask),
             }

@@ -246,18 +246,15 @@ def debias_baseline(out: Path, data: Path, index: Index) -> None:
 # ------------------------------------------------------------------------ lab2-pneumothorax
 
 
-def xray_cnn(keras: Any) -> Any:
+def xray_cnn(keras: Any, batch_norm: bool) -> Any:
     """A small CNN that ends in global average pooling and one dense unit: the structure the
     grader computes class activation maps of (8x8 maps, upsampled to the 64x64 X-ray)."""
     layers = keras.layers
     stack = [keras.Input((64, 64, 1)), layers.Rescaling(4.0, offset=-1.6)]
     for filters in (16, 32, 64):
-        stack += [
-            layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-            layers.MaxPool2D(2),
-        ]
+        stack.append(layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm))
+        stack += [layers.BatchNormalization()] if batch_norm else []
+        stack += [layers.ReLU(), layers.MaxPool2D(2)]
     stack += [
         layers.Conv2D(64, 3, padding="same", activation="relu"),
         layers.GlobalAveragePooling2D(),
@@ -289,15 +286,24 @@ def pneumothorax_entries(out: Path, data: Path, index: Index) -> None:
     y_sample = np.load(sample / "labels/labels.npz")["y"]
     folder = out / "lab2-pneumothorax"
     folder.mkdir(parents=True, exist_ok=True)
-    # The staff baseline learns from X-rays whose marker says nothing; the shortcut model
-    # learns briefly from the X-rays as they are, where the marker is the easiest cue.
-    for name, epochs, scrub in (("baseline", 10, True), ("shortcut", 3, False)):
+    # The staff baseline (batch normalisation, 10 epochs) learns from X-rays whose marker
+    # says nothing; the shortcut model (a plain CNN, 3 epochs) from the X-rays as they are,
+    # where the marker is the easiest cue.
+    for name, epochs, baseline in (("baseline", 10, True), ("shortcut", 3, False)):
         keras.utils.set_random_seed(0)
-        model = xray_cnn(keras)
+        model = xray_cnn(keras, batch_norm=baseline)
         model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
         rng = np.random.default_rng(3)
         for _ in range(epochs):
-            model.fit(without_shortcut(x, rng) if scrub else x, y, batch_size=32, verbose=0)
+            model.fit(without_shortcut(x, rng) if baseline else x, y, batch_size=32, verbose=0)
+        if baseline:
+            # Batch normalisation's running statistics leave the trained probabilities off
+            # (a ROC AUC of 0.99 at 77 % accuracy): the dense unit alone is fitted again on
+            # the frozen features, which then run in inference mode.
+            for layer in model.layers[:-1]:
+                layer.trainable = False
+            model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+            model.fit(without_shortcut(x, rng), y, batch_size=64, epochs=2, verbose=0)
         path = folder / f"{name}.keras"
         model.save(path)
         auc = roc_auc_score(y_sample, model.predict(x_sample, verbose=0)[:, 0])

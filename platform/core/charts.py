@@ -171,6 +171,7 @@ def cam_gallery(samples, labels: tuple[str, str], info=None) -> dict | None:
                 "probability": _number(sample.get("probability")),
                 "truth": labels[label],
                 "marked": sample.get("marked") is True,
+                "evidence": sample.get("evidence") is not False,
                 "correct": sample.get("correct") is True,
             }
         )
