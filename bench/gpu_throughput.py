@@ -63,6 +63,8 @@ def measure(
     _sync(torch, device)
     out["model_load_s"] = time.perf_counter() - t
 
+    # PyTorch entries receive NCHW (the lab spec's layout for torch), as the harness feeds them.
+    images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     floats = images.astype(np.float32) / 255.0
 
     def naive() -> None:

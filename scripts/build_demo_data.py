@@ -66,11 +66,12 @@ def fresh_set(out: Path, rel: str) -> Path:
     return set_dir
 
 
-def random_warp(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_warp(images: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """A random affine warp (rotation, shear, scale, shift) and noise on every image.
 
     Mild enough that a model trained on the public images still sees the same things, but
-    no image is a pixel-for-pixel copy of its public source any more.
+    no image is a pixel-for-pixel copy of its public source any more. `strength` scales
+    the warp (not the noise).
     """
     from scipy.ndimage import affine_transform
 
@@ -78,14 +79,15 @@ def random_warp(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     centre = np.array([(height - 1) / 2, (width - 1) / 2])
     out = np.empty_like(images, dtype=np.float32)
     for i in range(n):
-        angle = rng.uniform(-0.2, 0.2)
+        angle = rng.uniform(-0.2, 0.2) * strength
         cos, sin = np.cos(angle), np.sin(angle)
         matrix = (
             np.array([[cos, -sin], [sin, cos]])
-            @ np.array([[1.0, rng.uniform(-0.15, 0.15)], [0.0, 1.0]])
-            @ np.diag(1.0 / rng.uniform(0.9, 1.1, size=2))
+            @ np.array([[1.0, rng.uniform(-0.15, 0.15) * strength], [0.0, 1.0]])
+            @ np.diag(1.0 / (1.0 + rng.uniform(-0.1, 0.1, size=2) * strength))
         )
-        offset = centre - matrix @ centre + rng.uniform(-1.5, 1.5, size=2) * height / 28
+        shift = rng.uniform(-1.5, 1.5, size=2) * strength * height / 28
+        offset = centre - matrix @ centre + shift
         for c in range(channels):
             out[i, :, :, c] = affine_transform(
                 images[i, :, :, c], matrix, offset=offset, order=1, mode="nearest"
@@ -225,6 +227,12 @@ def build_debias(out: Path, sdist: Path, secret: int) -> Built:
 
 # ---------------------------------------------------------------------------- digits
 
+# Three quarters of the faces' warp: the course's CNN trained briefly on the 3,500 public
+# training digits scores about 0.93 on such digits (0.95 unwarped, 0.89 at full strength),
+# while a nearest-neighbour lookup over all 5,000 public digits finds the very source of
+# only about half of them (0.97 of labels right: no better than a model trained on all of
+# MNIST; 0.996 at half strength). Measured on one draw; the secret changes the draws.
+MNIST_WARP = 0.75
 MNIST_HIDDEN = 1000
 MNIST_SAMPLE = 500  # the remaining 3,500 digits are training data (samples/lab2-mnist/train.npz)
 
@@ -243,7 +251,8 @@ def build_mnist(out: Path, wheel: Path, secret: int) -> Built:
     built: Built = []
     for rel, idx in ((DATASET_NAMES["lab2-mnist"], hidden), ("samples/lab2-mnist", sample)):
         set_dir = fresh_set(out, rel)
-        warped = random_warp(images[idx], derive_rng(secret, "lab2-mnist", "warp", rel))
+        rng_warp = derive_rng(secret, "lab2-mnist", "warp", rel)
+        warped = random_warp(images[idx], rng_warp, strength=MNIST_WARP)
         save_npy(set_dir / "inputs" / "images.npy", warped)
         labels = {"y": y[idx], "split": balanced_split(len(idx), rng)}
         save_npz(set_dir / "labels" / "labels.npz", labels)

@@ -42,7 +42,7 @@ def build_cnn_model():
         tf.keras.layers.Dense(10, activation=tf.nn.softmax),
     ])
 cnn = build_cnn_model()
-cnn.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=1e-1),
+cnn.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=1e-3),
             loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 cnn.fit(train["x"], train["y"], batch_size=64, epochs=5, verbose=0)
 cnn.save(out / "mnist_cnn.keras")
@@ -155,7 +155,7 @@ train = np.load(data / "samples/lab2-mnist/train.npz")
 images = torch.from_numpy(train["x"]).permute(0, 3, 1, 2).contiguous()
 labels = torch.from_numpy(train["y"])
 cnn = CNN()
-optimizer = torch.optim.SGD(cnn.parameters(), lr=1e-1)
+optimizer = torch.optim.Adam(cnn.parameters(), lr=1e-3)
 for epoch in range(5):
     order = torch.randperm(len(images))
     for start in range(0, len(images), 64):

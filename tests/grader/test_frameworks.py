@@ -63,8 +63,9 @@ def test_torchscript_and_torch_export_entries(graded, synth_hidden, tmp_path):
     assert report.status == "scored", report.reason + report.logs
     assert report.metrics["accuracy"] == 1.0
 
-    # A static batch of 1: the harness falls back to one example at a time.
-    program = torch.export.export(Net(), (torch.zeros(1, 28, 28, 1),))
+    # A static batch of 1 (NCHW, as PyTorch entries receive images): the harness falls back
+    # to one example at a time.
+    program = torch.export.export(Net(), (torch.zeros(1, 1, 28, 28),))
     torch.export.save(program, str(tmp_path / "net.pt2"))
     report = graded("lab2-mnist", tmp_path / "net.pt2")
     assert report.status == "scored", report.reason + report.logs

@@ -120,3 +120,18 @@ def test_torch_entries_get_nchw_and_keras_nhwc(graded, tmp_path):
     report = graded("lab2-debias", tmp_path / "faces.pt")
     assert report.status == "scored", report.reason + report.logs
     assert report.metrics["roc_auc"] == 1.0
+
+
+@pytest.mark.slow
+def test_a_torch_policy_gets_nchw_observations(graded, tmp_path):
+    import torch
+
+    class Policy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            torch._assert(x.shape == (1, 1, 40, 40), "expected one NCHW observation")
+            return torch.zeros(1, 6)
+
+    torch.jit.script(Policy()).save(str(tmp_path / "policy.pt"))
+    report = graded("lab3-pong", tmp_path / "policy.pt")
+    assert report.status == "scored", report.reason + report.logs[-2000:]
+    assert report.metrics["episodes"] == 2

@@ -26,6 +26,11 @@ def test_seed_demo_creates_edition_labs_and_logins_idempotently(capsys):
         "lab3-cartpole",
         "lab3-pong",
     }
+    # Every demo lab says on its page where its data comes from.
+    for lab in Lab.objects.filter(edition=edition):
+        assert "\n\nDemo data: " in lab.description, lab.spec_id
+    assert "real MNIST" in Lab.objects.get(spec_id="lab2-mnist").description
+    assert "get_test_faces" in Lab.objects.get(spec_id="lab2-debias").description
     music = Lab.objects.get(spec_id="lab1-music")
     assert music.closes_at_display == "January 26, 2027, 11:59 pm EST"
     assert music.prize_names == "Headphones"
