@@ -67,7 +67,7 @@ def load_cams(out_dir: Path, n: int, height: int, width: int, max_bytes: int) ->
     if peak > CAM_MAX_ABS:
         raise CamsInvalid(
             f"the class activation maps hold values up to {peak:.3g} in magnitude; at most "
-            f"{CAM_MAX_ABS:g} is accepted (a map is compared by its shape: scale it down)"
+            f"{CAM_MAX_ABS:,.0f} is accepted (a map is compared by its shape: scale it down)"
         )
     return maps
 

@@ -96,8 +96,8 @@ def _binary_scores(out: np.ndarray, n: int, notes: list[str]) -> np.ndarray:
             out = _sigmoid(out)
         return out
     raise OutputInvalid(
-        f"expected one face probability per image, shape [{n}] (or [{n},1] or [{n},2]); "
-        f"got {list(out.shape)}"
+        f"expected one probability of the positive class per image, shape [{n}] (or "
+        f"[{n},1] or [{n},2]); got {list(out.shape)}"
     )
 
 
@@ -117,7 +117,10 @@ def score_classification(
     assert spec.classes is not None
     if spec.classes == 2:
         shapes = [(n,), (n, 1), (n, 2)]
-        wrong = f"expected one face probability per image, shape [{n}] (or [{n},1] or [{n},2])"
+        wrong = (
+            f"expected one probability of the positive class per image, shape [{n}] (or "
+            f"[{n},1] or [{n},2])"
+        )
     else:
         shapes = [(n, spec.classes)]
         wrong = f"expected {spec.classes} class scores per image, shape [{n},{spec.classes}]"

@@ -200,7 +200,7 @@ CAM_SOURCES = {
     ),
     "code": (
         "optional: define cams(x) in submission.py returning one map per image, [N, {h}, {w}] "
-        "(the image's height and width), values within ±{limit:g}"
+        "(the image's height and width), values within ±{limit:,.0f}"
     ),
 }
 # The largest value a map may hold: maps are compared by their shape (each is scaled to its

@@ -113,7 +113,7 @@ def test_a_code_entrys_maps_are_scored_per_split_as_computed_by_hand(graded, tmp
         ("np.zeros((len(x), 32, 32), np.float32)", "shape [16, 64, 64]; got [16, 32, 32]"),
         ("np.zeros((len(x), 64, 64), np.float32)[:-1]", "shape [16, 64, 64]; got [15, 64, 64]"),
         ("np.full((len(x), 64, 64), 1e30, np.float32)", "values up to 1e+30"),
-        ("np.full((len(x), 64, 64), -1e7, np.float32)", "at most 1e+06"),
+        ("np.full((len(x), 64, 64), -1e7, np.float32)", "at most 1,000,000"),
     ],
 )
 def test_maps_that_are_nan_the_wrong_shape_or_huge_are_invalid_output(

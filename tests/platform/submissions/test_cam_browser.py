@@ -102,3 +102,25 @@ def test_the_entry_page_and_the_judges_page_show_where_the_model_looked(
         page.goto(f"/judging/entries/{entry.pk}/")
         _check_gallery(page, "private", width)
         _shots(page, f"cam-judging-{width}")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_lab_page_says_where_each_kind_of_entrys_maps_come_from(page, edition, student, width):
+    now = timezone.now()
+    lab = LabFactory(
+        edition=edition,
+        spec_id=LAB,
+        title="Lab 2 (2018): Pneumothorax detection in chest X-rays",
+        opens_at=now - timedelta(days=9),
+        closes_at=now + timedelta(days=1),
+    )
+    page.set_viewport_size({"width": width, "height": 900})
+    browser_login(page, "stu")
+    page.goto(f"/labs/{lab.pk}/")
+    rows = page.locator("#entry-io p.kind-io").all_inner_texts()
+    assert any(r.startswith("PyTorch") and "[N, 1, 64, 64] (NCHW)" in r for r in rows), rows
+    help_text = page.locator("#cam-help").inner_text()
+    assert "GlobalAveragePooling2D" in help_text and "cams(x)" in help_text
+    assert "def cams(x)" in "\n".join(page.locator("pre.kind-example").all_inner_texts())
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    _shots(page, f"cam-lab-page-{width}")
