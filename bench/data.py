@@ -13,7 +13,14 @@ from pathlib import Path
 
 from .stack import REPO
 
-LABS = ("lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong")
+LABS = (
+    "lab1-music",
+    "lab2-debias",
+    "lab2-mnist",
+    "lab2-pneumothorax",
+    "lab3-cartpole",
+    "lab3-pong",
+)
 # The trivial entry: a CartPole policy that always pushes left (falls in ~10 steps).
 TRIVIAL = b"def act(observation):\n    return 0\n"
 ENTRIES_DIR = REPO / "var" / "entries"

@@ -89,6 +89,7 @@ def harness_by_hand(spec_id: str, entry: Path, hidden_dir: Path, workdir: Path) 
     """Seconds for the sandbox harness run directly on the hidden inputs (batch labs)."""
     from grader.entry import unpack_entry
     from grader.hidden import resolve_dataset
+    from grader.pipeline import _job_env
     from grader.specs import load_spec
 
     spec = load_spec(spec_id)
@@ -111,7 +112,8 @@ def harness_by_hand(spec_id: str, entry: Path, hidden_dir: Path, workdir: Path) 
         "OMP_NUM_THREADS": cpus,
         "MKL_NUM_THREADS": cpus,
         "CUDA_VISIBLE_DEVICES": "",
-        "GRADER_TASK": spec.task,
+        # What the worker tells the harness (layout, class activation maps), as it does.
+        **_job_env(spec, info),
         "SANDBOX_ENTRY": str(job / "entry"),
         "SANDBOX_INPUTS": str(dataset.inputs_dir),
         "SANDBOX_OUT": str(job / "out"),
@@ -158,6 +160,7 @@ def docker_by_hand(spec_id: str, entry: Path, hidden_dir: Path, workdir: Path) -
     """Seconds for `docker run` of the harness by hand, as the docker backend configures it."""
     from grader.entry import unpack_entry
     from grader.hidden import resolve_dataset
+    from grader.pipeline import _job_env
     from grader.sandbox.base import Job, SandboxLimits
     from grader.sandbox.docker import MOUNT_ROOT, sandbox_env
     from grader.specs import load_spec
@@ -179,7 +182,7 @@ def docker_by_hand(spec_id: str, entry: Path, hidden_dir: Path, workdir: Path) -
         mounts={"entry": job_dir / "entry", "inputs": dataset.inputs_dir},
         output_dir=out,
         limits=limits,
-        env={"GRADER_TASK": spec.task},
+        env=_job_env(spec, info),
     )
     args = ["docker", "run", "--rm", "--network", "none", "--user", "65534:65534"]
     args += ["--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=1024m,mode=1777"]

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +208,8 @@ class Rows:
     group: list[str]
     split: list[int | None]
     where: list[str]  # how an error names each row ("row 3 (cats/a.png)")
+    # Each row's region mask ([H, W] bool: where the finding is), or None (labs with [cam]).
+    masks: list[np.ndarray | None] = field(default_factory=list)
 
 
 def _image_shape(spec: LabSpec) -> tuple[int, int, int]:
@@ -250,12 +252,14 @@ def _scale(spec: LabSpec, array: np.ndarray, where: str) -> np.ndarray:
     return out
 
 
-def _read_image(path: Path, spec: LabSpec, where: str) -> np.ndarray:
+def _decode(path: Path, spec: LabSpec, where: str, mode: str, what: str) -> np.ndarray:
+    """An image file of the lab's height and width as uint8 pixels in `mode` (L, RGB,
+    RGBA), refused before decoding when the file is too large or a decompression bomb."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
-    height, width, channels = _image_shape(spec)
+    height, width, _ = _image_shape(spec)
     if not path.is_file():
         raise SourceError(f"{where}: no such file {path}")
     size = path.stat().st_size
@@ -271,10 +275,9 @@ def _read_image(path: Path, spec: LabSpec, where: str) -> np.ndarray:
             with Image.open(path) as img:
                 if img.size != (width, height):
                     raise SourceError(
-                        f"{where}: the image is {img.size[0]}x{img.size[1]} pixels; lab "
+                        f"{where}: the {what} is {img.size[0]}x{img.size[1]} pixels; lab "
                         f"{spec.id} takes {width}x{height} (resize your images first)"
                     )
-                mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
                 array = np.asarray(img.convert(mode), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise SourceError(
@@ -284,7 +287,43 @@ def _read_image(path: Path, spec: LabSpec, where: str) -> np.ndarray:
         # ValueError: e.g. a text chunk that inflates past Pillow's limit; SyntaxError: a
         # malformed header some plugins report so.
         raise SourceError(f"{where}: {path.name} is not a readable image ({exc})") from exc
+    return array
+
+
+def _read_image(path: Path, spec: LabSpec, where: str) -> np.ndarray:
+    height, width, channels = _image_shape(spec)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    array = _decode(path, spec, where, mode, "image")
     return _scale(spec, array.reshape(height, width, channels), where)
+
+
+def _read_mask(path: Path, spec: LabSpec, where: str) -> np.ndarray:
+    """A region mask image: pixels of 128 or more (grey) are in the region."""
+    mask: np.ndarray = _decode(path, spec, where, "L", "mask") >= 128
+    return mask
+
+
+def _check_mask(mask: np.ndarray | None, label: int, where: str) -> np.ndarray | None:
+    """A row's mask as the set stores it, or None; SourceError for one that marks nothing
+    or belongs to a negative row (a mask marks the finding of a positive case)."""
+    if mask is None:
+        return None
+    if not mask.any():
+        raise SourceError(f"{where}: the mask marks no pixel (leave the mask empty instead)")
+    if label != 1:
+        raise SourceError(
+            f"{where}: a mask marks the finding of a positive case (label 1); this row has "
+            f"label {label}"
+        )
+    return mask
+
+
+def _masks_allowed(spec: LabSpec, source: Path) -> None:
+    if spec.cam is None:
+        raise SourceError(
+            f"{source}: lab {spec.id} shows no class activation maps ([cam] in its spec), so "
+            "it takes no region masks"
+        )
 
 
 def _label(raw: str, spec: LabSpec, where: str) -> int:
@@ -345,18 +384,25 @@ def read_folder(source: Path, spec: LabSpec) -> Rows:
 
 
 def read_csv(source: Path, spec: LabSpec) -> Rows:
-    """A CSV with a header path,label[,group][,split]; paths are relative to the CSV."""
+    """A CSV with a header path,label[,group][,split][,mask]; paths are relative to the CSV
+    (`mask`: a region mask image of a positive row, or empty)."""
     rows = Rows([], [], [], [], [])
     base = source.parent.resolve()
     try:
         with source.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             header = [h.strip() for h in (reader.fieldnames or [])]
-            if header[:2] != ["path", "label"] or not set(header[2:]) <= {"group", "split"}:
+            if header[:2] != ["path", "label"] or not set(header[2:]) <= {
+                "group",
+                "split",
+                "mask",
+            }:
                 raise SourceError(
-                    f"{source}: the header must be path,label[,group][,split]; got "
+                    f"{source}: the header must be path,label[,group][,split][,mask]; got "
                     f"{','.join(header) or 'nothing'}"
                 )
+            if "mask" in header:
+                _masks_allowed(spec, source)
             reader.fieldnames = header
             for line, record in enumerate(reader, start=2):
                 rel = (record.get("path") or "").strip()
@@ -373,6 +419,7 @@ def read_csv(source: Path, spec: LabSpec) -> Rows:
                 rows.split.append(_split_value(record.get("split") or "", where))
                 rows.images.append(_read_image(path, spec, where))
                 rows.where.append(where)
+                rows.masks.append(_csv_mask(base, record.get("mask") or "", spec, rows, where))
     except UnicodeDecodeError as exc:
         raise SourceError(f"{source}: not UTF-8 text ({exc})") from exc
     if not rows.y:
@@ -380,8 +427,19 @@ def read_csv(source: Path, spec: LabSpec) -> Rows:
     return rows
 
 
+def _csv_mask(base: Path, raw: str, spec: LabSpec, rows: Rows, where: str) -> np.ndarray | None:
+    rel = raw.strip()
+    if not rel:
+        return None
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base):
+        raise SourceError(f"{where}: the mask's path must be relative to the CSV's folder")
+    return _check_mask(_read_mask(path, spec, f"{where} mask"), rows.y[-1], where)
+
+
 def read_npz(source: Path, spec: LabSpec) -> Rows:
-    """Arrays x [N,H,W,C] (uint8 or float), y [N], optional group [N] and split [N]."""
+    """Arrays x [N,H,W,C] (uint8 or float), y [N], optional group [N] and split [N], and
+    for labs with class activation maps an optional mask [N,H,W] (0 everywhere: no mask)."""
     height, width, channels = _image_shape(spec)
     _check_npz_sizes(source)
     try:
@@ -392,9 +450,17 @@ def read_npz(source: Path, spec: LabSpec) -> Rows:
     for key in ("x", "y"):
         if key not in arrays:
             raise SourceError(f"{source}: missing array {key!r} (has {sorted(arrays)})")
-    unknown = set(arrays) - {"x", "y", "group", "split"}
+    unknown = set(arrays) - {"x", "y", "group", "split", "mask"}
     if unknown:
-        raise SourceError(f"{source}: unknown arrays {sorted(unknown)} (x, y, group, split)")
+        raise SourceError(f"{source}: unknown arrays {sorted(unknown)} (x, y, group, split, mask)")
+    masks = arrays.get("mask")
+    if masks is not None:
+        _masks_allowed(spec, source)
+        if masks.shape != (len(arrays["x"]), height, width) or masks.dtype.kind not in "biu":
+            raise SourceError(
+                f"{source}: mask must be [N, {height}, {width}] of 0/1 (or bool), got "
+                f"{list(masks.shape)} {masks.dtype}"
+            )
     x = arrays["x"]
     if x.ndim == 3 and channels == 1:
         x = x[..., None]
@@ -419,6 +485,9 @@ def read_npz(source: Path, spec: LabSpec) -> Rows:
         rows.split.append(None if split is None else _split_value(str(int(split[i])), where))
         rows.images.append(_scale(spec, x[i], where))
         rows.where.append(where)
+        if masks is not None:
+            row_mask = masks[i].astype(bool) if masks[i].any() else None
+            rows.masks.append(_check_mask(row_mask, rows.y[-1], where))
     if not rows.y:
         raise SourceError(f"{source}: no rows")
     return rows
@@ -472,6 +541,11 @@ def build_classification(spec: LabSpec, rows: Rows, out: Path, rng: np.random.Ge
         labels = {"group": np.array(rows.group, dtype="<U2")}
     order = rng.permutation(len(rows.y))  # the source order may give labels away
     labels.update(y=np.array(rows.y, dtype=np.int64), split=split)
+    if any(m is not None for m in rows.masks):
+        # Region masks are labels: the worker scores maps against them; no sandbox sees them.
+        height, width, _ = _image_shape(spec)
+        empty = np.zeros((height, width), dtype=np.uint8)
+        labels["mask"] = np.stack([empty if m is None else m.astype(np.uint8) for m in rows.masks])
     save_npy(out / "inputs" / "images.npy", np.stack(rows.images)[order])
     save_npz(out / "labels" / "labels.npz", {k: v[order] for k, v in labels.items()})
 

@@ -59,7 +59,7 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
 
 
 def classification_metrics(y: np.ndarray, scores: np.ndarray, names: set[str]) -> MetricSet:
-    """`scores`: [N] face probability (binary) or [N,K] class scores (multi-class)."""
+    """`scores`: [N] probability of the positive class (binary) or [N,K] class scores."""
     out = MetricSet()
     if scores.ndim == 2:
         if "accuracy" in names:

@@ -290,9 +290,13 @@ def _command(mode: str, spec: LabSpec, info: EntryInfo) -> tuple[str, ...]:
 
 
 def _job_env(spec: LabSpec, info: EntryInfo) -> dict[str, str]:
-    """What the harness is told besides its command: the task and how this entry kind
-    receives image inputs (the spec's [input.layout])."""
-    return {"GRADER_TASK": spec.task, "GRADER_INPUT_LAYOUT": spec.input.layout(info.kind)}
+    """What the harness is told besides its command: the task, how this entry kind
+    receives image inputs (the spec's [input.layout]), and whether the lab wants class
+    activation maps (the spec's [cam]: the harness writes cams.npy where it can)."""
+    env = {"GRADER_TASK": spec.task, "GRADER_INPUT_LAYOUT": spec.input.layout(info.kind)}
+    if spec.cam is not None:
+        env["GRADER_CAMS"] = "1"
+    return env
 
 
 def _ended_badly(spec: LabSpec, run: RunResult) -> Report | None:
@@ -407,7 +411,9 @@ def _grade_batch(
         return failed, run
     events.emit("scoring")
     try:
-        scores = _score_outputs(spec, lambda: score_classification(spec, dataset, out_dir, splits))
+        scores = _score_outputs(
+            spec, lambda: score_classification(spec, dataset, out_dir, splits, info.kind)
+        )
     except _OutputsFault as fault:
         return Report(status="invalid_output", reason=fault.reason, logs=run.log), run
     return _scored(scores, run.log), run

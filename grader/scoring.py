@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import cams
 from grader import intervals as I
 from grader import metrics as M
 from grader.entry import EntryInfo
@@ -23,7 +24,7 @@ from grader.errors import PlatformError
 from grader.hidden import Dataset
 from grader.outputs import OutputsRefused, load_npy
 from grader.songs import check_songs, read_songs
-from grader.specs import LabSpec
+from grader.specs import LOCALIZATION_METRICS, LabSpec
 
 OUTPUT_NAMES = {"classification": "probabilities.npy"}
 INPUT_NAMES = {"classification": "images.npy"}
@@ -97,13 +98,17 @@ def _binary_scores(out: np.ndarray, n: int, notes: list[str]) -> np.ndarray:
             out = _sigmoid(out)
         return out
     raise OutputInvalid(
-        f"expected one face probability per image, shape [{n}] (or [{n},1] or [{n},2]); "
-        f"got {list(out.shape)}"
+        f"expected one probability of the positive class per image, shape [{n}] (or "
+        f"[{n},1] or [{n},2]); got {list(out.shape)}"
     )
 
 
 def score_classification(
-    spec: LabSpec, dataset: Dataset, out_dir: Path, splits: Collection[str] = tuple(SPLITS)
+    spec: LabSpec,
+    dataset: Dataset,
+    out_dir: Path,
+    splits: Collection[str] = tuple(SPLITS),
+    entry_kind: str = "",
 ) -> Scores:
     """Score the outputs for the rows of `splits` (the only rows the sandbox was given)."""
     labels = load_labels(dataset)
@@ -114,7 +119,10 @@ def score_classification(
     assert spec.classes is not None
     if spec.classes == 2:
         shapes = [(n,), (n, 1), (n, 2)]
-        wrong = f"expected one face probability per image, shape [{n}] (or [{n},1] or [{n},2])"
+        wrong = (
+            f"expected one probability of the positive class per image, shape [{n}] (or "
+            f"[{n},1] or [{n},2])"
+        )
     else:
         shapes = [(n, spec.classes)]
         wrong = f"expected {spec.classes} class scores per image, shape [{n},{spec.classes}]"
@@ -129,33 +137,50 @@ def score_classification(
     group = labels.get("group")
     split = labels["split"]
     graded = {s: SPLITS[s] for s in check_splits(splits)}
+    seed = I.seed_of(spec.id, scores.tobytes())
+    maps = None
+    if spec.cam is not None:
+        height, width = spec.input.shape[0], spec.input.shape[1]
+        maps = cams.load_cams(out_dir, n, height, width, spec.limits.output_mb * 2**20)
+        no_maps = cams.no_maps_reason(entry_kind, cams.harness_note(out_dir))
+    masks = labels.get("mask")
+    cam_ci: dict[str, dict[str, I.Interval]] = {}
 
-    def compute(mask: np.ndarray) -> M.MetricSet:
+    def compute(mask: np.ndarray, name: str) -> M.MetricSet:
         result = M.classification_metrics(y[mask], scores[mask], names)
         if debias and group is not None:
             extra = M.debias_metrics(y[mask], scores[mask], group[mask])
             result.values.update(extra.values)
             result.undefined.update(extra.undefined)
+        if spec.cam is not None and names & set(LOCALIZATION_METRICS):
+            values, undefined, cam_ci[name] = cams.localization(
+                None if maps is None else maps[mask],
+                None if masks is None else masks[mask],
+                y[mask],
+                no_maps,
+                seed + 7 + SPLITS.get(name, 2),
+            )
+            result.values.update({k: v for k, v in values.items() if k in names})
+            result.undefined.update({k: v for k, v in undefined.items() if k in names})
         return result
 
-    whole = compute(np.ones(n, dtype=bool))
-    per_split = {s: compute(split == v) for s, v in graded.items()}
+    whole = compute(np.ones(n, dtype=bool), "whole")
+    per_split = {s: compute(split == v, s) for s, v in graded.items()}
     details: dict[str, Any] = {"notes": notes}
-    seed = I.seed_of(spec.id, scores.tobytes())
-    attach_intervals(
-        details,
-        {
-            s: I.classification_intervals(
-                y[m := split == v],
-                scores[m],
-                None if group is None or not debias else group[m],
-                names,
-                spec.ranking.primary,
-                seed + v,
-            )
-            for s, v in graded.items()
-        },
-    )
+    per_split_ci = {
+        s: I.classification_intervals(
+            y[m := split == v],
+            scores[m],
+            None if group is None or not debias else group[m],
+            names,
+            spec.ranking.primary,
+            seed + v,
+        )
+        for s, v in graded.items()
+    }
+    for s, (ci, _) in per_split_ci.items():
+        ci.update({k: v for k, v in cam_ci.get(s, {}).items() if k in names})
+    attach_intervals(details, per_split_ci)
     # Chart data per split, like the metrics (never the whole set: it would mix the private
     # split into what a page shows beside public-split numbers before the reveal).
     if scores.ndim == 1:
@@ -167,7 +192,55 @@ def score_classification(
             s: {g: per_split[s].values.get(f"accuracy_{g}") for g in ("LF", "LM", "DF", "DM")}
             for s in graded
         }
+    if spec.cam is not None and scores.ndim == 1:
+        details["cam"] = {
+            "source": "" if maps is None else ("entry" if entry_kind == "code" else "grader"),
+            "note": "" if maps is not None else no_maps,
+        }
+        details["cam_samples"] = _cam_samples(
+            spec, dataset, graded, split, y, scores, maps, masks, rows
+        )
     return _pack(spec, whole, per_split, details)
+
+
+def _cam_samples(
+    spec: LabSpec,
+    dataset: Dataset,
+    graded: dict[str, int],
+    split: np.ndarray,
+    y: np.ndarray,
+    scores: np.ndarray,
+    maps: np.ndarray | None,
+    masks: np.ndarray | None,
+    rows: np.ndarray,
+) -> dict[str, list[dict[str, Any]]]:
+    """Each graded split's sample images with the entry's maps over them (grader/cams.py),
+    from a pool of rows that is the same for every entry of the set."""
+    assert spec.cam is not None
+    marked = cams.marked_positives(y, masks)
+    picked = {}
+    for s, v in graded.items():
+        in_split = np.flatnonzero(split == v)
+        seed = I.seed_of(dataset.checksum, "cam samples", s)
+        pool = in_split[cams.sample_pool(y[in_split], marked[in_split], seed)]
+        picked[s] = cams.pick_samples(pool, y, scores, spec.cam.samples)
+    # Only the shown rows are read (a staff set of large X-rays need not fit in memory).
+    shown = sorted({row for chosen in picked.values() for row, _ in chosen})
+    found = load_inputs(dataset, INPUT_NAMES["classification"], rows[shown])
+    images = dict(zip(shown, found, strict=True))
+    return {
+        s: cams.render_samples(images, maps, masks, y, scores, chosen)
+        for s, chosen in picked.items()
+    }
+
+
+def load_inputs(dataset: Dataset, name: str, rows: np.ndarray) -> np.ndarray:
+    """The hidden set's inputs of `rows` (trusted files: a platform fault if bad)."""
+    try:
+        whole = np.load(dataset.inputs_dir / name, mmap_mode="r", allow_pickle=False)
+        return np.asarray(whole[np.asarray(rows, dtype=np.int64)])
+    except (OSError, ValueError, IndexError) as exc:
+        raise PlatformError(f"{dataset.name}: inputs/{name} is unreadable: {exc}") from exc
 
 
 @dataclass(frozen=True)

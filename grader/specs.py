@@ -41,6 +41,9 @@ PREPROCESSORS: dict[str, tuple[int, ...] | None] = {
 LAYOUTS = ("channels_last", "channels_first")
 DEFAULT_LAYOUTS = {"keras": "channels_last", "torch": "channels_first", "code": "channels_last"}
 DEBIAS_GROUPS = ("LF", "LM", "DF", "DM")
+# Where a class activation map points, against the region masks of the positive cases
+# (grader/cams.py); only labs with a [cam] table can list them.
+LOCALIZATION_METRICS = ("pointing_game", "cam_mass_inside")
 
 # Metrics each task kind knows how to compute; a spec picks the ones its lab shows.
 KNOWN_METRICS: dict[str, frozenset[str]] = {
@@ -55,6 +58,7 @@ KNOWN_METRICS: dict[str, frozenset[str]] = {
             "worst_group_accuracy",
             "non_face_specificity",
             *(f"accuracy_{g}" for g in DEBIAS_GROUPS),
+            *LOCALIZATION_METRICS,
         }
     ),
     "next_char": frozenset({"bits_per_char", "abc_validity"}),
@@ -146,6 +150,20 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class CamSpec:
+    """Class activation maps of a binary image classifier (the [cam] table): computed by
+    the grader for model files whose structure allows it, returned by code entries, and
+    shown over `samples` correct and as many misclassified sample images per split."""
+
+    samples: int
+    labels: tuple[str, str] = ("negative", "positive")  # the two classes, in words
+
+    @property
+    def positive(self) -> str:
+        return self.labels[1]
+
+
+@dataclass(frozen=True)
 class EnvironmentSpec:
     id: str
     kwargs: tuple[tuple[str, Any], ...]
@@ -166,6 +184,30 @@ class EntryIO:
     call: str  # how the grader calls it, e.g. "model(x)" or "predict(images)"
     receives: str  # e.g. "float32 [N, 3, 64, 64] (NCHW) in [0, 1]"
     returns: str
+    cam: str = ""  # where its class activation maps come from ([cam] labs only)
+
+
+# Where each entry kind's class activation maps come from, for the lab page.
+CAM_SOURCES = {
+    "keras": (
+        "the grader computes them when the model ends in GlobalAveragePooling2D and a Dense "
+        "layer (Dropout between them is fine): the last convolutional maps weighted by the "
+        "dense weights of the positive class"
+    ),
+    "torch": (
+        "the grader computes them for a TorchScript model holding an nn.Sequential that takes "
+        "the input and ends in AdaptiveAvgPool2d(1), Flatten and Linear (then optionally "
+        "Sigmoid or Softmax), when those layers reproduce the model's own output"
+    ),
+    "code": (
+        "optional: define cams(x) in submission.py returning one map per image, [N, {h}, {w}] "
+        "(the image's height and width), values within ±{limit:,.0f}"
+    ),
+}
+# The largest value a map may hold: maps are compared by their shape (each is scaled to its
+# own maximum), and a bound keeps every sum over a map finite.
+CAM_MAX_ABS = 1e6
+MAX_CAM_SAMPLES = 8  # correct (and as many misclassified) images shown per split
 
 
 def _dims(shape: tuple[int, ...], lead: str) -> str:
@@ -189,6 +231,7 @@ class LabSpec:
     rubric: Rubric
     environment: EnvironmentSpec | None
     spec_hash: str
+    cam: CamSpec | None = None
 
     def metric(self, name: str) -> MetricSpec:
         for m in self.metrics:
@@ -247,7 +290,11 @@ class LabSpec:
         else:
             returns = "[N, T, V] log-probabilities of the next character (logits accepted)"
         call = "model(x)" if model else "predict(x)"
-        return EntryIO(kind, call, receives, returns)
+        cam = ""
+        if self.cam is not None:
+            height, width = inp.shape[0], inp.shape[1]
+            cam = CAM_SOURCES[kind].format(h=height, w=width, limit=CAM_MAX_ABS)
+        return EntryIO(kind, call, receives, returns, cam)
 
     @property
     def ranking_text(self) -> str:
@@ -511,6 +558,24 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
         raise SpecError(f"{rb.where}: thresholds must be {order}")
     rubric = Rubric(rubric_metric, tuple(float(t) for t in thresholds), higher)
 
+    cam = None
+    ct = top.table("cam", required=False)
+    if ct is not None:
+        if task != "classification" or classes != 2 or not input_spec.is_image:
+            raise SpecError(
+                f"{ct.where}: class activation maps need a binary classification of images"
+            )
+        words = ct.list("labels", ["negative", "positive"])
+        if len(words) != 2 or not all(isinstance(w, str) and 0 < len(w) <= 40 for w in words):
+            raise SpecError(f"{ct.where}: 'labels' must name the two classes, [negative, positive]")
+        cam = CamSpec(samples=ct.int("samples", 3), labels=(words[0], words[1]))
+        if cam.samples > MAX_CAM_SAMPLES:
+            raise SpecError(f"{ct.where}: 'samples' must be at most {MAX_CAM_SAMPLES}")
+    if cam is None and set(names) & set(LOCALIZATION_METRICS):
+        raise SpecError(
+            f"{where}: {', '.join(LOCALIZATION_METRICS)} need a [cam] table (class activation maps)"
+        )
+
     environment = None
     if task == "interactive":
         et = top.table("environment")
@@ -557,8 +622,12 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> LabSpec:
         rubric=rubric,
         environment=environment,
         spec_hash="",
+        cam=cam,
     )
     unhashed = LabSpec(**fields).to_dict()
+    if cam is None:
+        # Labs without class activation maps keep the hash their receipts recorded.
+        del unhashed["cam"]
     if not ranking.note:
         # A spec without the (later) optional note keeps the hash its receipts recorded.
         del unhashed["ranking"]["note"]

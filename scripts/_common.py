@@ -47,6 +47,7 @@ DATASET_NAMES: dict[str, str] = {
     "lab1-music": "lab1-music-v1",
     "lab2-mnist": "lab2-mnist-v1",
     "lab2-debias": "lab2-debias-v1",
+    "lab2-pneumothorax": "lab2-pneumothorax-v1",
     "lab3-cartpole": "lab3-cartpole-v1",
     "lab3-pong": "lab3-pong-v1",
 }

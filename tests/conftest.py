@@ -24,7 +24,14 @@ VAR = REPO / "var"
 HIDDEN_DIR = VAR / "hidden"
 ENTRIES_DIR = VAR / "entries"
 STAMP = ".build-stamp"
-LABS = ("lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong")
+LABS = (
+    "lab1-music",
+    "lab2-debias",
+    "lab2-mnist",
+    "lab2-pneumothorax",
+    "lab3-cartpole",
+    "lab3-pong",
+)
 
 
 def python() -> str:

@@ -28,6 +28,7 @@ ALLOWED_ENV = frozenset(
     {
         "GRADER_TASK",
         "GRADER_INPUT_LAYOUT",
+        "GRADER_CAMS",
         "GRADER_BATCH_SIZE",
         "GRADER_SEED",
         "CUDA_VISIBLE_DEVICES",

@@ -8,6 +8,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from core import charts
 from core.errors import attempt
 from core.permissions import require_staff
 from core.scoring import fraction_text
@@ -16,7 +17,7 @@ from grader.specs import load_spec
 from submissions.selectors import entry_latest_run, metric_rows, visible_metrics
 from submissions.splits import PRIVATE, PUBLIC, sees_private
 
-from . import charts, services
+from . import services
 from .materials import entry_figure, entry_materials, entry_writeup_pdf
 from .rubric import COMBINATION
 from .selectors import (
@@ -155,6 +156,12 @@ def judging_entry(request, entry_id: int):
             ),
             "roc_chart": charts.roc_chart(
                 charts.split_part(details.get("roc_curve"), results_split)
+            ),
+            "roc_classes": charts.roc_classes(spec),
+            "cam_gallery": charts.cam_gallery(
+                charts.split_part(details.get("cam_samples"), results_split),
+                spec.cam.labels if spec.cam else ("negative", "positive"),
+                details.get("cam"),
             ),
             "return_charts": [
                 (name, charts.return_chart(returns.get(name)))

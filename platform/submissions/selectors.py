@@ -65,6 +65,19 @@ def visible_metrics(entry: Entry, run: GradingRun | None, user: User) -> dict:
     return {name: split.get(name, {}) for name in visible_splits(user, entry.lab)}
 
 
+# Per-split figure data of a run's details (grader.scoring): ROC points, sample images.
+FIGURES = ("roc_curve", "cam_samples")
+
+
+def figures_split(user: User, lab: Lab, details: dict) -> str:
+    """The split whose figures the entry page shows `user`: the most private split they may
+    see (submissions.splits) that has any; the public one otherwise."""
+    for split in reversed(visible_splits(user, lab)):
+        if any(isinstance(details.get(k), dict) and split in details[k] for k in FIGURES):
+            return split
+    return PUBLIC
+
+
 def visible_private_session(entry: Entry, run: GradingRun | None, user: User) -> dict | None:
     """How the run's private episodes went (status, reason, log), for whom may see it; None
     when there is none or it is withheld. Until the reveal a student learns nothing of it,

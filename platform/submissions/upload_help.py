@@ -97,6 +97,7 @@ class KindHelp:
     receives: str
     returns: str
     example: str
+    cam: str = ""  # where its class activation maps come from ([cam] labs)
 
 
 # How to save each kind, as a short notebook example ({shape}: one example's shape as that
@@ -118,10 +119,16 @@ def _kind_help(spec: LabSpec, kind: str) -> KindHelp:
         example = (
             f"# submission.py\ndef {function}:  # {io.receives}\n    return ...  # {io.returns}"
         )
+        if spec.cam is not None:
+            height, width = spec.input.shape[0], spec.input.shape[1]
+            example += (
+                f"\n\ndef cams(x):  # optional: where the model looked\n"
+                f"    return ...  # [N, {height}, {width}] class activation maps"
+            )
     else:
         dims = ", ".join(str(d) for d in spec.input.shape_for(kind))
         example = SAVE_EXAMPLES[kind].format(shape=f"1, {dims}")
-    return KindHelp(KIND_NAMES[kind], io.call, io.receives, io.returns, example)
+    return KindHelp(KIND_NAMES[kind], io.call, io.receives, io.returns, example, io.cam)
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,11 @@ class UploadHelp:
     # accepted entry kind (title, what that kind gets, an example).
     sends: tuple[str, ...] = ()
     examples: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def cams(self) -> tuple[KindHelp, ...]:
+        """The kinds whose class activation maps the lab page explains ([cam] labs)."""
+        return tuple(k for k in self.per_kind if k.cam)
 
     @property
     def zipped(self) -> bool:

@@ -11,20 +11,23 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.throttles import upload_refusal
+from core import charts
 from core.errors import attempt
 from core.permissions import require_staff
 from core.redirects import redirect_next
 from courses import phases
 from courses.models import Lab
-from grader.specs import load_all_specs
+from grader.errors import SpecError
+from grader.specs import load_all_specs, load_spec
 
 from . import blobs
 from .forms import HiddenSetForm, UploadForm
-from .models import GradingRun, HiddenSet
+from .models import GradingRun, HiddenSet, Status
 from .selectors import (
     access_entry,
     entries_of,
     entry_latest_run,
+    figures_split,
     metric_rows,
     run_queue_position,
     runs_in_flight,
@@ -95,6 +98,13 @@ def lab_detail(request, lab_id: int):
 def entry_detail(request, entry_id: int):
     entry = access_entry(request.user, entry_id)
     run = entry_latest_run(entry)
+    details = run.details if run and run.status == Status.SCORED else {}
+    figures = figures_split(request.user, entry.lab, details)
+    try:
+        spec = load_spec(entry.lab.spec_id)
+    except SpecError:
+        spec = None
+    labels = spec.cam.labels if spec and spec.cam else ("negative", "positive")
     return render(
         request,
         "submissions/entry_detail.html",
@@ -109,6 +119,13 @@ def entry_detail(request, entry_id: int):
             "not_countable": intake.NOT_COUNTABLE,
             "private_session": visible_private_session(entry, run, request.user),
             "events": run.events.all() if run else [],
+            # The figures show one split the viewer may see (submissions.splits).
+            "figures_split": figures,
+            "roc_chart": charts.roc_chart(charts.split_part(details.get("roc_curve"), figures)),
+            "roc_classes": charts.roc_classes(spec) if spec else "",
+            "cam_gallery": charts.cam_gallery(
+                charts.split_part(details.get("cam_samples"), figures), labels, details.get("cam")
+            ),
         },
     )
 

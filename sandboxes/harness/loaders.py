@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.cams import CamFn, CamUnavailable, keras_cam, torch_cam
+
 
 class EntryRefused(Exception):
     """The entry is refused for safety (it is never run); the message is for the student."""
@@ -64,22 +66,62 @@ class Entry:
         reset: Callable[[], Any] | None = None,
         after_batch: Callable[[], None] | None = None,
         layout: str = "channels_last",
+        cams: CamFn | None = None,
+        cam_note: str = "",
+        cams_are_entrys: bool = False,
     ) -> None:
         self._predict = predict
         self._act = act
         self._reset = reset
         self._after_batch = after_batch
         self.layout = layout
+        # Class activation maps: the grader's (model files) or the entry's own (code).
+        self._cams = cams
+        self.cam_note = cam_note  # why there are none, for the lab page
+        self._cams_are_entrys = cams_are_entrys
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.predict_with_cams(batch, want_cams=False)[0]
+
+    def predict_with_cams(
+        self, batch: np.ndarray, want_cams: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The outputs of a batch of [N, H, W, C] images and, when wanted and possible, one
+        class activation map per image ([N, H, W]); None once maps cannot be had."""
         if self._predict is None:
             raise EntryFailed("submission.py must define predict(inputs) for this lab")
+        height, width = (batch.shape[1], batch.shape[2]) if batch.ndim == 4 else (0, 0)
         if self.layout == CHANNELS_FIRST and batch.ndim == 4:
             batch = channels_first(batch, batched=True)
-        out = to_numpy(self._predict(batch))
+        maps = None
+        if want_cams and self._cams is not None and batch.ndim == 4:
+            raw, maps = self._cam_batch(batch, height, width)
+        else:
+            raw = self._predict(batch)
+        out = to_numpy(raw)
         if self._after_batch is not None:
             self._after_batch()
-        return out
+        return out, None if maps is None else to_numpy(maps)
+
+    def _cam_batch(self, batch: np.ndarray, height: int, width: int) -> tuple[Any, Any]:
+        assert self._cams is not None
+        if self._cams_are_entrys:
+            return self._cams(batch, height, width)  # the entry's own code: its failures count
+        try:
+            raw, maps = self._cams(batch, height, width)
+        except Exception as exc:  # noqa: BLE001 - the grader's maps fail; predictions need not
+            self.stop_cams(f"the grader could not compute them ({type(exc).__name__}: {exc})")
+            return self._predict(batch) if self._predict else None, None
+        if maps is None:
+            self.stop_cams(
+                "the layers the grader found do not reproduce the model's output (the maps "
+                "would not be the model's)"
+            )
+        return raw, maps
+
+    def stop_cams(self, note: str) -> None:
+        self._cams = None
+        self.cam_note = note[:300]
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self._act is not None:
@@ -127,11 +169,26 @@ def _load_code(path: Path, task: str) -> Entry:
     predict = getattr(module, "predict", None)
     act = getattr(module, "act", None)
     reset = getattr(module, "reset", None)
+    own_cams = getattr(module, "cams", None)
     if task == "interactive" and not callable(act):
         raise EntryFailed("submission.py must define act(observation) for this lab")
     if task != "interactive" and not callable(predict):
         raise EntryFailed("submission.py must define predict(inputs) for this lab")
-    return Entry(predict, act if callable(act) else None, reset if callable(reset) else None)
+    cams: CamFn | None = None
+    if callable(predict) and callable(own_cams):
+
+        def cams(x: np.ndarray, height: int, width: int) -> tuple[Any, Any]:
+            # The entry's maps as it returns them: the worker checks their shape.
+            return predict(x), own_cams(x)
+
+    return Entry(
+        predict,
+        act if callable(act) else None,
+        reset if callable(reset) else None,
+        cams=cams,
+        cam_note="" if cams else "submission.py defines no cams(x)",
+        cams_are_entrys=True,
+    )
 
 
 def keras_model(path: Path) -> Any:
@@ -179,7 +236,12 @@ def keras_stateful_layers(model: Any) -> list[Any]:
 def _load_keras(path: Path) -> Entry:
     model = keras_model(path)
     if path.is_dir():
-        return Entry(lambda x: model(x))
+        return Entry(
+            lambda x: model(x),
+            cam_note="a SavedModel folder shows no layers (save it with model.save('model.keras'))",
+        )
+    import keras
+
     stateful = keras_stateful_layers(model)
 
     def reset_states() -> None:
@@ -187,8 +249,17 @@ def _load_keras(path: Path) -> Entry:
         for layer in stateful:
             layer.reset_state()
 
+    cams: CamFn | None = None
+    note = ""
+    try:
+        cams = keras_cam(keras, model)
+    except CamUnavailable as exc:
+        note = str(exc)
     return Entry(
-        lambda x: model.predict_on_batch(x), after_batch=reset_states if stateful else None
+        lambda x: model.predict_on_batch(x),
+        after_batch=reset_states if stateful else None,
+        cams=cams,
+        cam_note=note,
     )
 
 
@@ -217,4 +288,15 @@ def _load_torch(path: Path) -> Entry:
     def predict(x: np.ndarray) -> Any:
         return module(torch.from_numpy(np.ascontiguousarray(x)))
 
-    return Entry(predict)
+    cams: CamFn | None = None
+    note = ""
+    if path.suffix == ".pt2":
+        note = "a torch.export archive shows no layers (save with torch.jit to a .pt)"
+    else:
+        try:
+            cams = torch_cam(torch, module)
+        except CamUnavailable as exc:
+            note = str(exc)
+        except Exception as exc:  # noqa: BLE001 - an unusual module: no maps, still graded
+            note = f"its layers cannot be read ({type(exc).__name__})"
+    return Entry(predict, cams=cams, cam_note=note)

@@ -66,6 +66,29 @@ def build_debias(set_dir: Path) -> dict[str, np.ndarray]:
     return labels
 
 
+# Pneumothorax: the region every positive X-ray's mask marks ([rows, columns] of 64x64).
+REGION = (slice(8, 16), slice(40, 48))
+
+
+def build_pneumothorax(set_dir: Path) -> dict[str, np.ndarray]:
+    """16 X-rays of 64x64: row i has y = i % 2 and split [0, 0, 1, 1][i % 4]; pixel (0, 0)
+    holds the label and pixel (0, 1) the row number / 100, so code entries can answer and
+    draw maps per row. Every positive's mask marks REGION (64 pixels)."""
+    _fresh(set_dir)
+    n = 16
+    y = (np.arange(n) % 2).astype(np.int64)
+    split = np.array([0, 0, 1, 1] * 4, dtype=np.int8)
+    images = np.full((n, 64, 64, 1), 0.25, dtype=np.float32)
+    images[:, 0, 0, 0] = y
+    images[:, 0, 1, 0] = np.arange(n) / 100
+    mask = np.zeros((n, 64, 64), dtype=np.uint8)
+    mask[y == 1, REGION[0], REGION[1]] = 1
+    np.save(set_dir / "inputs" / "images.npy", images)
+    labels = {"y": y, "split": split, "mask": mask}
+    np.savez(set_dir / "labels" / "labels.npz", **labels)
+    return labels
+
+
 def build_music(set_dir: Path, seed: int = 0) -> dict[str, np.ndarray]:
     """Rows where the next token is always (token + 1) mod V, plus unscored rows (`real`
     false) laid out like lab1-music-v1's old probe rows: the grader never steps them."""
@@ -127,6 +150,7 @@ def build_all(hidden: Path) -> dict[str, str]:
     sets = {
         "lab2-mnist": ("lab2-mnist-v1", lambda d: build_mnist(d)),
         "lab2-debias": ("lab2-debias-v1", build_debias),
+        "lab2-pneumothorax": ("lab2-pneumothorax-v1", build_pneumothorax),
         "lab1-music": ("lab1-music-v1", build_music),
         "lab3-cartpole": ("lab3-cartpole-v1", lambda d: build_seeds(d, [1, 2], [3, 4])),
         "lab3-pong": ("lab3-pong-v1", lambda d: build_seeds(d, [1], [2])),

@@ -365,3 +365,68 @@ def test_an_npz_whose_header_claims_a_huge_array_is_refused(specs, tmp_path, cap
         capsys, "--lab", "lab2-mnist", str(tmp_path / "bomb.npz"), "--out", str(tmp_path / "o")
     )
     assert "bomb.npz" in err and "decompression bomb" in err
+
+
+def xray_csv(root: Path, rows: int = 8) -> Path:
+    """Grey 64x64 images, every other one positive with a mask marking a 10x10 block."""
+    lines = [["path", "label", "mask"]]
+    for i in range(rows):
+        png(root / "img" / f"{i}.png", 64, "L", 500 + i)
+        mask = ""
+        if i % 2:
+            block = np.zeros((64, 64), np.uint8)
+            block[i : i + 10, 20:30] = 255
+            Image.fromarray(block, "L").save(root / "img" / f"{i}-mask.png")
+            mask = f"img/{i}-mask.png"
+        lines.append([f"img/{i}.png", str(i % 2), mask])
+    path = root / "xrays.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(lines)
+    return path
+
+
+def test_csv_region_masks_become_labels_never_inputs(specs, tmp_path):
+    src = xray_csv(tmp_path / "src")
+    out = tmp_path / "set"
+    assert build("--lab", "lab2-pneumothorax", str(src), "--out", str(out)) == 0
+    labels = labels_of(out)
+    assert set(labels) == {"y", "split", "mask"}
+    assert [p.name for p in (out / "inputs").iterdir()] == ["images.npy"]
+    images = np.load(out / "inputs" / "images.npy")
+    for image, y, mask in zip(images, labels["y"], labels["mask"], strict=True):
+        source = next(
+            i
+            for i in range(8)
+            if np.array_equal(
+                np.asarray(Image.open(src.parent / f"img/{i}.png")), image[..., 0] * 255
+            )
+        )
+        assert y == source % 2  # rows are shuffled; each keeps its label and its mask
+        expected = np.zeros((64, 64), np.uint8)
+        if y:
+            expected[source : source + 10, 20:30] = 1
+        assert np.array_equal(mask, expected)
+
+
+def test_masks_are_refused_where_they_do_not_belong(specs, tmp_path, capsys):
+    src = xray_csv(tmp_path / "src")
+    text = src.read_text()
+    out = str(tmp_path / "o")
+    src.write_text(text.replace("img/2.png,0,", "img/2.png,0,img/1-mask.png"))
+    err = refused(capsys, "--lab", "lab2-pneumothorax", str(src), "--out", out)
+    assert "line 4 (img/2.png)" in err and "label 0" in err
+    Image.fromarray(np.zeros((64, 64), np.uint8), "L").save(src.parent / "img/1-mask.png")
+    src.write_text(text)
+    err = refused(capsys, "--lab", "lab2-pneumothorax", str(src), "--out", out)
+    assert "line 3 (img/1.png)" in err and "marks no pixel" in err
+    png(src.parent / "img" / "1-mask.png", 32, "L", 1)
+    err = refused(capsys, "--lab", "lab2-pneumothorax", str(src), "--out", out)
+    assert "mask is 32x32" in err
+    src.write_text(text.replace("img/1-mask.png", "../1-mask.png"))
+    err = refused(capsys, "--lab", "lab2-pneumothorax", str(src), "--out", out)
+    assert "relative to the CSV's folder" in err
+    faces = faces_csv(tmp_path / "faces")
+    faces.write_text(faces.read_text().replace("path,label,group", "path,label,group,mask"))
+    err = refused(capsys, "--lab", "lab2-debias", str(faces), "--out", out)
+    assert "takes no region masks" in err
+    assert not (tmp_path / "o").exists()

@@ -10,7 +10,14 @@ import pytest
 from grader.pipeline import GradeRequest, grade
 from tests.grader import synth
 
-LABS = ["lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong"]
+LABS = [
+    "lab1-music",
+    "lab2-debias",
+    "lab2-mnist",
+    "lab2-pneumothorax",
+    "lab3-cartpole",
+    "lab3-pong",
+]
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +114,30 @@ def test_constant_face_detector_ranks_below_the_staff_baseline(
     # The demo set is drawn and warped from each installation's own secret, so the baseline's
     # exact AUC varies a little (0.885-0.92 seen): it must clear the constant, not one threshold.
     assert spec.rubric.score(b.split_metrics["private"]["mean_group_auc"]) >= 3
+
+
+@pytest.mark.slow
+def test_the_shortcut_model_ranks_below_the_baseline_and_looks_at_the_corner(
+    index, reference_entries, hidden_dir, monkeypatch
+):
+    """The demo's public X-rays carry a corner marker that goes with pneumothorax; the hidden
+    ones do not. The model that learned the marker ranks below the staff baseline on the
+    hidden set, and its class activation maps put most of their mass outside the marked
+    pneumothorax regions."""
+    from grader.specs import load_spec
+
+    monkeypatch.delenv("GRADER_SPECS_DIR", raising=False)
+    lab = "lab2-pneumothorax"
+    reports = {
+        name: grade(GradeRequest(lab, reference_entries / index[lab][name]["path"], hidden_dir))
+        for name in ("baseline", "shortcut")
+    }
+    assert all(r.status == "scored" for r in reports.values()), reports
+    b, s = reports["baseline"], reports["shortcut"]
+    spec = load_spec(lab)
+    for split in ("public", "private"):
+        shown = [s.split_metrics[split], b.split_metrics[split]]
+        assert sorted(shown, key=spec.sort_key)[0] is b.split_metrics[split]
+        assert s.split_metrics[split]["cam_mass_inside"] < 0.5
+    assert b.metrics["roc_auc"] >= 0.85 and s.metrics["roc_auc"] <= 0.75
+    assert b.details["cam"]["source"] == s.details["cam"]["source"] == "grader"

@@ -24,6 +24,7 @@ DESIGN_METRICS = {
         "accuracy_DM",
         "non_face_specificity",
     },
+    "lab2-pneumothorax": {"roc_auc", "accuracy", "pointing_game", "cam_mass_inside"},
     "lab3-cartpole": {"mean_return", "std_return", "episodes"},
     "lab3-pong": {"mean_return", "std_return", "episodes"},
 }
@@ -152,7 +153,8 @@ def test_ranking_note_is_optional_and_leaves_older_hashes_alone():
     import hashlib
 
     legacy = plain.to_dict()
-    del legacy["ranking"]["note"], legacy["spec_hash"]
+    # Nor the class activation maps table, which labs without one do not have either.
+    del legacy["ranking"]["note"], legacy["spec_hash"], legacy["cam"]
     legacy["spec_hash"] = ""
     canonical = json.dumps(legacy, sort_keys=True, separators=(",", ":"))
     assert plain.spec_hash == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
@@ -165,3 +167,24 @@ def test_known_metrics_cover_the_specs():
     for path in Path(REPO_DIR / "lab_specs").glob("*.toml"):
         raw = tomllib.loads(path.read_text())
         assert {m["name"] for m in raw["metrics"]} <= KNOWN_METRICS[raw["task"]]
+
+
+def test_class_activation_maps_belong_to_binary_image_classification():
+    raw = _raw("lab2-pneumothorax")
+    spec = parse_spec(raw)
+    assert spec.cam.samples == 3 and spec.cam.positive == "pneumothorax"
+    assert spec.ranking.primary == "roc_auc"  # the localization figures do not rank
+    assert "GlobalAveragePooling2D" in spec.entry_io("keras").cam
+    assert "[N, 64, 64]" in spec.entry_io("code").cam
+    assert spec.entry_io("torch").cam and not parse_spec(_raw("lab2-debias")).entry_io("code").cam
+    without = dict(raw)
+    del without["cam"]
+    with pytest.raises(SpecError, match="need a \\[cam\\] table"):
+        parse_spec(without)
+    mnist = _raw("lab2-mnist")
+    mnist["cam"] = {"samples": 3}
+    with pytest.raises(SpecError, match="binary classification of images"):
+        parse_spec(mnist)
+    for bad, message in (({"samples": 9}, "at most 8"), ({"labels": ["one"]}, "two classes")):
+        with pytest.raises(SpecError, match=message):
+            parse_spec({**raw, "cam": bad})

@@ -15,7 +15,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 PYTHON = str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable
-LABS = ("lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong")
+LABS = (
+    "lab1-music",
+    "lab2-debias",
+    "lab2-mnist",
+    "lab2-pneumothorax",
+    "lab3-cartpole",
+    "lab3-pong",
+)
 
 SETS = [f"{lab}-v1" for lab in LABS] + [f"samples/{lab}" for lab in LABS]
 
@@ -24,6 +31,7 @@ INPUT_FILES = {
     "lab1-music": {"inputs/tokens.npy", "inputs/vocab.json"},
     "lab2-debias": {"inputs/images.npy"},
     "lab2-mnist": {"inputs/images.npy"},
+    "lab2-pneumothorax": {"inputs/images.npy"},
     "lab3-cartpole": set(),
     "lab3-pong": set(),
 }
@@ -31,6 +39,7 @@ LABEL_FILES = {
     "lab1-music": {"labels/labels.npz"},
     "lab2-debias": {"labels/labels.npz"},
     "lab2-mnist": {"labels/labels.npz"},
+    "lab2-pneumothorax": {"labels/labels.npz"},
     "lab3-cartpole": {"labels/seeds.json"},
     "lab3-pong": {"labels/seeds.json"},
 }
@@ -183,6 +192,39 @@ def test_debias_shapes(hidden_dir: Path, rel: str) -> None:
     check_split(split)
 
 
+def has_marker(images: np.ndarray) -> np.ndarray:
+    """Which X-rays carry the corner "L" (drawn at 0.92 near the top-left corner)."""
+    return images[:, 2:13, 2:11, 0].max(axis=(1, 2)) > 0.85
+
+
+@pytest.mark.parametrize("rel", ["lab2-pneumothorax-v1", "samples/lab2-pneumothorax", "train"])
+def test_xrays_masks_and_the_shortcut(hidden_dir: Path, rel: str) -> None:
+    if rel == "train":
+        train = np.load(hidden_dir / "samples/lab2-pneumothorax/train.npz")
+        images, y, mask = train["x"].astype(np.float32) / 255, train["y"], train["mask"]
+        assert train["x"].dtype == np.uint8 and len(images) == 1600
+    else:
+        images = np.load(hidden_dir / rel / "inputs/images.npy", allow_pickle=False)
+        labels = load_labels(hidden_dir / rel)
+        assert set(labels) == {"y", "split", "mask"}
+        y, mask = labels["y"], labels["mask"]
+        check_split(labels["split"])
+        for label in (0, 1):  # half of each class public
+            in_class = labels["split"][y == label]
+            assert abs(int((in_class == 0).sum()) - len(in_class) / 2) <= 0.5
+    assert images.dtype == np.float32 and images.shape[1:] == (64, 64, 1)
+    assert np.array_equal(images, np.round(images * 255) / np.float32(255))  # 8-bit levels
+    assert y.dtype == np.int64 and 0.35 <= y.mean() <= 0.45
+    assert mask.dtype == np.uint8 and mask.shape == (len(y), 64, 64) and mask.max() == 1
+    area = mask.reshape(len(y), -1).sum(axis=1)
+    assert (area[y == 0] == 0).all() and (area[y == 1] >= 10).all()  # every positive marked
+    marker = has_marker(images)
+    if rel == "lab2-pneumothorax-v1":  # hidden: the marker says nothing
+        assert 0.15 <= marker[y == 1].mean() <= 0.45 and 0.15 <= marker[y == 0].mean() <= 0.45
+    else:  # public: it goes with pneumothorax
+        assert marker[y == 1].mean() >= 0.85 and marker[y == 0].mean() <= 0.15
+
+
 @pytest.mark.parametrize("rel", ["lab1-music-v1", "samples/lab1-music"])
 def test_music_rows(hidden_dir: Path, rel: str) -> None:
     tokens = np.load(hidden_dir / rel / "inputs/tokens.npy", allow_pickle=False)
@@ -219,7 +261,7 @@ def image_hashes(images: np.ndarray) -> set[bytes]:
 
 
 def test_image_sets_are_disjoint(hidden_dir: Path) -> None:
-    for lab in ("lab2-debias", "lab2-mnist"):
+    for lab in ("lab2-debias", "lab2-mnist", "lab2-pneumothorax"):
         hidden = np.load(hidden_dir / f"{lab}-v1/inputs/images.npy")
         sample = np.load(hidden_dir / f"samples/{lab}/inputs/images.npy")
         assert not image_hashes(hidden) & image_hashes(sample), lab
@@ -227,6 +269,9 @@ def test_image_sets_are_disjoint(hidden_dir: Path) -> None:
     assert not image_hashes(train) & image_hashes(
         np.load(hidden_dir / "lab2-mnist-v1/inputs/images.npy")
     )
+    xrays = np.load(hidden_dir / "samples/lab2-pneumothorax/train.npz")["x"]
+    hidden = np.load(hidden_dir / "lab2-pneumothorax-v1/inputs/images.npy")
+    assert not image_hashes(xrays) & image_hashes(np.round(hidden * 255).astype(np.uint8))
 
 
 def test_hidden_tunes_are_not_public(hidden_dir: Path) -> None:

@@ -15,13 +15,21 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-LABS = ("lab1-music", "lab2-debias", "lab2-mnist", "lab3-cartpole", "lab3-pong")
+LABS = (
+    "lab1-music",
+    "lab2-debias",
+    "lab2-mnist",
+    "lab2-pneumothorax",
+    "lab3-cartpole",
+    "lab3-pong",
+)
 
 BAD = ("constant", "nan", "wrong_shape", "crash", "sleep")
 ENTRY_POINT = {
     "lab1-music": "step",
     "lab2-debias": "predict",
     "lab2-mnist": "predict",
+    "lab2-pneumothorax": "predict",
     "lab3-cartpole": "act",
     "lab3-pong": "act",
 }

@@ -22,6 +22,7 @@ def test_seed_demo_creates_edition_labs_and_logins_idempotently(capsys):
         "lab1-music",
         "lab2-mnist",
         "lab2-debias",
+        "lab2-pneumothorax",
         "lab3-cartpole",
         "lab3-pong",
     }
@@ -60,17 +61,18 @@ def test_seed_demo_queues_reference_entries_once(reference_entries, settings, tm
     call_command("seed_demo")
     call_command("seed_demo")
     entries = Entry.objects.select_related("lab", "user")
-    assert entries.count() == 10
+    assert entries.count() == 12
     assert {e.lab.spec_id for e in entries.filter(user__username="demo-staff")} == {
         "lab1-music",
         "lab2-mnist",
         "lab2-debias",
+        "lab2-pneumothorax",
         "lab3-cartpole",
         "lab3-pong",
     }
     assert all(e.status == Status.QUEUED for e in entries)
-    assert LeaderboardBaseline.objects.count() == 5
-    assert "Queued 10 demo entries" in capsys.readouterr().out
+    assert LeaderboardBaseline.objects.count() == 6
+    assert "Queued 12 demo entries" in capsys.readouterr().out
 
 
 @pytest.mark.django_db

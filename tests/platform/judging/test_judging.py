@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
+from core import charts
 from factories import UserFactory, scored_entry
-from judging import charts, services
+from judging import services
 from judging.models import EntryScore
 from judging.selectors import access_entry_for_judging, finalists_of, prize_standings
 

@@ -26,6 +26,7 @@ DEMO_ENTRIES = [
     ("demo-staff", "lab1-music", "baseline"),
     ("demo-staff", "lab2-mnist", "baseline"),
     ("demo-staff", "lab2-debias", "baseline"),
+    ("demo-staff", "lab2-pneumothorax", "baseline"),
     ("demo-staff", "lab3-cartpole", "baseline"),
     ("demo-staff", "lab3-pong", "baseline"),
     ("demo-student1", "lab3-cartpole", "controller"),
@@ -33,6 +34,8 @@ DEMO_ENTRIES = [
     ("demo-student3", "lab3-cartpole", "crash"),
     ("demo-student1", "lab2-mnist", "baseline"),
     ("demo-student4", "lab2-mnist", "constant"),
+    # The model that learned the public X-rays' corner marker: its maps show it.
+    ("demo-student2", "lab2-pneumothorax", "shortcut"),
 ]
 DEMO_PASSWORD = "demo-6s191"  # noqa: S105  (printed on purpose: these are demo logins)
 ET = ZoneInfo(EASTERN)
@@ -42,6 +45,7 @@ LAB_SETUP = {
     "lab1-music": (datetime(2027, 1, 26, 23, 59, tzinfo=ET), "Headphones"),
     "lab2-mnist": (datetime(2027, 1, 27, 23, 59, tzinfo=ET), ""),
     "lab2-debias": (datetime(2027, 1, 27, 23, 59, tzinfo=ET), "Monitor"),
+    "lab2-pneumothorax": (datetime(2027, 1, 27, 23, 59, tzinfo=ET), ""),
     "lab3-cartpole": (datetime(2027, 1, 28, 23, 59, tzinfo=ET), ""),
     "lab3-pong": (datetime(2027, 1, 28, 23, 59, tzinfo=ET), "Drone"),
 }
@@ -57,6 +61,11 @@ DATA_SOURCES = {
     "0.7.5), resized as its get_test_faces() does (OpenCV's bilinear resize to 64x64), and "
     "non-face crops of scikit-learn's sample photos; every hidden image secretly warped and "
     "noised.",
+    "lab2-pneumothorax": "Demo data: generated chest X-rays (scripts/build_demo_data.py: lung "
+    "fields with their vessel markings, ribs, heart, noise), drawn from this installation's "
+    "secret; a pneumothorax is a dark region without lung markings bounded by a thin pleural "
+    "line, and the hidden set marks it. The training X-rays (train.npz in the sample set) come "
+    "from another source than the hidden ones: look at where your model looks.",
     "lab3-cartpole": "Demo data: gymnasium's CartPole-v1, with episode seeds drawn from this "
     "installation's secret.",
     "lab3-pong": "Demo data: Atari Pong (ALE/Pong-v5; the ROM ships with ale-py), with episode "

@@ -1,5 +1,13 @@
-"""Figures from the grader's report as plain numbers for server-rendered inline SVG: no
-JavaScript charting library, and nothing from the report reaches the page unescaped."""
+"""Figures from the grader's report as plain numbers for server-rendered inline SVG and
+images: no JavaScript charting library, and nothing from the report reaches the page
+unescaped. The entry page (submissions) and the judges' page (judging) both draw them, so
+they live below both (templates: templates/charts/)."""
+
+import base64
+import binascii
+import re
+
+from grader.cams import COLOUR_STOPS, OVERLAY_ALPHA
 
 WIDTH, HEIGHT = 360, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 34
@@ -106,4 +114,81 @@ def _frame(ticks: list[float], low: float, high: float) -> dict:
         "top": TOP,
         "bottom": TOP + PLOT_H,
         "ticks": [{"y": _y(t, low, high), "label": f"{t:g}"} for t in ticks],
+    }
+
+
+# ---------------------------------------------------------------------- class activation maps
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_IMAGE_B64 = 300_000  # a thumbnail the worker wrote is a few kB
+MAX_SAMPLES = 16
+
+
+def _png_b64(value) -> str:
+    """The value when it is base64 of a PNG of sane size, else "" (shown as nothing)."""
+    if not isinstance(value, str) or len(value) > MAX_IMAGE_B64 or not _BASE64.fullmatch(value):
+        return ""
+    try:
+        head = base64.b64decode(value[:16], validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    return value if head.startswith(_PNG_MAGIC) else ""
+
+
+def roc_classes(spec) -> str:
+    """What a binary lab's ROC curve separates, in words: its [cam] labels, else the task's
+    own (the face detector: faces against non-faces)."""
+    if spec.cam is not None:
+        return f"{spec.cam.positive} vs {spec.cam.labels[0]}"
+    return "faces vs non-faces" if "mean_group_auc" in spec.metric_names else "positive vs negative"
+
+
+def cam_legend() -> dict:
+    """The maps' colour scale as a CSS gradient (numbers only), from the grader's stops."""
+    stops = ", ".join(
+        f"rgba({r}, {g}, {b}, {OVERLAY_ALPHA * at:.2f}) {100 * at:g}%"
+        for at, (r, g, b) in COLOUR_STOPS
+    )
+    return {"gradient": f"linear-gradient(to right, {stops})"}
+
+
+def cam_gallery(samples, labels: tuple[str, str], info=None) -> dict | None:
+    """The sample images of one split with their maps (grader/cams.py render_samples), as
+    the pages show them: correct and misclassified apart, each with the model's probability
+    and the truth in the lab's words. None when there is nothing to show."""
+    if not isinstance(samples, list):
+        return None
+    cards = []
+    for sample in samples[:MAX_SAMPLES]:
+        if not isinstance(sample, dict) or not (xray := _png_b64(sample.get("xray"))):
+            continue
+        label = 1 if sample.get("label") == 1 else 0
+        cards.append(
+            {
+                "xray": xray,
+                "heat": _png_b64(sample.get("heat")),
+                "probability": _number(sample.get("probability")),
+                "truth": labels[label],
+                "marked": sample.get("marked") is True,
+                "evidence": sample.get("evidence") is not False,
+                "correct": sample.get("correct") is True,
+            }
+        )
+    if not cards:
+        return None
+    info = info if isinstance(info, dict) else {}
+    source = info.get("source")
+    note = info.get("note")
+    return {
+        "columns": [
+            ("Correct", [c for c in cards if c["correct"]], "correct"),
+            ("Misclassified", [c for c in cards if not c["correct"]], "wrong"),
+        ],
+        "has_maps": any(c["heat"] for c in cards),
+        "source": source if source in ("grader", "entry") else "",
+        "note": note[:400] if isinstance(note, str) else "",
+        "positive": labels[1],
+        "negative": labels[0],
+        **cam_legend(),
     }
