@@ -1,0 +1,961 @@
+"""The final projects and the judging of a full-course rehearsal, driven over HTTP only.
+
+Students form pitch groups (create, invite by username, the invitee accepts on the projects
+page the invitation email links to), sign up to pitch and upload slides; others hand in a
+1-page paper review. Staff move the final-project dates in the admin (the dashboard's
+"Deadlines and settings"), generate the schedule, add conflicts, mark attendance and close
+scoring. Judges score every pitch on their phones from the score sheet (the same form: the
+sheet's script saves each click through the ballot API, or the plain form without script),
+are refused the groups they are conflicted with, and score the lab finalists.
+
+Nothing here writes to the database: the checks at the end read it.
+
+    python -m bench.course_projects     # a small self-check against a fresh PostgreSQL db
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from fractions import Fraction
+from html import unescape
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
+
+from .course_web import MailSink, Person, expect
+
+CRITERIA = ("novelty", "soundness", "clarity")
+MAX_GROUP = 5
+MESSAGE = re.compile(r'<li class="([a-z ]*)">(.*?)</li>', re.S)
+INVITATION_ACCEPT = re.compile(r'action="/projects/invitations/(\d+)/accept/"')
+GROUP_INVITE = re.compile(r'action="/projects/groups/(\d+)/invite/"')
+SCORE_LINK = re.compile(r'href="/projects/groups/(\d+)/score/"')
+ENTRY_LINK = re.compile(r'href="/judging/entries/(\d+)/"')
+ADMIN_CHANGE = re.compile(r'href="(/admin/projects/projectsettings/(\d+)/change/)')
+
+
+# --- pages, forms and messages --------------------------------------------------------------
+
+
+class Form:
+    """One <form> of a page as a browser would submit it: its action and its fields."""
+
+    def __init__(self, attrs: dict[str, str]) -> None:
+        self.attrs = attrs
+        self.fields: list[tuple[str, str]] = []
+        self.buttons: list[tuple[str, str]] = []
+
+    @property
+    def action(self) -> str:
+        return unescape(self.attrs.get("action") or "")
+
+    def data(self, **changes: str) -> list[tuple[str, str]]:
+        """The fields as the browser sends them, with `changes` typed in."""
+        kept = [(k, v) for k, v in self.fields if k not in changes and k != "csrfmiddlewaretoken"]
+        return kept + list(changes.items())
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self.form: Form | None = None
+        self.select: str | None = None
+        self.select_first: str | None = None
+        self.select_chosen = False
+        self.textarea: str | None = None
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs_list) -> None:
+        attrs = {k: (v if v is not None else "") for k, v in attrs_list}
+        if tag == "form":
+            self.form = Form(attrs)
+            self.forms.append(self.form)
+            return
+        if self.form is None:
+            return
+        name = attrs.get("name")
+        if tag == "input" and name:
+            kind = attrs.get("type", "text").lower()
+            if kind in ("checkbox", "radio") and "checked" not in attrs:
+                return
+            if kind in ("submit", "button", "image", "file"):
+                if kind == "submit":
+                    self.form.buttons.append((name, attrs.get("value", "")))
+                return
+            self.form.fields.append((name, attrs.get("value", "on" if kind == "checkbox" else "")))
+        elif tag == "button" and name:
+            self.form.buttons.append((name, attrs.get("value", "")))
+        elif tag == "select" and name:
+            self.select, self.select_first, self.select_chosen = name, None, False
+        elif tag == "option" and self.select:
+            value = attrs.get("value", "")
+            if self.select_first is None:
+                self.select_first = value
+            if "selected" in attrs and not self.select_chosen:
+                self.form.fields.append((self.select, value))
+                self.select_chosen = True
+        elif tag == "textarea" and name:
+            self.textarea, self.text = name, ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.form = None
+        elif tag == "select" and self.select and self.form is not None:
+            if not self.select_chosen and self.select_first is not None:
+                self.form.fields.append((self.select, self.select_first))
+            self.select = None
+        elif tag == "textarea" and self.textarea and self.form is not None:
+            self.form.fields.append((self.textarea, self.text.removeprefix("\n")))
+            self.textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea:
+            self.text += data
+
+
+def forms_of(html: str) -> list[Form]:
+    parser = _FormParser()
+    parser.feed(html)
+    return parser.forms
+
+
+def form_with_action(html: str, action: str, what: str) -> Form:
+    for form in forms_of(html):
+        if form.action == action:
+            return form
+    raise AssertionError(f"{what}: no form posting to {action}")
+
+
+def messages_of(html: str) -> list[tuple[str, str]]:
+    """The flash messages a page shows: (level, text)."""
+    found = []
+    block = html.split('<ul class="messages">', 1)
+    if len(block) == 2:
+        for level, text in MESSAGE.findall(block[1].split("</ul>", 1)[0]):
+            found.append((level.strip(), unescape(re.sub(r"<[^>]+>", "", text)).strip()))
+    return found
+
+
+def submit(person: Person, form_page: str, action: str, data: dict | None = None, files=None):
+    """Post the form that `form_page` shows for `action` (its hidden fields included), then
+    follow the redirect as a browser does; returns the flash messages the person reads."""
+    html = person.page(form_page)
+    form = form_with_action(html, action, f"{person.username} on {form_page}")
+    fields = form.data(**(data or {}))
+    response = person.post_form(action, fields, files=files, form_page=form_page)
+    return follow(person, response, f"POST {action} as {person.username}")
+
+
+def follow(person: Person, response, what: str) -> list[tuple[str, str]]:
+    expect(response, 302, what)
+    location = response.headers["Location"]
+    return messages_of(person.page(location))
+
+
+def succeeded(messages: list[tuple[str, str]], what: str) -> str:
+    errors = [text for level, text in messages if "error" in level]
+    if errors or not any("success" in level for level, _ in messages):
+        raise AssertionError(f"{what}: refused or silent: {messages}")
+    return next(text for level, text in messages if "success" in level)
+
+
+def refused(messages: list[tuple[str, str]], what: str, says: str = "") -> str:
+    errors = [text for level, text in messages if "error" in level]
+    if not errors or (says and not any(says in e for e in errors)):
+        raise AssertionError(f"{what}: expected a refusal ({says!r}), got {messages}")
+    return errors[0]
+
+
+def projects_home(person: Person) -> str:
+    """Where /projects/ sends a person: the current edition's final-project page."""
+    response = person.get("/projects/")
+    expect(response, 302, f"/projects/ as {person.username}")
+    location = response.headers["Location"]
+    return location.removeprefix(person.base_url)
+
+
+def edition_slug(person: Person) -> str:
+    return projects_home(person).strip("/").split("/")[-1]
+
+
+# --- PDFs -------------------------------------------------------------------------------
+
+
+def pdf(lines: list[str], pages: int = 1) -> bytes:
+    """A small, valid PDF (a correct cross-reference table) with `lines` of text per page."""
+    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode())
+    font = 3 + 2 * pages
+    for i in range(pages):
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        )
+        text = "".join(
+            f"BT /F1 14 Tf 72 {720 - 20 * n} Td ({_pdf_text(line)}) Tj ET\n"
+            for n, line in enumerate(lines + [f"page {i + 1}"])
+        ).encode()
+        objects.append(b"<< /Length %d >>\nstream\n" % len(text) + text + b"endstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def _pdf_text(line: str) -> str:
+    return (
+        line.encode("latin-1", "replace")
+        .decode("latin-1")
+        .replace("\\", "\\\\")
+        .replace("(", "\\(")
+        .replace(")", "\\)")
+    )
+
+
+# --- students: groups, pitch sign-up, slides, paper reviews -----------------------------------
+
+
+def group_sizes(students: int, groups: int, rng: random.Random, keep_free: int = 20) -> list[int]:
+    """`groups` sizes of 1 to 5 that leave `keep_free` students for the paper reviews."""
+    room = students - keep_free
+    if room < groups:
+        raise ValueError(f"{students} students cannot make {groups} groups and {keep_free} reviews")
+    sizes = [rng.randint(1, MAX_GROUP) for _ in range(groups)]
+    while sum(sizes) > room:
+        i = max(range(groups), key=lambda k: sizes[k])
+        sizes[i] -= 1
+    if MAX_GROUP not in sizes and room >= groups + MAX_GROUP - 1:
+        sizes[0] = MAX_GROUP  # one full group: a sixth person is refused
+        while sum(sizes) > room:
+            i = max(range(1, groups), key=lambda k: sizes[k])
+            sizes[i] -= 1
+    return sizes
+
+
+def _invite_and_accept(
+    creator: Person, invitee: Person, group_id: int, home: str, mail: MailSink | None
+) -> None:
+    said = submit(
+        creator, home, f"/projects/groups/{group_id}/invite/", {"username": invitee.username}
+    )
+    succeeded(said, f"{creator.username} invites {invitee.username}")
+    page = home
+    address = getattr(invitee, "email", "")
+    if mail is not None and address:
+        # The invitation email links to the projects page, where the invitee answers.
+        def invited():
+            return [m for m in mail.to(address) if "invited you" in (m["Subject"] or "")]
+
+        deadline = time.monotonic() + 30
+        while not invited() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        found = invited()
+        if not found:
+            raise AssertionError(f"no invitation email reached {address}")
+        link = re.search(r"https?://\S+", mail.body(found[-1]))
+        if link is None:
+            raise AssertionError(f"the invitation email to {address} has no link")
+        page = "/" + link.group(0).split("/", 3)[3]
+    html = invitee.page(page)
+    ids = INVITATION_ACCEPT.findall(html)
+    if len(ids) != 1:
+        raise AssertionError(f"{invitee.username} sees {len(ids)} invitations to accept: {ids}")
+    said = submit(invitee, page, f"/projects/invitations/{ids[0]}/accept/")
+    succeeded(said, f"{invitee.username} accepts the invitation to group {group_id}")
+
+
+def _form_one_group(
+    index: int, members: list[Person], rng: random.Random, mail: MailSink | None, spare: str
+) -> dict:
+    creator = members[0]
+    home = projects_home(creator)
+    name = f"Group {index + 1:02d} {rng.choice(['Lens', 'Beam', 'Flux', 'Vortex', 'Atlas'])}"
+    said = submit(
+        creator, home, f"/projects/{home.strip('/').split('/')[-1]}/groups/new/", {"name": name}
+    )
+    succeeded(said, f"{creator.username} creates {name}")
+    found = GROUP_INVITE.findall(creator.page(home))
+    if len(found) != 1:
+        raise AssertionError(f"{creator.username} does not see the invite form of {name}")
+    group_id = int(found[0])
+    for invitee in members[1:]:
+        _invite_and_accept(creator, invitee, group_id, home, mail)
+    if len(members) == MAX_GROUP and spare:
+        # The invite form is gone from a full group's page; posted anyway, it is refused.
+        creator_token = creator.csrf(home)
+        response = creator.request(
+            "POST",
+            f"/projects/groups/{group_id}/invite/",
+            data={"username": spare, "csrfmiddlewaretoken": creator_token},
+            headers={"Referer": creator.base_url + home},
+        )
+        refused(follow(creator, response, "sixth invitation"), "a sixth member", "at most")
+    title = f"{name}: {rng.choice(['diffusion', 'graph nets', 'RL', 'audio'])} for good"
+    signer = rng.choice(members)
+    said = submit(signer, home, f"/projects/groups/{group_id}/signup/", {"title": title})
+    succeeded(said, f"{signer.username} signs {name} up")
+    slides = pdf([name, title, "3 minutes"], pages=rng.randint(1, 4))
+    uploader = rng.choice(members)
+    said = submit(
+        uploader,
+        home,
+        f"/projects/groups/{group_id}/slides/",
+        files={"slides": ("slides.pdf", slides, "application/pdf")},
+    )
+    succeeded(said, f"{uploader.username} uploads the slides of {name}")
+    back = uploader.get(f"/projects/groups/{group_id}/slides.pdf")
+    expect(back, 200, f"slides of {name}")
+    if back.content != slides:
+        raise AssertionError(f"the slides of {name} came back changed")
+    return {
+        "id": group_id,
+        "name": name,
+        "title": title,
+        "members": [m.username for m in members],
+    }
+
+
+def form_groups(
+    students: list[Person],
+    rng: random.Random,
+    groups: int = 60,
+    mail: MailSink | None = None,
+    keep_free: int = 20,
+    threads: int = 8,
+) -> list[dict]:
+    """Students form `groups` pitch groups of 1 to 5 (leaving `keep_free` students in none),
+    each signs up to pitch and uploads slides. Returns each group: id, name, title, members
+    (usernames). With `mail` (and a Person.email), invitees follow the invitation email."""
+    order = list(students)
+    rng.shuffle(order)
+    sizes = group_sizes(len(order), groups, rng, keep_free)
+    spare = order[sum(sizes)].username if len(order) > sum(sizes) else ""
+    plans, start = [], 0
+    for index, size in enumerate(sizes):
+        plans.append((index, order[start : start + size], random.Random(rng.random())))
+        start += size
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(_form_one_group, i, m, r, mail, spare) for i, m, r in plans]
+        return [f.result() for f in futures]
+
+
+def write_reviews(
+    students: list[Person], rng: random.Random, count: int = 20, threads: int = 4
+) -> list[str]:
+    """`count` students in no group hand in a 1-page paper review instead; returns who."""
+    order = list(students)
+    rng.shuffle(order)
+    chosen: list[Person] = []
+    for person in order:
+        if len(chosen) == count:
+            break
+        if "Your group:" not in person.page(projects_home(person)):
+            chosen.append(person)
+    if len(chosen) < count:
+        raise AssertionError(f"only {len(chosen)} students are in no group")
+
+    def review(person: Person) -> str:
+        home = projects_home(person)
+        paper = rng.choice(["Attention Is All You Need", "Deep Residual Learning", "U-Net"])
+        said = submit(
+            person,
+            home,
+            f"/projects/{home.strip('/').split('/')[-1]}/review/",
+            {"paper_title": paper},
+            files={"file": ("review.pdf", pdf([f"Review of {paper}"]), "application/pdf")},
+        )
+        succeeded(said, f"{person.username} submits a paper review")
+        if "Your paper review" not in person.page(home):
+            raise AssertionError(f"{person.username} does not see their review")
+        return person.username
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(review, chosen))
+
+
+# --- staff: the admin's final-project settings, schedule, conflicts ---------------------------
+
+
+def settings_form(staff: Person) -> tuple[str, Form]:
+    """The edition's final-project settings in the admin, as the dashboard links them."""
+    slug = edition_slug(staff)
+    dashboard = staff.page(f"/projects/{slug}/staff/")
+    if "/admin/projects/projectsettings/" not in dashboard:
+        raise AssertionError("the staff dashboard has no link to the final-project settings")
+    listing = staff.page("/admin/projects/projectsettings/")
+    links = ADMIN_CHANGE.findall(listing)
+    if len(links) != 1:
+        raise AssertionError(f"expected one final-project settings row, found {len(links)}")
+    path = links[0][0]
+    html = staff.page(path)
+    form = next((f for f in forms_of(html) if f.attrs.get("id") == "projectsettings_form"), None)
+    if form is None:
+        raise AssertionError("no settings form in the admin")
+    return path, form
+
+
+def set_project_dates(staff: Person, zone: str = "America/New_York", **moments) -> None:
+    """Staff type new final-project dates (e.g. signup_deadline=datetime) into the admin's
+    settings form, in the edition's zone, and save; None empties a field."""
+    path, form = settings_form(staff)
+    tz = ZoneInfo(zone)
+    changes: dict[str, str] = {}
+    for field, moment in moments.items():
+        if moment is None:
+            changes[f"{field}_0"] = changes[f"{field}_1"] = ""
+        else:
+            local = moment.astimezone(tz)
+            changes[f"{field}_0"] = local.strftime("%Y-%m-%d")
+            changes[f"{field}_1"] = local.strftime("%H:%M:%S")
+    data = form.data(**changes) + [("_save", "Save")]
+    response = staff.post_form(path, data, form_page=path)
+    if response.status_code != 302:
+        errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.text, re.S)
+        raise AssertionError(f"the admin refused the final-project dates: {errors}")
+
+
+def staff_prepare_pitches(
+    staff: Person,
+    groups: list[dict],
+    conflicts: dict[str, list[int]] | None = None,
+    zone: str = "America/New_York",
+    start_session: bool = True,
+) -> None:
+    """Before the pitches: sign-up, slides and reviews close (the admin's dates), the
+    schedule is generated, staff add the judges' known conflicts; then the session starts."""
+    slug = edition_slug(staff)
+    now = datetime.now(ZoneInfo("UTC"))
+    closed = now - timedelta(seconds=2)
+    set_project_dates(
+        staff,
+        zone,
+        signup_deadline=closed,
+        slides_deadline=closed,
+        review_deadline=closed,
+        pitches_start_at=now + timedelta(hours=1),
+    )
+    dashboard = f"/projects/{slug}/staff/"
+    said = submit(staff, dashboard, f"/projects/{slug}/staff/schedule/")
+    text = succeeded(said, "generate the schedule")
+    if f"{len(groups)} pitches" not in text:
+        raise AssertionError(f"schedule: {text!r}, expected {len(groups)} pitches")
+    for judge, group_ids in (conflicts or {}).items():
+        for group_id in group_ids:
+            said = submit(
+                staff,
+                dashboard,
+                f"/projects/{slug}/staff/conflicts/",
+                {"judge": judge, "group": str(group_id), "reason": "advised this group"},
+            )
+            succeeded(said, f"conflict {judge} / group {group_id}")
+    if start_session:
+        set_project_dates(staff, zone, pitches_start_at=datetime.now(ZoneInfo("UTC")))
+
+
+# --- judges: pitches on a phone ---------------------------------------------------------------
+
+
+def ballot_for(judge: str, group_id: int, seed: int = 0) -> dict[str, int]:
+    """What a judge gives a pitch: 1-5 on each criterion, the same every run."""
+    rng = random.Random(f"{seed}:{judge}:{group_id}")
+    return {c: rng.randint(1, 5) for c in CRITERIA}
+
+
+def _score_with_script(judge: Person, group_id: int, html: str, scores: dict[str, int]) -> None:
+    """As the sheet's script does on a phone: each tap saves one criterion through the
+    ballot API (session cookie and the form's CSRF token), then the comment."""
+    form = form_with_action(html, f"/projects/groups/{group_id}/score/", "score sheet")
+    token = dict(form.fields)["csrfmiddlewaretoken"]
+    api = re.search(r'data-api="([^"]+)"', html)
+    if api is None:
+        raise AssertionError("the score sheet names no ballot API")
+    headers = {
+        "X-CSRFToken": token,
+        "Referer": judge.base_url + f"/projects/groups/{group_id}/score/",
+    }
+    for body in [{c: v} for c, v in scores.items()] + [{"comment": "clear pitch"}]:
+        response = judge.request("POST", unescape(api.group(1)), json=body, headers=headers)
+        expect(response, 200, f"{judge.username} saves {body} for group {group_id}")
+    if not response.json().get("complete"):
+        raise AssertionError(f"{judge.username}'s ballot for {group_id} is not complete")
+
+
+def _score_with_form(judge: Person, group_id: int, scores: dict[str, int], nxt: str) -> None:
+    """Without script: the radios and "Save and next" post the form itself."""
+    path = f"/projects/groups/{group_id}/score/"
+    data = {**{c: str(v) for c, v in scores.items()}, "comment": "no script"}
+    if nxt:
+        data["next"] = nxt
+    response = judge.post_form(path, data)
+    expect(response, 302, f"{judge.username} posts the sheet of {group_id}")
+    if nxt and not response.headers["Location"].endswith(nxt):
+        raise AssertionError(f"'Save and next' went to {response.headers['Location']}")
+    succeeded(follow(judge, response, "score sheet"), f"{judge.username} scores {group_id}")
+
+
+def _check_conflict_refused(judge: Person, group_id: int, scores: dict[str, int]) -> None:
+    path = f"/projects/groups/{group_id}/score/"
+    expect(judge.get(path), 403, f"{judge.username} opens a conflicted sheet")
+    expect(judge.get(f"/projects/groups/{group_id}/"), 403, "conflicted group page")
+    slug = edition_slug(judge)
+    token = judge.csrf(f"/projects/{slug}/judging/")
+    response = judge.request(
+        "POST",
+        path,
+        data={**scores, "csrfmiddlewaretoken": token},
+        headers={"Referer": judge.base_url + path},
+    )
+    expect(response, 403, f"{judge.username} posts a conflicted sheet")
+    response = judge.request(
+        "POST",
+        f"/api/projects/groups/{group_id}/ballot/",
+        json=scores,
+        headers={"X-CSRFToken": token, "Referer": judge.base_url + path},
+    )
+    expect(response, 403, f"{judge.username} saves a conflicted ballot through the API")
+
+
+def judge_pitches(
+    judges: list[Person],
+    groups: list[dict],
+    conflicts: dict[str, list[int]] | None = None,
+    declare: dict[str, list[int]] | None = None,
+    seed: int = 0,
+    threads: int = 8,
+) -> dict[tuple[str, int], dict[str, int]]:
+    """Each judge (Person(phone=True)) scores every pitch on their list, in schedule order,
+    from the score sheet; judges in `declare` first declare a conflict on a group's sheet.
+    Conflicted groups (staff's `conflicts` and the declared ones) are off the list and
+    refused. Half the judges' phones run the sheet's script, the others post the form.
+    Returns every ballot given: {(judge, group id): scores}."""
+    conflicts = conflicts or {}
+    declare = declare or {}
+    ids = {g["id"] for g in groups}
+
+    def one(index_judge: tuple[int, Person]) -> dict:
+        index, judge = index_judge
+        slug = edition_slug(judge)
+        listing_path = f"/projects/{slug}/judging/"
+        for group_id in declare.get(judge.username, []):
+            sheet = f"/projects/groups/{group_id}/score/"
+            said = submit(
+                judge,
+                sheet,
+                f"/projects/groups/{group_id}/conflict/",
+                {"reason": "a former student of mine"},
+            )
+            succeeded(said, f"{judge.username} declares a conflict with {group_id}")
+        barred = set(conflicts.get(judge.username, [])) | set(declare.get(judge.username, []))
+        listed = [int(g) for g in dict.fromkeys(SCORE_LINK.findall(judge.page(listing_path)))]
+        if set(listed) != ids - barred:
+            raise AssertionError(
+                f"{judge.username}'s list: {sorted(listed)}, expected {sorted(ids - barred)}"
+            )
+        given = {}
+        for position, group_id in enumerate(listed):
+            path = f"/projects/groups/{group_id}/score/"
+            html = judge.page(path)
+            if "not open" in html and 'id="scoring-state"' in html:
+                raise AssertionError(f"scoring is not open for {judge.username}: {path}")
+            scores = ballot_for(judge.username, group_id, seed)
+            nxt = (
+                f"/projects/groups/{listed[position + 1]}/score/"
+                if position + 1 < len(listed)
+                else ""
+            )
+            if nxt and f'value="{nxt}"' not in html:
+                raise AssertionError(f"the sheet of {group_id} has no 'Save and next'")
+            if index % 2 == 0:
+                _score_with_script(judge, group_id, html, scores)
+            else:
+                _score_with_form(judge, group_id, scores, nxt)
+            given[(judge.username, group_id)] = scores
+        for group_id in sorted(barred):
+            _check_conflict_refused(judge, group_id, ballot_for(judge.username, group_id, seed))
+        return given
+
+    ballots: dict[tuple[str, int], dict[str, int]] = {}
+    with ThreadPoolExecutor(threads) as pool:
+        for given in pool.map(one, enumerate(judges)):
+            ballots.update(given)
+    return ballots
+
+
+# --- staff: attendance and closing ------------------------------------------------------------
+
+
+def mark_attendance(staff: Person, groups: list[dict], absent: int = 0) -> list[int]:
+    """Staff mark each group present from the dashboard's schedule as it pitches (all but
+    the last `absent`); returns the ids marked."""
+    slug = edition_slug(staff)
+    dashboard = f"/projects/{slug}/staff/"
+    marked = []
+    for group in groups[: len(groups) - absent]:
+        said = submit(
+            staff, dashboard, f"/projects/groups/{group['id']}/attendance/", {"present": "yes"}
+        )
+        succeeded(said, f"mark {group['name']} present")
+        marked.append(group["id"])
+    return marked
+
+
+def close_scoring(
+    staff: Person,
+    groups: list[dict],
+    zone: str = "America/New_York",
+    late_judge: Person | None = None,
+) -> None:
+    """Staff close pitch scoring: refused while the session lasts; once it is over (the
+    rehearsal moves the session's start back in the admin: the slots have passed) it
+    closes, and a judge's late change is refused."""
+    slug = edition_slug(staff)
+    dashboard = f"/projects/{slug}/staff/"
+    action = f"/projects/{slug}/staff/close-scoring/"
+    said = submit(staff, dashboard, action)
+    refused(said, "closing scoring during the pitches", "only after the pitches")
+    minutes = int(dict(settings_form(staff)[1].fields).get("pitch_minutes") or 3)
+    began = datetime.now(ZoneInfo("UTC")) - timedelta(minutes=minutes * len(groups) + 1)
+    set_project_dates(staff, zone, pitches_start_at=began)
+    succeeded(submit(staff, dashboard, action), "close pitch scoring")
+    if 'id="project-phase">final<' not in staff.page(dashboard):
+        raise AssertionError("the dashboard does not show the final projects as final")
+    if late_judge is not None:
+        listed = SCORE_LINK.findall(late_judge.page(f"/projects/{slug}/judging/"))
+        if listed:
+            group_id = int(listed[0])
+            response = late_judge.post_form(
+                f"/projects/groups/{group_id}/score/", {c: "1" for c in CRITERIA}
+            )
+            refused(follow(late_judge, response, "late ballot"), "a late ballot", "closed")
+
+
+# --- lab finalists ------------------------------------------------------------------------------
+
+
+def staff_assign_lab_judges(staff: Person, lab_ids: list[int], judges: list[str]) -> None:
+    """Staff assign judges to each lab from its judging page."""
+    for lab_id in lab_ids:
+        page = f"/labs/{lab_id}/judging/"
+        html = staff.page(page)
+        for username in judges:
+            option = re.search(
+                rf'<option value="(\d+)">[^<]*\({re.escape(username)}\)</option>', html
+            )
+            if option is None:
+                raise AssertionError(f"{username} is not offered on {page}")
+            said = submit(
+                staff, page, f"/labs/{lab_id}/judging/update/", {"judge": option.group(1)}
+            )
+            succeeded(said, f"assign {username} to lab {lab_id}")
+            html = staff.page(page)
+
+
+def judge_lab_finalists(
+    judges: list[Person],
+    lab_ids: list[int],
+    assigned: dict[int, list[str]] | None = None,
+    seed: int = 0,
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """After each lab's last window closed: every judge scores the finalists on their queue
+    (/judging/) for criteria 2 and 3 from the entry's page. A judge not assigned to a lab
+    (per `assigned`, lab id -> usernames) must be refused its finalists. Returns the scores
+    given: {(judge, entry id): (soundness, descriptions)}."""
+    given: dict[tuple[str, int], tuple[int, int]] = {}
+    queues: dict[str, list[int]] = {}
+    for judge in judges:
+        html = judge.page("/judging/")
+        entries = [int(e) for e in dict.fromkeys(ENTRY_LINK.findall(html))]
+        queues[judge.username] = entries
+        for entry_id in entries:
+            path = f"/judging/entries/{entry_id}/"
+            page = judge.page(path)
+            if 'id="score-form"' not in page:
+                raise AssertionError(f"{judge.username} has no score form on {path}")
+            rng = random.Random(f"{seed}:{judge.username}:{entry_id}")
+            scores = (rng.randint(1, 5), rng.randint(1, 5))
+            said = submit(
+                judge,
+                path,
+                path,
+                {
+                    "soundness": str(scores[0]),
+                    "descriptions": str(scores[1]),
+                    "comment": "tidy",
+                },
+            )
+            succeeded(said, f"{judge.username} scores entry {entry_id}")
+            given[(judge.username, entry_id)] = scores
+    if assigned is not None:
+        everyone = {e for entries in queues.values() for e in entries}
+        for judge in judges:
+            if all(judge.username in assigned.get(lab, []) for lab in lab_ids):
+                continue
+            for entry_id in sorted(everyone - set(queues[judge.username])):
+                expect(
+                    judge.get(f"/judging/entries/{entry_id}/"),
+                    404,
+                    f"{judge.username} opens entry {entry_id} of a lab they do not judge",
+                )
+    return given
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def check_projects(
+    staff: Person,
+    groups: list[dict],
+    ballots: dict[tuple[str, int], dict[str, int]],
+    reviewers: list[str],
+    barred: dict[str, list[int]] | None = None,
+    lab_scores: dict[tuple[str, int], tuple[int, int]] | None = None,
+    min_judges: int | None = None,
+) -> dict:
+    """Every ballot recorded once, as given, none from a conflicted judge; the standings are
+    the exact means; every group scheduled and presented; the reviews and memberships as
+    formed. Over HTTP (the CSV export, the standings API) and in the database."""
+    from django.db.models import Count
+
+    from judging.models import EntryScore, PitchBallot
+    from projects.models import Membership, PaperReview, ProjectGroup, ProjectSettings
+
+    slug = edition_slug(staff)
+    barred = barred or {}
+    by_id = {g["id"]: g for g in groups}
+    # The CSV export: one row per ballot, as given.
+    response = staff.get(f"/projects/{slug}/staff/ballots.csv")
+    expect(response, 200, "ballots CSV")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    seen = Counter((r["judge"], r["group"]) for r in rows)
+    expected = {(j, by_id[g]["name"]): s for (j, g), s in ballots.items()}
+    if set(seen) != set(expected) or any(n != 1 for n in seen.values()):
+        raise AssertionError(f"CSV ballots differ: {set(seen) ^ set(expected)}")
+    for row in rows:
+        want = expected[(row["judge"], row["group"])]
+        got = {c: int(row[c]) for c in CRITERIA}
+        if got != want or row["complete"] != "yes":
+            raise AssertionError(f"CSV ballot {row['judge']}/{row['group']}: {got} != {want}")
+    # The standings API: each group's final score is the exact mean of its judges' means.
+    response = staff.get(f"/api/projects/{slug}/standings/", kind="api")
+    expect(response, 200, "standings API")
+    standings = {row["id"]: row for row in response.json()["groups"]}
+    need = min_judges or response.json()["min_judges"]
+    for group_id, group in by_id.items():
+        means = [
+            Fraction(sum(s.values()), len(CRITERIA))
+            for (j, g), s in ballots.items()
+            if g == group_id
+        ]
+        row = standings[group_id]
+        if row["judges_counted"] != len(means):
+            raise AssertionError(f"{group['name']}: {row['judges_counted']} judges, {len(means)}")
+        if len(means) >= need:
+            final = sum(means, Fraction(0)) / len(means)
+            if Fraction(row["final"]) != final:
+                raise AssertionError(f"{group['name']}: final {row['final']}, expected {final}")
+    ranked = sorted(
+        (r for r in standings.values() if r["rank"] is not None), key=lambda r: r["rank"]
+    )
+    finals = [Fraction(r["final"]) for r in ranked]
+    if finals != sorted(finals, reverse=True):
+        raise AssertionError("the standings are not in order of final score")
+    # The database: what the pages said, and the rules held.
+    db_ballots = PitchBallot.objects.filter(group__edition__slug=slug)
+    pairs = Counter(db_ballots.values_list("judge__username", "group_id"))
+    if set(pairs) != set(ballots) or any(n != 1 for n in pairs.values()):
+        raise AssertionError(f"database ballots differ: {set(pairs) ^ set(ballots)}")
+    for judge, group_ids in barred.items():
+        if db_ballots.filter(judge__username=judge, group_id__in=group_ids).exists():
+            raise AssertionError(f"{judge} has a ballot for a group they are conflicted with")
+    signed = ProjectGroup.objects.filter(edition__slug=slug, signed_up_at__isnull=False)
+    slots = sorted(signed.values_list("slot", flat=True))
+    if slots != list(range(1, len(groups) + 1)):
+        raise AssertionError(f"pitch slots {slots}")
+    if set(signed.values_list("pk", flat=True)) != set(by_id):
+        raise AssertionError("the signed-up groups differ from the groups formed")
+    no_slides = signed.filter(slides_file="").count()
+    if no_slides:
+        raise AssertionError(f"{no_slides} groups without slides")
+    members = {
+        (u, g)
+        for u, g in Membership.objects.filter(edition__slug=slug).values_list(
+            "user__username", "group_id"
+        )
+    }
+    formed = {(u, g["id"]) for g in groups for u in g["members"]}
+    if members != formed:
+        raise AssertionError(f"memberships differ: {members ^ formed}")
+    sizes = signed.annotate(n=Count("memberships")).values_list("n", flat=True)
+    if not all(1 <= n <= MAX_GROUP for n in sizes):
+        raise AssertionError(f"group sizes {sorted(sizes)}")
+    reviews = set(
+        PaperReview.objects.filter(edition__slug=slug).values_list("user__username", flat=True)
+    )
+    if reviews != set(reviewers) or reviews & {u for u, _ in formed}:
+        raise AssertionError(f"paper reviews {sorted(reviews)} != {sorted(reviewers)}")
+    if not ProjectSettings.objects.filter(
+        edition__slug=slug, scoring_closed_at__isnull=False
+    ).exists():
+        raise AssertionError("pitch scoring is not closed")
+    if lab_scores is not None:
+        stored = {
+            (j, e): (s, d)
+            for j, e, s, d in EntryScore.objects.values_list(
+                "judge__username", "entry_id", "soundness", "descriptions"
+            )
+        }
+        if stored != lab_scores:
+            raise AssertionError(
+                f"lab scores differ: {set(stored.items()) ^ set(lab_scores.items())}"
+            )
+    return {
+        "groups": len(groups),
+        "members": len(formed),
+        "reviews": len(reviews),
+        "ballots": len(ballots),
+        "ranked": len(ranked),
+        "lab_scores": len(lab_scores or {}),
+    }
+
+
+# --- the self-check ------------------------------------------------------------------------------
+
+
+PASSWORD = "rehearsal-pw-1"  # noqa: S105 - a throw-away database's
+
+
+def _seed(slug: str, students: int, judges: int) -> dict:
+    """The self-check's edition, people and one closed lab with scored entries (the ORM:
+    in the rehearsal, the people come over HTTP from bench.course_people)."""
+    from django.utils import timezone
+
+    from accounts.models import Affiliation, AffiliationSource, Role, User
+    from accounts.services import email_mark_verified
+    from courses.models import Edition, Enrollment, Lab
+    from projects.models import ProjectSettings
+    from tests.factories import scored_entry
+
+    now = timezone.now()
+    edition = Edition.objects.create(name="IAP Rehearsal", slug=slug, is_current=True)
+    ProjectSettings.objects.create(
+        edition=edition,
+        signup_deadline=now + timedelta(days=7),
+        slides_deadline=now + timedelta(days=8),
+        review_deadline=now + timedelta(days=8),
+        min_judges_per_group=2,
+    )
+
+    def person(username: str, role: str) -> User:
+        user = User.objects.create(
+            username=username,
+            email=f"{username}@example.edu",
+            role=role,
+            affiliation=Affiliation.MIT_STUDENT if role == Role.STUDENT else Affiliation.PUBLIC,
+            affiliation_source=AffiliationSource.ROSTER,
+        )
+        user.set_password(PASSWORD)
+        user.save()
+        email_mark_verified(user)
+        return user
+
+    people = [person(f"student{i:02d}", Role.STUDENT) for i in range(students)]
+    for user in people:
+        Enrollment.objects.create(edition=edition, user=user)
+    for i in range(judges):
+        person(f"judge{i}", Role.JUDGE)
+    person("staff0", Role.STAFF)
+    lab = Lab.objects.create(
+        edition=edition,
+        spec_id="lab2-mnist",
+        title="Lab 2: MNIST",
+        opens_at=now - timedelta(days=10),
+        closes_at=now + timedelta(days=1),
+    )
+    for i, user in enumerate(people[:6]):
+        value = 0.9 + i / 100
+        scored_entry(user, lab, public={"accuracy": value}, private={"accuracy": value})
+    lab.closes_at = now - timedelta(minutes=1)
+    lab.save(update_fields=["closes_at"])
+    return {"lab_ids": [lab.pk]}
+
+
+def main() -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .course_web import Timings
+    from .stack import BenchEnv, Stack, reset_database, setup_django
+
+    t0 = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="bench-projects-"))
+    (root / "tmp").mkdir()
+    env = BenchEnv(root=root, db_name="bench_projects", hidden_dir=root / "hidden")
+    reset_database(env.db_name)
+    stack = Stack(env)
+    try:
+        mail: MailSink | None = MailSink()
+    except ImportError:  # aiosmtpd missing: invitees find their invitations on the site
+        mail = None
+    try:
+        setup_django(env)
+        stack.start_redis()
+        slug = "iap-rehearsal"
+        seeded = _seed(slug, students=22, judges=3)
+        stack.start_site(workers=2, extra_env=mail.env() if mail else None)
+        base = stack.site.base_url
+        timings = Timings()
+
+        def login(username: str, phone: bool = False) -> Person:
+            p = Person(base, timings, username, phone=phone)
+            p.email = f"{username}@example.edu"
+            p.login(PASSWORD)
+            return p
+
+        students = [login(f"student{i:02d}") for i in range(22)]
+        judges = [login(f"judge{i}", phone=True) for i in range(3)]
+        staff = login("staff0")
+        rng = random.Random(6191)
+        groups = form_groups(students, rng, groups=6, mail=mail, keep_free=3)
+        reviewers = write_reviews(students, rng, count=3)
+        staff_conflicts = {"judge0": [groups[0]["id"]]}
+        declared = {"judge0": [groups[1]["id"]]}
+        staff_prepare_pitches(staff, groups, conflicts=staff_conflicts)
+        ballots = judge_pitches(judges, groups, conflicts=staff_conflicts, declare=declared)
+        mark_attendance(staff, groups, absent=1)
+        close_scoring(staff, groups, late_judge=judges[1])
+        staff_assign_lab_judges(staff, seeded["lab_ids"], ["judge1", "judge2"])
+        lab_scores = judge_lab_finalists(
+            judges, seeded["lab_ids"], assigned={seeded["lab_ids"][0]: ["judge1", "judge2"]}
+        )
+        barred = {"judge0": staff_conflicts["judge0"] + declared["judge0"]}
+        summary = check_projects(staff, groups, ballots, reviewers, barred, lab_scores)
+        if timings.server_errors:
+            raise AssertionError(f"server errors: {timings.server_errors}")
+        print(f"course_projects self-check passed in {time.monotonic() - t0:.0f} s: {summary}")
+        return 0
+    finally:
+        if mail is not None:
+            mail.stop()
+        stack.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
