@@ -253,7 +253,13 @@ class Worker:
 
 
 class Gunicorn:
-    def __init__(self, env: BenchEnv, log_path: Path, workers: int) -> None:
+    def __init__(
+        self,
+        env: BenchEnv,
+        log_path: Path,
+        workers: int,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.log = log_path.open("ab")
         self.process = subprocess.Popen(
@@ -261,7 +267,8 @@ class Gunicorn:
             + ["-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--timeout", "60"]
             + ["--backlog", "2048"],
             cwd=REPO,
-            env=env.process_env(),
+            # Links in the site's emails point at this site (extra_env: e.g. the mail sink's).
+            env=env.process_env(SITE_URL=f"http://127.0.0.1:{self.port}", **(extra_env or {})),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -309,8 +316,8 @@ class Stack:
         use_broker(self.redis.url)
         return self.redis
 
-    def start_site(self, workers: int = 4) -> Gunicorn:
-        self.site = Gunicorn(self.env, self.env.root / "gunicorn.log", workers)
+    def start_site(self, workers: int = 4, extra_env: dict[str, str] | None = None) -> Gunicorn:
+        self.site = Gunicorn(self.env, self.env.root / "gunicorn.log", workers, extra_env)
         return self.site
 
     def start_worker(

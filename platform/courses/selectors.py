@@ -7,6 +7,10 @@ def edition_current() -> Edition | None:
     return Edition.objects.filter(is_current=True).first() or Edition.objects.first()
 
 
+def enrolled(user, edition: Edition) -> bool:
+    return user.is_authenticated and edition.enrollments.filter(user=user).exists()
+
+
 def lab_list(edition: Edition) -> QuerySet[Lab]:
     return (
         edition.labs.select_related("edition")

@@ -1,7 +1,9 @@
-"""Staff moves on a lab's timeline: moving its deadline, granting a student an extension."""
+"""Staff moves on a lab's timeline (moving its deadline, granting a student an extension),
+and a student who signed up themselves joining an edition."""
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -10,11 +12,29 @@ from core.errors import Refused
 from core.permissions import require_staff
 
 from . import phases
-from .models import Edition, Extension, Lab
+from .models import Edition, Enrollment, Extension, Lab
 
 
 class TimelineRefused(Refused):
     """A timeline change the rules do not allow, with the reason."""
+
+
+class EnrollmentRefused(Refused):
+    """A join the rules do not allow, with the reason."""
+
+
+def enrollment_join(*, user: User, edition: Edition) -> Enrollment:
+    """A student enrols themselves, as someone who signed up does (the roster enrols the
+    others). Joining verifies nothing: a self-declared affiliation competes but never wins a
+    prize (accounts.models). With sign-up closed the roster alone enrols."""
+    if not user.is_student:
+        raise EnrollmentRefused("Only students enrol in an edition.")
+    if not settings.ACCOUNT_SIGNUP_OPEN:
+        raise EnrollmentRefused(
+            f"{edition.name} enrols from the course roster only: ask course staff to add you."
+        )
+    enrollment, _ = Enrollment.objects.get_or_create(edition=edition, user=user)
+    return enrollment
 
 
 def lab_deadline_move(*, lab: Lab, closes_at: datetime, by: User) -> Lab:
