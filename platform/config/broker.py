@@ -54,7 +54,9 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):  # type: ignore[override]  # as kombu's
-        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        # Zero-padded, so that the names' sorted order is their order in time (an unpadded
+        # 999_ sorts after 1000_).
+        name = f"{int(round(monotonic() * 1000)):015d}_{uuid.uuid4()}.{queue}.msg"
         write_atomically(Path(self.data_folder_out) / name, str_to_bytes(dumps(payload)))
 
     def _get(self, queue):  # type: ignore[override]  # as kombu's

@@ -154,8 +154,21 @@ def test_an_unreadable_file_is_set_aside_and_the_queue_goes_on(tmp_path):
     with Connection("filesystem://", transport_options=options) as conn:
         channel = conn.default_channel
         # What kombu's own transport could leave: a message file that is not whole.
-        (Path(options["data_folder_in"]) / "1_torn.cpu.msg").write_text('{"body": "x')
+        # Older than any message put since: it is read first.
+        (Path(options["data_folder_in"]) / f"{0:015d}_torn.cpu.msg").write_text('{"body": "x')
         channel._put("cpu", {"i": 1})
         assert channel._get("cpu") == {"i": 1}
     kept = list(Path(options["processed_folder"]).iterdir())
     assert len(kept) == 1 and kept[0].read_text() == '{"body": "x'
+
+
+def test_messages_come_out_in_the_order_they_were_put(tmp_path, monkeypatch):
+    import config.broker as broker
+
+    clock = iter([999.0, 1000.0])  # milliseconds 999000 and 1000000: one digit more
+    monkeypatch.setattr(broker, "monotonic", lambda: next(clock))
+    with Connection("filesystem://", transport_options=_options(tmp_path)) as conn:
+        channel = conn.default_channel
+        channel._put("cpu", {"i": 1})
+        channel._put("cpu", {"i": 2})
+        assert [channel._get("cpu"), channel._get("cpu")] == [{"i": 1}, {"i": 2}]

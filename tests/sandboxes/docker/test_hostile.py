@@ -77,7 +77,7 @@ def test_profile_is_applied_inside_the_sandbox(grade_docker, no_leftovers, tmp_p
         "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL",
         "TF_FORCE_GPU_ALLOW_GROWTH", "KERAS_BACKEND", "KERAS_HOME", "MPLCONFIGDIR",
         "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "SANDBOX_OUT",
-        "SANDBOX_ENTRY", "SANDBOX_INPUTS", "GRADER_TASK", "HOSTNAME",
+        "SANDBOX_ENTRY", "SANDBOX_INPUTS", "GRADER_TASK", "GRADER_INPUT_LAYOUT", "HOSTNAME",
     }  # fmt: skip
     assert set(r["env"]) <= allowed, set(r["env"]) - allowed
     assert report.receipt.backend == "docker"
