@@ -13,15 +13,20 @@ DEBUG is on, as in the demo), and `config.urls` points Django's handler403/404/5
 production and the demo show the same pages.
 """
 
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class Refused(Exception):
@@ -67,7 +72,14 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
         "This address only accepts a form sent from its page (a button), not a visit.",
     ),
     500: ("Something went wrong on our side", "The error was logged; please try again later."),
+    503: (
+        "The site is restarting",
+        "The database did not answer for a moment (a restart or an upgrade): try again in "
+        "a few seconds.",
+    ),
 }
+# Seconds a client is told to wait when the database is away (a restart takes a few).
+DATABASE_RETRY_AFTER_S = 5
 
 
 def error_page(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
@@ -77,9 +89,9 @@ def error_page(request: HttpRequest, status: int, message: str = "") -> HttpResp
     try:
         response = render(request, "refused.html", context, status=status)
     except Exception:  # noqa: BLE001 - a failing page (database down) must not hide the error
-        if status != 500:
+        if status not in (500, 503):
             raise
-        response = HttpResponse(f"<h1>{title}</h1><p>{default}</p>", status=500)
+        response = HttpResponse(f"<h1>{title}</h1><p>{default}</p>", status=status)
     response.friendly_error = True  # type: ignore[attr-defined]
     return response
 
@@ -107,6 +119,17 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    """Django calls this inside its `except`: a database that does not answer (PostgreSQL
+    restarting, a dropped connection) is a 503 with Retry-After, which clients and people
+    retry, not a server error; its request's transaction was rolled back."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", sys.exc_info()[1])
+        if _is_api(request):
+            response: HttpResponse = JsonResponse({"detail": ERROR_PAGES[503][1]}, status=503)
+        else:
+            response = error_page(request, 503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     if _is_api(request):
         return JsonResponse({"detail": "Server error."}, status=500)
     return error_page(request, 500)

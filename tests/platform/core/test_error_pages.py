@@ -80,3 +80,29 @@ def test_a_stale_form_gets_the_error_page_with_its_own_reason(student):
     assert response.status_code == 403
     html = _is_friendly(response, "That is not allowed")
     assert "out of date" in html
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+@pytest.mark.parametrize("path", ["/", "/api/labs/"])
+def test_a_database_that_does_not_answer_is_a_503_to_retry_not_a_server_error(
+    client, monkeypatch, error, path
+):
+    """What a PostgreSQL restart looks like from a request: the connection is refused or
+    was closed under it. Pages and the API answer 503 with Retry-After (clients retry)."""
+    import django.db
+
+    from courses import api, views
+
+    def down(*args, **kwargs):
+        raise getattr(django.db, error)("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(views, "edition_current", down)
+    monkeypatch.setattr(api, "edition_current", down)
+    client.raise_request_exception = False
+    response = client.get(path)
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    if path.startswith("/api/"):
+        assert "try again" in response.json()["detail"]
+    else:
+        assert "The site is restarting" in response.content.decode()
