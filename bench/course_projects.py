@@ -126,9 +126,17 @@ def forms_of(html: str) -> list[Form]:
     return parser.forms
 
 
-def form_with_action(html: str, action: str, what: str) -> Form:
+def form_with_action(
+    html: str, action: str, what: str, having: dict | None = None, page: str = ""
+) -> Form:
+    """The page's form posting to `action` (whose fields include `having`, e.g. a hidden
+    action=assign among several forms posting to one view); a form without an action posts
+    to its `page`."""
     for form in forms_of(html):
-        if form.action == action:
+        fields = dict(form.fields)
+        if (form.action or page) == action and all(
+            fields.get(k) == v for k, v in (having or {}).items()
+        ):
             return form
     raise AssertionError(f"{what}: no form posting to {action}")
 
@@ -143,11 +151,18 @@ def messages_of(html: str) -> list[tuple[str, str]]:
     return found
 
 
-def submit(person: Person, form_page: str, action: str, data: dict | None = None, files=None):
+def submit(
+    person: Person,
+    form_page: str,
+    action: str,
+    data: dict | None = None,
+    files=None,
+    having: dict | None = None,
+):
     """Post the form that `form_page` shows for `action` (its hidden fields included), then
     follow the redirect as a browser does; returns the flash messages the person reads."""
     html = person.page(form_page)
-    form = form_with_action(html, action, f"{person.username} on {form_page}")
+    form = form_with_action(html, action, f"{person.username} on {form_page}", having, form_page)
     fields = form.data(**(data or {}))
     response = person.post_form(action, fields, files=files, form_page=form_page)
     return follow(person, response, f"POST {action} as {person.username}")
@@ -296,7 +311,23 @@ def _form_one_group(
     if len(found) != 1:
         raise AssertionError(f"{creator.username} does not see the invite form of {name}")
     group_id = int(found[0])
-    for invitee in members[1:]:
+    for position, invitee in enumerate(members[1:], start=1):
+        if position == 2:
+            # One invitee declines at first; invited again, they accept.
+            said = submit(
+                creator,
+                home,
+                f"/projects/groups/{group_id}/invite/",
+                {"username": invitee.username},
+            )
+            succeeded(said, f"{creator.username} invites {invitee.username}")
+            ids = INVITATION_ACCEPT.findall(invitee.page(home))
+            if len(ids) != 1:
+                raise AssertionError(f"{invitee.username} sees invitations {ids}")
+            said = submit(invitee, home, f"/projects/invitations/{ids[0]}/decline/")
+            succeeded(said, f"{invitee.username} declines")
+            if f"{invitee.username}\n" in creator.page(home).split("waiting for an answer")[-1]:
+                raise AssertionError(f"{creator.username} still sees {invitee.username} invited")
         _invite_and_accept(creator, invitee, group_id, home, mail)
     if len(members) == MAX_GROUP and spare:
         # The invite form is gone from a full group's page; posted anyway, it is refused.
@@ -466,8 +497,50 @@ def staff_prepare_pitches(
                 {"judge": judge, "group": str(group_id), "reason": "advised this group"},
             )
             succeeded(said, f"conflict {judge} / group {group_id}")
+    if groups:
+        # Attendance is marked from the session on: not yet.
+        said = submit(
+            staff, dashboard, f"/projects/groups/{groups[0]['id']}/attendance/", {"present": "yes"}
+        )
+        refused(said, "attendance before the session", "Attendance is marked from")
     if start_session:
         set_project_dates(staff, zone, pitches_start_at=datetime.now(ZoneInfo("UTC")))
+
+
+def late_changes_refused(member: Person, group_id: int, free: Person | None = None) -> None:
+    """After the deadlines a member's new slides, a new group and a new paper review are
+    refused with the deadline (the pages no longer offer the forms; posted anyway)."""
+    home = projects_home(member)
+    slug = home.strip("/").split("/")[-1]
+    html = member.page(home)
+    if f"/projects/groups/{group_id}/slides/" in html:
+        raise AssertionError("the slides form is still offered after the deadline")
+    token = member.csrf(home)
+    response = member.request(
+        "POST",
+        f"/projects/groups/{group_id}/slides/",
+        data={"csrfmiddlewaretoken": token},
+        files={"slides": ("late.pdf", pdf(["late"]), "application/pdf")},
+        headers={"Referer": member.base_url + home},
+    )
+    refused(follow(member, response, "late slides"), "late slides", "closed")
+    if free is not None:
+        token = free.csrf(home)
+        response = free.request(
+            "POST",
+            f"/projects/{slug}/review/",
+            data={"csrfmiddlewaretoken": token, "paper_title": "Late"},
+            files={"file": ("late.pdf", pdf(["late"]), "application/pdf")},
+            headers={"Referer": free.base_url + home},
+        )
+        refused(follow(free, response, "late review"), "a late review", "closed")
+        response = free.request(
+            "POST",
+            f"/projects/{slug}/groups/new/",
+            data={"csrfmiddlewaretoken": free.csrf(home), "name": "Late group"},
+            headers={"Referer": free.base_url + home},
+        )
+        refused(follow(free, response, "late group"), "a late group", "closed")
 
 
 # --- judges: pitches on a phone ---------------------------------------------------------------
@@ -662,9 +735,15 @@ def staff_assign_lab_judges(staff: Person, lab_ids: list[int], judges: list[str]
             if option is None:
                 raise AssertionError(f"{username} is not offered on {page}")
             said = submit(
-                staff, page, f"/labs/{lab_id}/judging/update/", {"judge": option.group(1)}
+                staff,
+                page,
+                f"/labs/{lab_id}/judging/update/",
+                {"judge": option.group(1)},
+                having={"action": "assign"},
             )
-            succeeded(said, f"assign {username} to lab {lab_id}")
+            text = succeeded(said, f"assign {username} to lab {lab_id}")
+            if "judges" not in text:
+                raise AssertionError(f"assigning {username} to lab {lab_id}: {text!r}")
             html = staff.page(page)
 
 
@@ -836,6 +915,62 @@ def check_projects(
     }
 
 
+def staff_close_lab_judging(staff: Person, lab_ids: list[int], late_judge: Person | None = None):
+    """Staff close each lab's scoring; the judges then see the combined standings, and a
+    late change is refused."""
+    for lab_id in lab_ids:
+        page = f"/labs/{lab_id}/judging/"
+        said = submit(staff, page, f"/labs/{lab_id}/judging/update/", having={"action": "close"})
+        succeeded(said, f"close the judging of lab {lab_id}")
+        expect(staff.get(f"/labs/{lab_id}/judging/standings/"), 200, "prize standings")
+        if late_judge is None:
+            continue
+        entries = ENTRY_LINK.findall(late_judge.page("/judging/"))
+        expect(late_judge.get(f"/labs/{lab_id}/judging/standings/"), 200, "judge's standings")
+        if entries:
+            path = f"/judging/entries/{entries[0]}/"
+            if 'id="score-form"' in late_judge.page(path):
+                raise AssertionError("the score form is still offered after scoring closed")
+            token = late_judge.csrf("/judging/")
+            response = late_judge.request(
+                "POST",
+                path,
+                data={"csrfmiddlewaretoken": token, "soundness": "1", "descriptions": "1"},
+                headers={"Referer": late_judge.base_url + path},
+            )
+            expect(response, 200, "a late lab score")  # the page again, with the refusal
+            refused(messages_of(response.text), "a late lab score", "closed")
+
+
+def check_lab_judging(
+    lab_ids: list[int],
+    assigned: dict[int, list[str]],
+    lab_scores: dict[tuple[str, int], tuple[int, int]],
+) -> int:
+    """Every assigned judge scored every finalist of each lab once, as given, and nobody
+    else scored them (the database)."""
+    from courses.models import Lab
+    from judging.models import EntryScore
+    from judging.selectors import finalist_entry_id, finalists_of
+
+    want = set()
+    for lab in Lab.objects.filter(pk__in=lab_ids):
+        finalists = [finalist_entry_id(r) for r in finalists_of(lab)]
+        if not finalists:
+            raise AssertionError(f"{lab.title} has no finalists")
+        want |= {(judge, e) for judge in assigned.get(lab.pk, []) for e in finalists}
+    if set(lab_scores) != want:
+        raise AssertionError(f"lab scores given {sorted(set(lab_scores) ^ want)} differ")
+    stored = Counter(
+        EntryScore.objects.filter(entry__lab_id__in=lab_ids).values_list(
+            "judge__username", "entry_id"
+        )
+    )
+    if set(stored) != want or any(n != 1 for n in stored.values()):
+        raise AssertionError(f"stored lab scores differ: {sorted(set(stored) ^ want)}")
+    return len(want)
+
+
 # --- the self-check ------------------------------------------------------------------------------
 
 
@@ -933,20 +1068,28 @@ def main() -> int:
         judges = [login(f"judge{i}", phone=True) for i in range(3)]
         staff = login("staff0")
         rng = random.Random(6191)
-        groups = form_groups(students, rng, groups=6, mail=mail, keep_free=3)
+        groups = form_groups(students, rng, groups=6, mail=mail, keep_free=4)
         reviewers = write_reviews(students, rng, count=3)
+        students_by_name = {p.username: p for p in students}
+        grouped = {u for g in groups for u in g["members"]}
+        free = next(p for p in students if p.username not in grouped | set(reviewers))
         staff_conflicts = {"judge0": [groups[0]["id"]]}
         declared = {"judge0": [groups[1]["id"]]}
         staff_prepare_pitches(staff, groups, conflicts=staff_conflicts)
         ballots = judge_pitches(judges, groups, conflicts=staff_conflicts, declare=declared)
+        late_changes_refused(students_by_name[groups[0]["members"][0]], groups[0]["id"], free)
         mark_attendance(staff, groups, absent=1)
         close_scoring(staff, groups, late_judge=judges[1])
         staff_assign_lab_judges(staff, seeded["lab_ids"], ["judge1", "judge2"])
         lab_scores = judge_lab_finalists(
             judges, seeded["lab_ids"], assigned={seeded["lab_ids"][0]: ["judge1", "judge2"]}
         )
+        staff_close_lab_judging(staff, seeded["lab_ids"], late_judge=judges[1])
         barred = {"judge0": staff_conflicts["judge0"] + declared["judge0"]}
         summary = check_projects(staff, groups, ballots, reviewers, barred, lab_scores)
+        check_lab_judging(
+            seeded["lab_ids"], {seeded["lab_ids"][0]: ["judge1", "judge2"]}, lab_scores
+        )
         if timings.server_errors:
             raise AssertionError(f"server errors: {timings.server_errors}")
         print(f"course_projects self-check passed in {time.monotonic() - t0:.0f} s: {summary}")
