@@ -4,6 +4,7 @@ queued runs the broker may have lost.
 
 from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from grader.pipeline import sandbox_time_budget_s
@@ -23,8 +24,9 @@ def runs_reap(now: datetime | None = None) -> dict[str, int]:
     counts = {"requeued": 0, "failed": 0, "reenqueued": 0}
     # Taken first, so runs this pass re-queues are not rung twice.
     stale_queued = list(
-        GradingRun.objects.filter(
-            status=Status.QUEUED, enqueued_at__lt=now - REDELIVER_QUEUED_AFTER
+        # Never sent (the broker was away when it was queued), or sent long ago and lost.
+        GradingRun.objects.filter(status=Status.QUEUED).filter(
+            Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REDELIVER_QUEUED_AFTER)
         )
     )
     for run in GradingRun.objects.select_related("entry__lab").filter(

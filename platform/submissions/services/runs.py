@@ -4,6 +4,7 @@ Every state change goes through run_transition: one conditional UPDATE, so racin
 the reaper and staff cannot both win, and the entry's status and standing follow.
 """
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -26,6 +27,8 @@ from ..models import (
 )
 from ..splits import PRIVATE, PUBLIC
 from ..standing import participant_standing_refresh, standings_changed
+
+logger = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3  # a run whose worker vanished this often is a platform fault
 
@@ -121,7 +124,16 @@ def run_enqueue(run: GradingRun) -> None:
 
     run_id, queue = run.pk, run.queue
     GradingRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
-    transaction.on_commit(lambda: grade_run.apply_async(args=(run_id,), queue=queue))
+
+    def ring() -> None:
+        try:
+            grade_run.apply_async(args=(run_id,), queue=queue)
+        except Exception:  # noqa: BLE001 - the run is committed: never fail the upload for it
+            # The broker is away (restarting): the reaper's next pass rings again.
+            logger.warning("could not send run %s to the broker; the reaper will", run_id)
+            GradingRun.objects.filter(pk=run_id, status=Status.QUEUED).update(enqueued_at=None)
+
+    transaction.on_commit(ring)
 
 
 def run_cancel(*, run: GradingRun, by: User) -> bool:

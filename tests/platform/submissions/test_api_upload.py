@@ -77,3 +77,34 @@ def test_oversized_request_is_refused_before_the_body_is_read(enrolled, cartpole
     assert response.status_code == 413
     assert "limit of 1 MB" in response.json()["detail"]
     assert not Entry.objects.exists()
+
+
+def test_an_upload_while_the_broker_restarts_is_kept_and_sent_again_by_the_reaper(
+    enrolled, cartpole, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Redis restarting when the upload commits: the student gets their 201, the run stays
+    queued and unsent, and the reaper's next pass (not five minutes later) sends it."""
+    from kombu.exceptions import OperationalError
+
+    from submissions import tasks
+    from submissions.models import GradingRun
+    from submissions.services import reaper
+
+    def refused(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.grade_run, "apply_async", refused)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _token_client(enrolled).post(
+            "/api/labs/lab3-cartpole/entries/",
+            {"file": SimpleUploadedFile("agent.py", LEFT)},
+            format="multipart",
+        )
+    assert response.status_code == 201, response.content
+    run = GradingRun.objects.get(entry_id=response.json()["id"])
+    assert run.status == "queued" and run.enqueued_at is None
+    sent = []
+    monkeypatch.setattr(tasks.grade_run, "apply_async", lambda *a, **k: sent.append(k["args"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reaper.runs_reap()["reenqueued"] == 1
+    assert sent == [(run.pk,)]
