@@ -266,7 +266,12 @@ def group_sizes(students: int, groups: int, rng: random.Random, keep_free: int =
 
 
 def _invite_and_accept(
-    creator: Person, invitee: Person, group_id: int, home: str, mail: MailSink | None
+    creator: Person,
+    invitee: Person,
+    group_id: int,
+    home: str,
+    mail: MailSink | None,
+    double_click: bool = False,
 ) -> None:
     said = submit(
         creator, home, f"/projects/groups/{group_id}/invite/", {"username": invitee.username}
@@ -293,7 +298,28 @@ def _invite_and_accept(
     ids = INVITATION_ACCEPT.findall(html)
     if len(ids) != 1:
         raise AssertionError(f"{invitee.username} sees {len(ids)} invitations to accept: {ids}")
-    said = submit(invitee, page, f"/projects/invitations/{ids[0]}/accept/")
+    action = f"/projects/invitations/{ids[0]}/accept/"
+    if double_click:
+        # Accept pressed twice at once: one joins, the other is told it was already accepted.
+        token = invitee.csrf(page)
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: invitee.request(
+                        "POST",
+                        action,
+                        data={"csrfmiddlewaretoken": token},
+                        headers={"Referer": invitee.base_url + page},
+                    ),
+                    range(2),
+                )
+            )
+        for response in answers:
+            expect(response, 302, f"{invitee.username}'s double click on Accept")
+        if "Your group:" not in invitee.page(page):
+            raise AssertionError(f"{invitee.username} is in no group after accepting")
+        return
+    said = submit(invitee, page, action)
     succeeded(said, f"{invitee.username} accepts the invitation to group {group_id}")
 
 
@@ -328,7 +354,7 @@ def _form_one_group(
             succeeded(said, f"{invitee.username} declines")
             if f"{invitee.username}\n" in creator.page(home).split("waiting for an answer")[-1]:
                 raise AssertionError(f"{creator.username} still sees {invitee.username} invited")
-        _invite_and_accept(creator, invitee, group_id, home, mail)
+        _invite_and_accept(creator, invitee, group_id, home, mail, double_click=position == 1)
     if len(members) == MAX_GROUP and spare:
         # The invite form is gone from a full group's page; posted anyway, it is refused.
         creator_token = creator.csrf(home)
@@ -564,8 +590,23 @@ def _score_with_script(judge: Person, group_id: int, html: str, scores: dict[str
         "X-CSRFToken": token,
         "Referer": judge.base_url + f"/projects/groups/{group_id}/score/",
     }
+    url = unescape(api.group(1))
+    first = next(iter(scores))
+    # A phone's double tap: the first criterion is sent twice at once (the first save of a
+    # ballot creates it: both must answer, one ballot).
+    with ThreadPoolExecutor(2) as pool:
+        taps = list(
+            pool.map(
+                lambda _: judge.request(
+                    "POST", url, json={first: scores[first]}, headers=dict(headers)
+                ),
+                range(2),
+            )
+        )
+    for response in taps:
+        expect(response, 200, f"{judge.username}'s double tap on group {group_id}")
     for body in [{c: v} for c, v in scores.items()] + [{"comment": "clear pitch"}]:
-        response = judge.request("POST", unescape(api.group(1)), json=body, headers=headers)
+        response = judge.request("POST", url, json=body, headers=headers)
         expect(response, 200, f"{judge.username} saves {body} for group {group_id}")
     if not response.json().get("complete"):
         raise AssertionError(f"{judge.username}'s ballot for {group_id} is not complete")
@@ -942,6 +983,25 @@ def staff_close_lab_judging(staff: Person, lab_ids: list[int], late_judge: Perso
             refused(messages_of(response.text), "a late lab score", "closed")
 
 
+def check_project_mail(mail: MailSink, groups: list[dict], emails: dict[str, str]) -> int:
+    """The site's mail as people received it: each invited member an invitation (two for
+    the one who declined first), each member of a group one pitch sign-up confirmation."""
+    count = 0
+    for group in groups:
+        for position, username in enumerate(group["members"]):
+            got = mail.to(emails[username])
+            invited = [m for m in got if "invited you" in (m["Subject"] or "")]
+            signed = [m for m in got if "signed up to pitch" in (m["Subject"] or "")]
+            want = 0 if position == 0 else 2 if position == 2 else 1
+            if len(invited) != want or len(signed) != 1:
+                raise AssertionError(
+                    f"{username}: {len(invited)} invitations (expected {want}), "
+                    f"{len(signed)} sign-up confirmations"
+                )
+            count += len(invited) + len(signed)
+    return count
+
+
 def check_lab_judging(
     lab_ids: list[int],
     assigned: dict[int, list[str]],
@@ -1090,6 +1150,9 @@ def main() -> int:
         check_lab_judging(
             seeded["lab_ids"], {seeded["lab_ids"][0]: ["judge1", "judge2"]}, lab_scores
         )
+        if mail is not None:
+            emails = {p.username: p.email for p in students}
+            summary["emails"] = check_project_mail(mail, groups, emails)
         if timings.server_errors:
             raise AssertionError(f"server errors: {timings.server_errors}")
         print(f"course_projects self-check passed in {time.monotonic() - t0:.0f} s: {summary}")
