@@ -533,6 +533,30 @@ def staff_prepare_pitches(
         set_project_dates(staff, zone, pitches_start_at=datetime.now(ZoneInfo("UTC")))
 
 
+def mark_reviews(staff: Person, reviewers: list[str], fail: int = 0) -> dict[str, str]:
+    """Staff read each paper review and mark it pass (the last `fail` of them fail) from the
+    dashboard; returns username -> status."""
+    slug = edition_slug(staff)
+    dashboard = f"/projects/{slug}/staff/"
+    html = staff.page(dashboard)
+    marks = {}
+    for n, username in enumerate(reviewers):
+        row = re.search(
+            rf'\({re.escape(username)}\)</span></td><td><a href="(/projects/reviews/(\d+)/file/)"',
+            html,
+        )
+        if row is None:
+            raise AssertionError(f"the dashboard lists no review by {username}")
+        expect(staff.get(row.group(1)), 200, f"the review of {username}")
+        status = "fail" if n >= len(reviewers) - fail else "pass"
+        said = submit(
+            staff, dashboard, f"/projects/reviews/{row.group(2)}/mark/", {"status": status}
+        )
+        succeeded(said, f"mark the review of {username}")
+        marks[username] = status
+    return marks
+
+
 def late_changes_refused(member: Person, group_id: int, free: Person | None = None) -> None:
     """After the deadlines a member's new slides, a new group and a new paper review are
     refused with the deadline (the pages no longer offer the forms; posted anyway)."""
@@ -683,12 +707,21 @@ def judge_pitches(
             raise AssertionError(
                 f"{judge.username}'s list: {sorted(listed)}, expected {sorted(ids - barred)}"
             )
+        api = judge.get(f"/api/projects/{slug}/judging/", kind="api")
+        expect(api, 200, f"{judge.username}'s pitches through the API")
+        if [g["id"] for g in api.json()["groups"]] != listed:
+            raise AssertionError(f"{judge.username}: the API lists other pitches than the page")
         given = {}
         for position, group_id in enumerate(listed):
             path = f"/projects/groups/{group_id}/score/"
             html = judge.page(path)
             if "not open" in html and 'id="scoring-state"' in html:
                 raise AssertionError(f"scoring is not open for {judge.username}: {path}")
+            if position == 0:
+                slides = judge.get(f"/projects/groups/{group_id}/slides.pdf")
+                expect(slides, 200, f"{judge.username} opens the slides of {group_id}")
+                if not slides.content.startswith(b"%PDF-"):
+                    raise AssertionError("the slides are not a PDF")
             scores = ballot_for(judge.username, group_id, seed)
             nxt = (
                 f"/projects/groups/{listed[position + 1]}/score/"
@@ -848,6 +881,7 @@ def check_projects(
     barred: dict[str, list[int]] | None = None,
     lab_scores: dict[tuple[str, int], tuple[int, int]] | None = None,
     min_judges: int | None = None,
+    review_marks: dict[str, str] | None = None,
 ) -> dict:
     """Every ballot recorded once, as given, none from a conflicted judge; the standings are
     the exact means; every group scheduled and presented; the reviews and memberships as
@@ -931,6 +965,12 @@ def check_projects(
     )
     if reviews != set(reviewers) or reviews & {u for u, _ in formed}:
         raise AssertionError(f"paper reviews {sorted(reviews)} != {sorted(reviewers)}")
+    if review_marks is not None:
+        stored_marks = dict(
+            PaperReview.objects.filter(edition__slug=slug).values_list("user__username", "status")
+        )
+        if stored_marks != review_marks:
+            raise AssertionError(f"review marks {stored_marks} != {review_marks}")
     if not ProjectSettings.objects.filter(
         edition__slug=slug, scoring_closed_at__isnull=False
     ).exists():
@@ -1138,6 +1178,7 @@ def main() -> int:
         staff_prepare_pitches(staff, groups, conflicts=staff_conflicts)
         ballots = judge_pitches(judges, groups, conflicts=staff_conflicts, declare=declared)
         late_changes_refused(students_by_name[groups[0]["members"][0]], groups[0]["id"], free)
+        marks = mark_reviews(staff, reviewers, fail=1)
         mark_attendance(staff, groups, absent=1)
         close_scoring(staff, groups, late_judge=judges[1])
         staff_assign_lab_judges(staff, seeded["lab_ids"], ["judge1", "judge2"])
@@ -1146,7 +1187,9 @@ def main() -> int:
         )
         staff_close_lab_judging(staff, seeded["lab_ids"], late_judge=judges[1])
         barred = {"judge0": staff_conflicts["judge0"] + declared["judge0"]}
-        summary = check_projects(staff, groups, ballots, reviewers, barred, lab_scores)
+        summary = check_projects(
+            staff, groups, ballots, reviewers, barred, lab_scores, review_marks=marks
+        )
         check_lab_judging(
             seeded["lab_ids"], {seeded["lab_ids"][0]: ["judge1", "judge2"]}, lab_scores
         )
