@@ -971,6 +971,20 @@ def check_projects(
         )
         if stored_marks != review_marks:
             raise AssertionError(f"review marks {stored_marks} != {review_marks}")
+    # The pass report: every member's pitch was presented (marked, or balloted in the
+    # session), each passed review counts, a failed one does not.
+    response = staff.get("/staff/pass-report/?format=csv")
+    expect(response, 200, "pass report CSV")
+    project = {
+        r["username"]: r["final project"] for r in csv.DictReader(io.StringIO(response.text))
+    }
+    for username, _ in formed:
+        if username in project and project[username] != "pitch presented":
+            raise AssertionError(f"pass report: {username}'s project is {project[username]!r}")
+    for username in reviewers:
+        want = "paper review passed" if (review_marks or {}).get(username) == "pass" else "no"
+        if username in project and project[username] != want:
+            raise AssertionError(f"pass report: {username}'s review is {project[username]!r}")
     if not ProjectSettings.objects.filter(
         edition__slug=slug, scoring_closed_at__isnull=False
     ).exists():
