@@ -2,6 +2,7 @@ import hashlib
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 
@@ -60,6 +61,14 @@ class User(AbstractUser):
         default=AffiliationSource.SELF,
         help_text="Self-declared affiliations never make anyone prize-eligible.",
     )
+
+    class Meta(AbstractUser.Meta):
+        # Addresses and usernames are looked up ignoring case (UPPER(...) = UPPER(...)): a
+        # roster import does it for every row, which without these scanned every account.
+        indexes = [
+            models.Index(Upper("email"), name="user_email_upper"),
+            models.Index(Upper("username"), name="user_username_upper"),
+        ]
 
     @property
     def is_student(self) -> bool:
