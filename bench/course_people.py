@@ -460,7 +460,7 @@ def make_staff_and_judges(
         for i in range(1, n_staff + 1)
     ]
     invited = [(f"judge{i}@judges.example.org", f"Judge Number{i}") for i in range(1, n_judges + 1)]
-    judges_invite(staff[0], invited)
+    judges_invite(staff[0] if staff else head, invited)
     judges = []
     for email, _ in invited:
         judge = Person(head.base_url, head.timings, email)
