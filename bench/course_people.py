@@ -42,7 +42,7 @@ from .course_web import MailSink, Person, Timings, expect
 from .stack import REPO, BenchEnv
 
 PASSWORD = "rehearse-6s191-Lstm"  # noqa: S105 - every rehearsal person's; not a real secret
-ROSTER_CHUNK = 1000  # the roster import's limit per file (courses.roster.MAX_ROWS)
+ROSTER_CHUNK = 1000  # rows a file on People (courses.roster_views.MAX_ROSTER_ROWS)
 
 # Roster spellings the People page accepts (courses.roster.AFFILIATION_NAMES), by share.
 ROSTER_SHARES = (
