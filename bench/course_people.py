@@ -601,6 +601,7 @@ def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, timedelta, roster: 
         title="Lab 2: MNIST",
         opens_at=now - timedelta(days=1),
         closes_at=now + timedelta(days=7),
+        needs_writeup=False,
     )
     timings = Timings()
     rng = random.Random(191)
@@ -649,6 +650,12 @@ def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, timedelta, roster: 
         assert user.affiliation == "public" and user.affiliation_source == "self"
         assert not user.lab_prize_eligible
         assert Enrollment.objects.filter(edition=edition, user=user).exists()
+        # Enrolled, they compete: the notebook API takes their entry (queued: no worker here).
+        code = b"def predict(images):\n    return [[0.1] * 10 for _ in images]\n"
+        answer = person.api(
+            "POST", "/api/labs/lab2-mnist/entries/", files={"file": ("submission.py", code)}
+        )
+        expect(answer, 201, f"upload of {person.username}")
 
     closes = now + timedelta(days=10)
     grant_extension(ta, lab.pk, rows[1]["username"], closes, "Medical accommodation")
