@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 import zoneinfo
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
@@ -513,14 +513,17 @@ def add_conflicts(
 # -- extensions and attendance ------------------------------------------------------------------
 def grant_extension(
     staff: Person, lab_id: int, username: str, closes_at: datetime, reason: str
-) -> None:
+) -> datetime:
     """Staff grant a student a later deadline for a lab on *Timeline*, typed in the edition's
-    zone (the page names it beside the field)."""
+    zone (the page names it beside the field) to the minute, as the form takes it: the
+    minute at or after `closes_at`. Returns the deadline granted."""
     page = staff.page("/staff/timeline/")
     zone = re.search(r"New deadline \(([A-Za-z_+\-/0-9]+) \(", unescape(page))
     if zone is None:
         raise AssertionError("Timeline: no extension form naming its time zone")
     local = closes_at.astimezone(zoneinfo.ZoneInfo(zone.group(1)))
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
     response = staff.post_form(
         "/staff/timeline/",
         {
@@ -543,6 +546,7 @@ def grant_extension(
         raise AssertionError(f"Timeline did not say the extension of {username} was granted")
     if f"({username})" not in page:
         raise AssertionError(f"Timeline does not list the extension of {username}")
+    return local
 
 
 def mark_attendance(staff: Person, usernames: list[str]) -> None:
@@ -562,7 +566,6 @@ def mark_attendance(staff: Person, usernames: list[str]) -> None:
 # -- the self-check -----------------------------------------------------------------------------
 def selftest(roster: int = 20) -> None:
     import tempfile
-    from datetime import timedelta
     from pathlib import Path
 
     from .stack import Stack, drop_database, reset_database, setup_django
@@ -578,7 +581,7 @@ def selftest(roster: int = 20) -> None:
     try:
         stack.start_redis()
         site = stack.start_site(workers=2, extra_env=mail.env())
-        _selfcheck(env, site.base_url, mail, timedelta, roster)
+        _selfcheck(env, site.base_url, mail, roster)
     finally:
         stack.close()
         mail.stop()
@@ -586,7 +589,7 @@ def selftest(roster: int = 20) -> None:
     print(f"course_people selftest: ok in {time.monotonic() - started:.0f} s")
 
 
-def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, timedelta, roster: int) -> None:
+def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int) -> None:
     from django.utils import timezone
 
     from accounts.models import User
@@ -658,9 +661,9 @@ def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, timedelta, roster: 
         expect(answer, 201, f"upload of {person.username}")
 
     closes = now + timedelta(days=10)
-    grant_extension(ta, lab.pk, rows[1]["username"], closes, "Medical accommodation")
+    granted = grant_extension(ta, lab.pk, rows[1]["username"], closes, "Medical accommodation")
     extension = Extension.objects.get(lab=lab, user__username=rows[1]["username"])
-    assert abs((extension.closes_at - closes).total_seconds()) < 60, extension.closes_at
+    assert extension.closes_at == granted and 0 <= (granted - closes).total_seconds() < 60
 
     attendees = [r["username"] for r in rows[:4]] + ["p00001"]
     mark_attendance(staff[1], attendees)
