@@ -473,13 +473,14 @@ def make_staff_and_judges(
 def declare_conflicts(
     judge: Person, edition_slug: str, group_ids: list[int], reason: str = "My student"
 ) -> None:
-    """A judge declares a conflict with each project group, from their judging list (the
-    site's only conflict mechanism: lab judging has none)."""
+    """A judge declares a conflict with each project group from its score sheet (open from
+    the pitch session on), the site's only conflict mechanism: lab judging has none.
+    (bench.course_projects.judge_pitches does the same, and undoes one, in the full flow.)"""
     for group_id in group_ids:
         response = judge.post_form(
             f"/projects/groups/{group_id}/conflict/",
             {"reason": reason},
-            form_page=f"/projects/{edition_slug}/judging/",
+            form_page=f"/projects/groups/{group_id}/score/",
         )
         expect(response, 302, f"{judge.username} declaring a conflict with group {group_id}")
         said = page_messages(
@@ -676,12 +677,52 @@ def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int) -> Non
     report = staff[2].page("/staff/pass-report/")
     assert report.count("<td>✓</td>") == len(attendees), report.count("<td>✓</td>")
 
+    _conflicts_check(edition, now, ta, students[:2], judges[:2])
+
     assert not timings.server_errors, timings.server_errors
     print(
         f"  {len(staff)} staff, {len(judges)} judges, {len(rows)} on the roster "
         f"({len(students)} claimed), {len(public)} signed up, 1 extension, "
         f"{len(attendees)} attended; {len(mail.messages)} emails"
     )
+
+
+def _conflicts_check(edition, now, staff: Person, students: list[Person], judges: list[Person]):
+    """Two groups sign up to pitch; staff add one judge's conflict before the session, the
+    other judge declares one from the score sheet once it has begun."""
+    from datetime import timedelta
+
+    from projects.models import Conflict, ProjectSettings
+
+    from .course_projects import GROUP_INVITE, submit, succeeded
+
+    # The lead's setup: the final-project dates (set in the admin in the full rehearsal).
+    settings = ProjectSettings.objects.create(
+        edition=edition,
+        signup_deadline=now + timedelta(days=1),
+        slides_deadline=now + timedelta(days=2),
+        review_deadline=now + timedelta(days=2),
+        min_judges_per_group=1,
+    )
+    home = f"/projects/{edition.slug}/"
+    groups = []
+    for number, student in enumerate(students, start=1):
+        created = submit(student, home, f"{home}groups/new/", {"name": f"Group {number}"})
+        succeeded(created, f"{student.username} creates a group")
+        [group_id] = GROUP_INVITE.findall(student.page(home))
+        signed = submit(student, home, f"/projects/groups/{group_id}/signup/", {"title": "T"})
+        succeeded(signed, f"{student.username} signs up to pitch")
+        groups.append(int(group_id))
+    add_conflicts(staff, edition.slug, judges[0].username, [groups[0]])
+    settings.signup_deadline = now - timedelta(minutes=2)
+    settings.pitches_start_at = now - timedelta(minutes=1)
+    settings.save()
+    declare_conflicts(judges[1], edition.slug, [groups[1]], "Advisor of a member")
+    found = set(Conflict.objects.values_list("judge__username", "group_id", "source"))
+    assert found == {
+        (judges[0].username, groups[0], "staff"),
+        (judges[1].username, groups[1], "declared"),
+    }, found
 
 
 if __name__ == "__main__":
