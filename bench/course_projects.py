@@ -24,7 +24,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from fractions import Fraction
-from html import unescape
+from html import escape, unescape
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
@@ -687,6 +687,7 @@ def judge_pitches(
     conflicts = conflicts or {}
     declare = declare or {}
     ids = {g["id"] for g in groups}
+    names = {g["id"]: g["name"] for g in groups}
 
     def one(index_judge: tuple[int, Person]) -> dict:
         index, judge = index_judge
@@ -701,6 +702,27 @@ def judge_pitches(
                 {"reason": "a former student of mine"},
             )
             succeeded(said, f"{judge.username} declares a conflict with {group_id}")
+            # Declared by mistake, undone from the list (the group is back), then declared
+            # again for good.
+            row = re.escape(f"<tr><td>{escape(names[group_id])}</td>")
+            undo = re.search(
+                row + r'(?:(?!</tr>).)*?action="(/projects/conflicts/\d+/withdraw/)"',
+                judge.page(listing_path),
+                re.S,
+            )
+            if undo is None:
+                raise AssertionError(f"{judge.username} cannot undo the conflict with {group_id}")
+            said = submit(judge, listing_path, undo.group(1))
+            succeeded(said, f"{judge.username} undoes a conflict")
+            if f'href="{sheet}"' not in judge.page(listing_path):
+                raise AssertionError(f"group {group_id} is not back on {judge.username}'s list")
+            said = submit(
+                judge,
+                sheet,
+                f"/projects/groups/{group_id}/conflict/",
+                {"reason": "on second thought"},
+            )
+            succeeded(said, f"{judge.username} declares the conflict with {group_id} again")
         barred = set(conflicts.get(judge.username, [])) | set(declare.get(judge.username, []))
         listed = [int(g) for g in dict.fromkeys(SCORE_LINK.findall(judge.page(listing_path)))]
         if set(listed) != ids - barred:
