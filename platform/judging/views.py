@@ -96,7 +96,11 @@ def _lab_update(request, lab: Lab, action: str | None) -> None:
         services.lab_judging_configure(lab=lab, finalists=count, by=by)
         messages.success(request, f"Judges now score the top {count}.")
     elif action in ("assign", "unassign"):
-        judge = get_object_or_404(User, pk=request.POST.get("judge"))
+        # The select is empty once every judge is assigned; a stale page may name one gone.
+        judge_id = request.POST.get("judge", "")
+        judge = User.objects.filter(pk=int(judge_id)).first() if judge_id.isdecimal() else None
+        if judge is None:
+            raise services.JudgingRefused("Choose a judge.")
         if action == "assign":
             services.judge_assign(lab=lab, judge=judge, by=by)
             messages.success(request, f"{judge} judges {lab.title}.")

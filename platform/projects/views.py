@@ -448,7 +448,12 @@ def scoring_close(request, edition_slug: str):
 def conflict_add(request, edition_slug: str):
     edition = selectors.access_standings(request.user, _edition(edition_slug))
     judge = User.objects.filter(username=request.POST.get("judge", ""), role=Role.JUDGE).first()
-    group = ProjectGroup.objects.filter(edition=edition, pk=request.POST.get("group") or 0).first()
+    group_id = request.POST.get("group", "")
+    group = (
+        ProjectGroup.objects.filter(edition=edition, pk=int(group_id)).first()
+        if group_id.isdecimal()
+        else None
+    )
     if judge is None or group is None:
         messages.error(request, "Choose a judge and a group.")
     else:

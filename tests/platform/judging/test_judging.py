@@ -119,6 +119,26 @@ def test_staff_manage_judges_and_finalists(closed_debias, staff, judge, client_a
     assert not closed_debias.judge_assignments.exists()
 
 
+def test_assigning_a_malformed_or_missing_judge_is_refused_with_a_message(
+    closed_debias, staff, client_as
+):
+    # The select is empty once every judge is assigned (the browser sends no judge), or a
+    # stale page names one that is gone: a message on the lab's page, not an error page.
+    client = client_as("staff")
+    url = reverse("judging-lab-update", args=[closed_debias.pk])
+    for data in (
+        {"action": "assign"},
+        {"action": "assign", "judge": "abc"},
+        {"action": "unassign", "judge": "999999"},
+        {"action": "assign", "judge": "\u00b2"},
+        {"action": "assign", "judge": "9" * 30},
+    ):
+        response = client.post(url, data, follow=True)
+        assert response.status_code == 200
+        assert "Choose a judge." in response.content.decode()
+    assert not closed_debias.judge_assignments.exists()
+
+
 # --- materials --------------------------------------------------------------------------
 
 

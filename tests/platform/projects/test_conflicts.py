@@ -86,3 +86,18 @@ def test_staff_adding_a_conflict_the_judge_declared_makes_it_staffs(client_as, j
     assert conflict.source == ConflictSource.STAFF and conflict.reason == "co-author, per the dean"
     services.conflict_withdraw(user=staff, conflict=conflict)
     assert not Conflict.objects.exists()
+
+
+def test_a_malformed_group_in_the_staff_conflict_form_asks_to_choose_one(
+    client_as, staff, judge, group
+):
+    # A stale or hand-edited form: a group that is no number is a choice to make, not a 500.
+    for value in ("abc", "1.5", "", "\u00b2", "9" * 30):
+        response = client_as("staff").post(
+            f"/projects/{group.edition.slug}/staff/conflicts/",
+            {"judge": judge.username, "group": value},
+            follow=True,
+        )
+        assert response.status_code == 200
+        assert "Choose a judge and a group." in response.content.decode()
+    assert not Conflict.objects.exists()
