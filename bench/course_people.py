@@ -565,7 +565,7 @@ def mark_attendance(staff: Person, usernames: list[str]) -> None:
 
 
 # -- the self-check -----------------------------------------------------------------------------
-def selftest(roster: int = 20) -> None:
+def selftest(roster: int = 20, claims: int = 5) -> None:
     import tempfile
     from pathlib import Path
 
@@ -582,7 +582,7 @@ def selftest(roster: int = 20) -> None:
     try:
         stack.start_redis()
         site = stack.start_site(workers=2, extra_env=mail.env())
-        _selfcheck(env, site.base_url, mail, roster)
+        _selfcheck(env, site.base_url, mail, roster, claims)
     finally:
         stack.close()
         mail.stop()
@@ -590,7 +590,9 @@ def selftest(roster: int = 20) -> None:
     print(f"course_people selftest: ok in {time.monotonic() - started:.0f} s")
 
 
-def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int) -> None:
+def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int, claims: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from django.utils import timezone
 
     from accounts.models import User
@@ -634,13 +636,17 @@ def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int) -> Non
     print(f"  roster of {roster} imported in {time.perf_counter() - t0:.1f} s")
     assert Enrollment.objects.filter(edition=edition).count() == roster
     assert all(len(mail.to(r["email"])) == 1 for r in rows)
-    students = []
-    for row in rows[:5]:
+
+    def claim(row: dict) -> Person:
         person = Person(base_url, timings, row["email"])
         claim_invitation(person, mail, row["email"])
         assert person.username == row["username"], (person.username, row["username"])
         api_token(person)
-        students.append(person)
+        return person
+
+    # Several at once, as the rehearsal does.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        students = list(pool.map(claim, rows[:claims]))
     claimed = User.objects.get(username=rows[0]["username"])
     assert claimed.affiliation == rows[0]["stored"] and claimed.affiliation_source == "roster"
 
@@ -726,4 +732,8 @@ def _conflicts_check(edition, now, staff: Person, students: list[Person], judges
 
 
 if __name__ == "__main__":
-    selftest(int(sys.argv[sys.argv.index("--roster") + 1]) if "--roster" in sys.argv else 20)
+
+    def _arg(name: str, default: int) -> int:
+        return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+    selftest(_arg("--roster", 20), _arg("--claims", 5))

@@ -213,7 +213,17 @@ ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[6.S191] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # Failed logins are counted by django-axes (one home for lockouts), not by allauth as well.
-ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# allauth's limits per address (sign-ups, logins, passwords set from an emailed link) are
+# shared by everyone behind one address, a lecture hall behind the campus NAT included:
+# allauth's own 20 to 30 a minute refused most of a class signing up or claiming their
+# invitations at once (429). Its limits per account and per link stay as they are.
+ACCOUNT_RATE_ADDRESS = env_str("ACCOUNT_RATE_ADDRESS", "300/m") + "/ip"
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": None,
+    "login": ACCOUNT_RATE_ADDRESS,
+    "signup": ACCOUNT_RATE_ADDRESS,
+    "reset_password_from_key": ACCOUNT_RATE_ADDRESS,
+}
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # an IdP-verified email links to its account
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
@@ -263,6 +273,9 @@ AXES_IPWARE_PROXY_COUNT = PROXY_COUNT
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT else ["REMOTE_ADDR"]
 )
+# allauth's limits per address read the client's address the same way (without this, behind
+# the proxy every person was the proxy: one bucket of sign-ups and logins for the whole site).
+ALLAUTH_TRUSTED_PROXY_COUNT = PROXY_COUNT
 
 # One cache shared by every site process in production (API throttles, allauth's limits).
 CACHE_URL = env_str("CACHE_URL", "")

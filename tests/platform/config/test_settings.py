@@ -86,6 +86,41 @@ def test_settings_module_starts_with_a_safe_production_config(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_behind_the_proxy_allauth_limits_each_person_by_their_own_address(tmp_path):
+    """allauth's limits per address (sign-ups, logins) read the client's address as the
+    lockout does; without it every person behind the site's proxy was the proxy."""
+    script = (
+        "import django; django.setup()\n"
+        "from allauth.account.adapter import get_adapter\n"
+        "from django.test import RequestFactory\n"
+        "request = RequestFactory().post('/accounts/signup/', REMOTE_ADDR='10.0.0.2',"
+        " HTTP_X_FORWARDED_FOR='198.51.100.7')\n"
+        "print(get_adapter(request).get_client_ip(request))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GRADER_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={
+            **clean,
+            "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_ENV": "production",  # one proxy in front (AXES_PROXY_COUNT's default)
+            "DJANGO_SECRET_KEY": "s" * 64,
+            "DJANGO_ALLOWED_HOSTS": "grader.example.edu",
+            "GRADER_BACKEND": "docker",
+            "PLATFORM_VAR_DIR": str(tmp_path),
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "smtp.example.edu",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "198.51.100.7"
+
+
 def test_bad_boolean_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("SOME_FLAG", "maybe")
     with pytest.raises(ValueError, match="SOME_FLAG must be a boolean"):
