@@ -293,7 +293,9 @@ def _invite_and_accept(
         link = re.search(r"https?://\S+", mail.body(found[-1]))
         if link is None:
             raise AssertionError(f"the invitation email to {address} has no link")
-        page = "/" + link.group(0).split("/", 3)[3]
+        if not link.group(0).startswith(invitee.base_url + "/"):
+            raise AssertionError(f"the invitation links to {link.group(0)}, not to the site")
+        page = link.group(0).removeprefix(invitee.base_url)
     html = invitee.page(page)
     ids = INVITATION_ACCEPT.findall(html)
     if len(ids) != 1:
@@ -653,6 +655,8 @@ def _check_conflict_refused(judge: Person, group_id: int, scores: dict[str, int]
     path = f"/projects/groups/{group_id}/score/"
     expect(judge.get(path), 403, f"{judge.username} opens a conflicted sheet")
     expect(judge.get(f"/projects/groups/{group_id}/"), 403, "conflicted group page")
+    expect(judge.get(f"/projects/groups/{group_id}/slides.pdf"), 403, "conflicted slides")
+    expect(judge.get(f"/api/projects/groups/{group_id}/ballot/"), 403, "conflicted ballot")
     slug = edition_slug(judge)
     token = judge.csrf(f"/projects/{slug}/judging/")
     response = judge.request(
@@ -733,6 +737,14 @@ def judge_pitches(
         expect(api, 200, f"{judge.username}'s pitches through the API")
         if [g["id"] for g in api.json()["groups"]] != listed:
             raise AssertionError(f"{judge.username}: the API lists other pitches than the page")
+        # Judges never see the standings nor each other's scores.
+        for private in (
+            f"/projects/{slug}/staff/",
+            f"/projects/{slug}/staff/ballots.csv",
+            f"/api/projects/{slug}/standings/",
+            f"/api/projects/groups/{listed[0]}/scores/",
+        ):
+            expect(judge.get(private), 403, f"{judge.username} opens {private}")
         given = {}
         for position, group_id in enumerate(listed):
             path = f"/projects/groups/{group_id}/score/"
