@@ -37,7 +37,6 @@ INVITATION_ACCEPT = re.compile(r'action="/projects/invitations/(\d+)/accept/"')
 GROUP_INVITE = re.compile(r'action="/projects/groups/(\d+)/invite/"')
 SCORE_LINK = re.compile(r'href="/projects/groups/(\d+)/score/"')
 ENTRY_LINK = re.compile(r'href="/judging/entries/(\d+)/"')
-ADMIN_CHANGE = re.compile(r'href="(/admin/projects/projectsettings/(\d+)/change/)')
 
 
 # --- pages, forms and messages --------------------------------------------------------------
@@ -453,17 +452,31 @@ def write_reviews(
 # --- staff: the admin's final-project settings, schedule, conflicts ---------------------------
 
 
+def edition_name(staff: Person) -> str:
+    html = staff.page(projects_home(staff))
+    found = re.search(r"<h1>(.*?): final project</h1>", html)
+    if found is None:
+        raise AssertionError("the projects page names no edition")
+    return unescape(found.group(1))
+
+
 def settings_form(staff: Person) -> tuple[str, Form]:
     """The edition's final-project settings in the admin, as the dashboard links them."""
     slug = edition_slug(staff)
+    name = edition_name(staff)
     dashboard = staff.page(f"/projects/{slug}/staff/")
     if "/admin/projects/projectsettings/" not in dashboard:
         raise AssertionError("the staff dashboard has no link to the final-project settings")
     listing = staff.page("/admin/projects/projectsettings/")
-    links = ADMIN_CHANGE.findall(listing)
+    links = re.findall(
+        r'href="(/admin/projects/projectsettings/\d+/change/)[^"]*">'
+        + re.escape(escape(name))
+        + "<",
+        listing,
+    )
     if len(links) != 1:
-        raise AssertionError(f"expected one final-project settings row, found {len(links)}")
-    path = links[0][0]
+        raise AssertionError(f"expected one final-project settings row of {name}: {links}")
+    path = links[0]
     html = staff.page(path)
     form = next((f for f in forms_of(html) if f.attrs.get("id") == "projectsettings_form"), None)
     if form is None:
@@ -471,10 +484,8 @@ def settings_form(staff: Person) -> tuple[str, Form]:
     return path, form
 
 
-def set_project_dates(staff: Person, zone: str = "America/New_York", **moments) -> None:
-    """Staff type new final-project dates (e.g. signup_deadline=datetime) into the admin's
-    settings form, in the edition's zone, and save; None empties a field."""
-    path, form = settings_form(staff)
+def _datetime_fields(zone: str, moments: dict) -> dict[str, str]:
+    """The admin's split date and time inputs, typed in the edition's zone."""
     tz = ZoneInfo(zone)
     changes: dict[str, str] = {}
     for field, moment in moments.items():
@@ -484,11 +495,74 @@ def set_project_dates(staff: Person, zone: str = "America/New_York", **moments) 
             local = moment.astimezone(tz)
             changes[f"{field}_0"] = local.strftime("%Y-%m-%d")
             changes[f"{field}_1"] = local.strftime("%H:%M:%S")
-    data = form.data(**changes) + [("_save", "Save")]
+    return changes
+
+
+def _admin_errors(html: str) -> list[str]:
+    found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)
+    return [unescape(re.sub(r"<[^>]+>", " ", e)).strip() for e in found]
+
+
+def set_project_dates(staff: Person, zone: str = "America/New_York", **moments) -> None:
+    """Staff type new final-project dates (e.g. signup_deadline=datetime) into the admin's
+    settings form, in the edition's zone, and save; None empties a field."""
+    path, form = settings_form(staff)
+    data = form.data(**_datetime_fields(zone, moments)) + [("_save", "Save")]
     response = staff.post_form(path, data, form_page=path)
     if response.status_code != 302:
-        errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.text, re.S)
-        raise AssertionError(f"the admin refused the final-project dates: {errors}")
+        raise AssertionError(
+            f"the admin refused the final-project dates: {_admin_errors(response.text)}"
+        )
+
+
+def staff_open_projects(
+    staff: Person,
+    signup_deadline: datetime,
+    slides_deadline: datetime,
+    review_deadline: datetime,
+    zone: str = "America/New_York",
+    min_judges: int = 2,
+    pitch_minutes: int = 3,
+    prizes: str = "1 GPU\n4 smart speakers\n3 monitors",
+) -> None:
+    """Staff open the final projects of the current edition: the admin's "add final-project
+    settings" form (the dashboard's "Deadlines and settings"), unless they exist already."""
+    name = edition_name(staff)
+    listing = staff.page("/admin/projects/projectsettings/")
+    if re.search(r'/change/[^"]*">' + re.escape(escape(name)) + "<", listing):
+        return
+    path = "/admin/projects/projectsettings/add/"
+    form = next(
+        (f for f in forms_of(staff.page(path)) if f.attrs.get("id") == "projectsettings_form"),
+        None,
+    )
+    if form is None:
+        raise AssertionError("no form to add final-project settings in the admin")
+    option = re.search(
+        r'<option value="(\d+)"[^>]*>' + re.escape(escape(name)) + "</option>", staff.page(path)
+    )
+    if option is None:
+        raise AssertionError(f"the admin offers no edition {name}")
+    fields = _datetime_fields(
+        zone,
+        {
+            "signup_deadline": signup_deadline,
+            "slides_deadline": slides_deadline,
+            "review_deadline": review_deadline,
+        },
+    )
+    data = form.data(
+        edition=option.group(1),
+        min_judges_per_group=str(min_judges),
+        pitch_minutes=str(pitch_minutes),
+        prizes=prizes,
+        **fields,
+    ) + [("_save", "Save")]
+    response = staff.post_form(path, data, form_page=path)
+    if response.status_code != 302:
+        raise AssertionError(
+            f"the admin refused the final-project settings: {_admin_errors(response.text)}"
+        )
 
 
 def staff_prepare_pitches(
@@ -1133,18 +1207,10 @@ def _seed(slug: str, students: int, judges: int) -> dict:
     from accounts.models import Affiliation, AffiliationSource, Role, User
     from accounts.services import email_mark_verified
     from courses.models import Edition, Enrollment, Lab
-    from projects.models import ProjectSettings
     from tests.factories import scored_entry
 
     now = timezone.now()
     edition = Edition.objects.create(name="IAP Rehearsal", slug=slug, is_current=True)
-    ProjectSettings.objects.create(
-        edition=edition,
-        signup_deadline=now + timedelta(days=7),
-        slides_deadline=now + timedelta(days=8),
-        review_deadline=now + timedelta(days=8),
-        min_judges_per_group=2,
-    )
 
     def person(username: str, role: str) -> User:
         user = User.objects.create(
@@ -1232,6 +1298,10 @@ def main(argv: list[str] | None = None) -> int:
         students = [login(f"student{i:03d}", form=i < 20) for i in range(args.students)]
         judges = [login(f"judge{i}", phone=True) for i in range(args.judges)]
         staff = login("staff0")
+        now = datetime.now(ZoneInfo("UTC"))
+        staff_open_projects(
+            staff, now + timedelta(days=7), now + timedelta(days=8), now + timedelta(days=8)
+        )
         rng = random.Random(6191)
         groups = form_groups(students, rng, args.groups, mail=mail, keep_free=args.reviews + 1)
         reviewers = write_reviews(students, rng, count=args.reviews)
