@@ -264,6 +264,25 @@ def group_sizes(students: int, groups: int, rng: random.Random, keep_free: int =
     return sizes
 
 
+def _open_link_logged_out(person: Person, page: str, password: str) -> Person:
+    """The invitee opens the emailed link on a phone where they are not logged in: the site
+    asks them to log in and then brings them to the linked page. Returns that phone."""
+    phone = Person(person.base_url, person.timings, person.username, phone=True)
+    response = phone.get(page)
+    expect(response, 302, f"{person.username} opens {page} logged out")
+    login = response.headers["Location"].removeprefix(person.base_url)
+    if not login.startswith("/accounts/login/") or "next=" not in login:
+        raise AssertionError(f"the emailed link sends a logged-out person to {login}")
+    form = form_with_action(phone.page(login), "/accounts/login/", "login page", page=login)
+    fields = form.data(login=person.username, password=password)
+    response = phone.post_form(login, fields, form_page=login)
+    expect(response, 302, f"{person.username} logs in from the emailed link")
+    landed = response.headers["Location"].removeprefix(person.base_url)
+    if landed != page:
+        raise AssertionError(f"after logging in, {person.username} lands on {landed}, not {page}")
+    return phone
+
+
 def _invite_and_accept(
     creator: Person,
     invitee: Person,
@@ -271,6 +290,7 @@ def _invite_and_accept(
     home: str,
     mail: MailSink | None,
     double_click: bool = False,
+    phone_link: bool = False,
 ) -> None:
     said = submit(
         creator, home, f"/projects/groups/{group_id}/invite/", {"username": invitee.username}
@@ -295,6 +315,9 @@ def _invite_and_accept(
         if not link.group(0).startswith(invitee.base_url + "/"):
             raise AssertionError(f"the invitation links to {link.group(0)}, not to the site")
         page = link.group(0).removeprefix(invitee.base_url)
+        password = getattr(invitee, "password", "")
+        if phone_link and password:
+            invitee = _open_link_logged_out(invitee, page, password)
     html = invitee.page(page)
     ids = INVITATION_ACCEPT.findall(html)
     if len(ids) != 1:
@@ -355,7 +378,9 @@ def _form_one_group(
             succeeded(said, f"{invitee.username} declines")
             if f"{invitee.username}\n" in creator.page(home).split("waiting for an answer")[-1]:
                 raise AssertionError(f"{creator.username} still sees {invitee.username} invited")
-        _invite_and_accept(creator, invitee, group_id, home, mail, double_click=position == 1)
+        _invite_and_accept(
+            creator, invitee, group_id, home, mail, position == 1, phone_link=position == 3
+        )
     if len(members) == MAX_GROUP and spare:
         # The invite form is gone from a full group's page; posted anyway, it is refused.
         creator_token = creator.csrf(home)
@@ -1282,6 +1307,7 @@ def main(argv: list[str] | None = None) -> int:
         def login(username: str, phone: bool = False, form: bool = True) -> Person:
             p = Person(base, timings, username, phone=phone)
             p.email = f"{username}@example.edu"
+            p.password = PASSWORD
             if form:
                 p.login(PASSWORD)
             else:
