@@ -930,10 +930,22 @@ def close_scoring(
 # --- lab finalists ------------------------------------------------------------------------------
 
 
-def staff_assign_lab_judges(staff: Person, lab_ids: list[int], judges: list[str]) -> None:
-    """Staff assign judges to each lab from its judging page."""
+def staff_assign_lab_judges(
+    staff: Person, lab_ids: list[int], judges: list[str], finalists: int | None = None
+) -> None:
+    """Staff assign judges to each lab from its judging page (and set how many finalists
+    the judges score)."""
     for lab_id in lab_ids:
         page = f"/labs/{lab_id}/judging/"
+        if finalists is not None:
+            said = submit(
+                staff,
+                page,
+                f"/labs/{lab_id}/judging/update/",
+                {"finalists": str(finalists)},
+                having={"action": "finalists"},
+            )
+            succeeded(said, f"lab {lab_id}: {finalists} finalists")
         html = staff.page(page)
         for username in judges:
             option = re.search(
@@ -1342,7 +1354,7 @@ def main(argv: list[str] | None = None) -> int:
         marks = mark_reviews(staff, reviewers, fail=1)
         mark_attendance(staff, groups, absent=1)
         close_scoring(staff, groups, late_judge=judges[1])
-        staff_assign_lab_judges(staff, seeded["lab_ids"], ["judge1", "judge2"])
+        staff_assign_lab_judges(staff, seeded["lab_ids"], ["judge1", "judge2"], finalists=4)
         lab_scores = judge_lab_finalists(
             judges, seeded["lab_ids"], assigned={seeded["lab_ids"][0]: ["judge1", "judge2"]}
         )
