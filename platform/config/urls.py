@@ -11,6 +11,7 @@ admin.site.site_title = "6.S191 staff"
 # covers DEBUG too.
 handler403 = "core.errors.handler403"
 handler404 = "core.errors.handler404"
+handler429 = "core.errors.handler429"  # allauth's limits (django has no 429 handler)
 handler500 = "core.errors.handler500"
 
 urlpatterns = [

@@ -6,7 +6,7 @@ page (`attempt`), the API answers {"detail": message} with the refusal's status
 (`api_exception_handler`), and one that a view lets through gets the refusal page
 (`RefusalMiddleware`) instead of a server error.
 
-The same page serves every error a person can meet (403, 404, 405, 500): the site's
+The same page serves every error a person can meet (403, 404, 405, 429, 500): the site's
 navigation, what happened and why, and a way on. `RefusalMiddleware` also replaces the bare
 responses Django makes itself (a view's `HttpResponseNotAllowed`, the debug 404 page while
 DEBUG is on, as in the demo), and `config.urls` points Django's handler403/404/500 here, so
@@ -71,6 +71,11 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
         "That page is for sending a form",
         "This address only accepts a form sent from its page (a button), not a visit.",
     ),
+    429: (
+        "Too many tries from your address",
+        "Too many sign-ups, logins or password changes came from your network in the last "
+        "minute: wait a minute and try again.",
+    ),
     500: ("Something went wrong on our side", "The error was logged; please try again later."),
     503: (
         "The site is restarting",
@@ -116,6 +121,14 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     if _is_api(request):
         return JsonResponse({"detail": "Not found."}, status=404)
     return error_page(request, 404)
+
+
+def handler429(request: HttpRequest) -> HttpResponse:
+    """allauth's limits per address (sign-ups, logins, passwords from an emailed link) call
+    this (config.urls): the site's page, not allauth's bare one."""
+    response = error_page(request, 429)
+    response["Retry-After"] = "60"
+    return response
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""Every error a person meets (403, 404, 405, 500) is a page of the site: its navigation,
+"""Every error a person meets (403, 404, 405, 429, 500) is a page of the site: its navigation,
 a title and a reason, also while DEBUG is on (the demo runs with it)."""
 
 import pytest
@@ -106,3 +106,19 @@ def test_a_database_that_does_not_answer_is_a_503_to_retry_not_a_server_error(
         assert "try again" in response.json()["detail"]
     else:
         assert "The site is restarting" in response.content.decode()
+
+
+def test_too_many_sign_ups_from_one_address_is_a_page_of_the_site(client, settings):
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": None, "signup": "1/m/ip"}
+    form = {
+        "password1": "a-long-pass-6s191",
+        "password2": "a-long-pass-6s191",
+        "affiliation": "public",
+    }
+    first = client.post("/accounts/signup/", {**form, "email": "a@example.org", "username": "a"})
+    assert first.status_code == 302
+    client.logout()
+    response = client.post("/accounts/signup/", {**form, "email": "b@example.org", "username": "b"})
+    assert response.status_code == 429
+    assert "wait a minute" in _is_friendly(response, "Too many tries from your address")
+    assert response["Retry-After"] == "60"
