@@ -6,10 +6,13 @@
 - The public: sign up at `/accounts/signup/`, confirm by the emailed link (a POST: a link
   scanner must not verify anyone), then join the current edition from the home page
   (`/editions/<slug>/join/`).
+- API tokens: made on *API tokens* (`/accounts/tokens/`, the key shown once); `/api/me/`
+  answers to it.
 - Staff: the first superuser comes from `manage.py createsuperuser --noinput` (an operator's
-  command); it adds each staff member in the Django admin (`/admin/accounts/user/add/`, then
-  their email, name and the Staff role on the change form); staff confirm their email by the
-  link the site sends at their first login.
+  command) and confirms its email by the link the site sends at its first login (email
+  verification is mandatory); it adds each staff member in the Django admin
+  (`/admin/accounts/user/add/`, then their email, name and the Staff role on the change
+  form); staff confirm their email the same way.
 - Judges: staff invite them on *People* (one `email, name` a line); they claim the emailed
   link like roster students.
 - Conflicts: a judge declares one with a project group (`/projects/groups/<id>/conflict/`),
@@ -19,8 +22,9 @@
 - Attendance: staff tick *attended* on the student's enrollment in the admin
   (`/admin/courses/enrollment/<id>/change/`), as the pass report says.
 
-Nothing here writes to the database; the self-check (`python -m bench.course_people`) reads it
-to check what the pages said.
+Nothing here writes to the database. The self-check (`python -m bench.course_people
+[--roster N] [--claims N]`) reads it to check what the pages said; it also makes what the
+rehearsal's lead sets up (the edition, a lab, the final-project dates) with the ORM.
 """
 
 from __future__ import annotations
