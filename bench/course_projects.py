@@ -163,7 +163,8 @@ def submit(
     html = person.page(form_page)
     form = form_with_action(html, action, f"{person.username} on {form_page}", having, form_page)
     fields = form.data(**(data or {}))
-    response = person.post_form(action, fields, files=files, form_page=form_page)
+    kind = "upload" if files else "page"
+    response = person.post_form(action, fields, files=files, form_page=form_page, kind=kind)
     return follow(person, response, f"POST {action} as {person.username}")
 
 
