@@ -23,8 +23,9 @@
   (`/admin/courses/enrollment/<id>/change/`), as the pass report says.
 
 Nothing here writes to the database. The self-check (`python -m bench.course_people
-[--roster N] [--claims N]`) reads it to check what the pages said; it also makes what the
-rehearsal's lead sets up (the edition, a lab, the final-project dates) with the ORM.
+[--roster N] [--claims N] [--public N]`) reads it to check what the pages said; it also
+makes what the rehearsal's lead sets up (the edition, a lab, the final-project dates) with
+the ORM.
 """
 
 from __future__ import annotations
@@ -569,7 +570,7 @@ def mark_attendance(staff: Person, usernames: list[str]) -> None:
 
 
 # -- the self-check -----------------------------------------------------------------------------
-def selftest(roster: int = 20, claims: int = 5) -> None:
+def selftest(roster: int = 20, claims: int = 5, public: int = 3) -> None:
     import tempfile
     from pathlib import Path
 
@@ -586,7 +587,7 @@ def selftest(roster: int = 20, claims: int = 5) -> None:
     try:
         stack.start_redis()
         site = stack.start_site(workers=2, extra_env=mail.env())
-        _selfcheck(env, site.base_url, mail, roster, claims)
+        _selfcheck(env, site.base_url, mail, roster, claims, public)
     finally:
         stack.close()
         mail.stop()
@@ -594,7 +595,9 @@ def selftest(roster: int = 20, claims: int = 5) -> None:
     print(f"course_people selftest: ok in {time.monotonic() - started:.0f} s")
 
 
-def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int, claims: int) -> None:
+def _selfcheck(
+    env: BenchEnv, base_url: str, mail: MailSink, roster: int, claims: int, public_n: int
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from django.utils import timezone
@@ -654,22 +657,25 @@ def _selfcheck(env: BenchEnv, base_url: str, mail: MailSink, roster: int, claims
     claimed = User.objects.get(username=rows[0]["username"])
     assert claimed.affiliation == rows[0]["stored"] and claimed.affiliation_source == "roster"
 
-    public = []
-    for i in range(1, 4):
+    def join(i: int) -> Person:
         person = Person(base_url, timings, f"p{i:05d}")
         sign_up(person, mail, f"p{i:05d}@example.com")
         api_token(person)
-        public.append(person)
-        user = User.objects.get(username=f"p{i:05d}")
-        assert user.affiliation == "public" and user.affiliation_source == "self"
-        assert not user.lab_prize_eligible
-        assert Enrollment.objects.filter(edition=edition, user=user).exists()
         # Enrolled, they compete: the notebook API takes their entry (queued: no worker here).
         code = b"def predict(images):\n    return [[0.1] * 10 for _ in images]\n"
         answer = person.api(
             "POST", "/api/labs/lab2-mnist/entries/", files={"file": ("submission.py", code)}
         )
         expect(answer, 201, f"upload of {person.username}")
+        return person
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        public = list(pool.map(join, range(1, public_n + 1)))
+    for person in public:
+        user = User.objects.get(username=person.username)
+        assert user.affiliation == "public" and user.affiliation_source == "self"
+        assert not user.lab_prize_eligible
+        assert Enrollment.objects.filter(edition=edition, user=user).exists()
 
     closes = now + timedelta(days=10)
     granted = grant_extension(ta, lab.pk, rows[1]["username"], closes, "Medical accommodation")
@@ -740,4 +746,4 @@ if __name__ == "__main__":
     def _arg(name: str, default: int) -> int:
         return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
-    selftest(_arg("--roster", 20), _arg("--claims", 5))
+    selftest(_arg("--roster", 20), _arg("--claims", 5), _arg("--public", 3))
