@@ -8,9 +8,25 @@ scoring. Judges score every pitch on their phones from the score sheet (the same
 sheet's script saves each click through the ballot API, or the plain form without script),
 are refused the groups they are conflicted with, and score the lab finalists.
 
-Nothing here writes to the database: the checks at the end read it.
+Nothing here writes to the database: the checks at the end read it. The order a course
+takes (main() runs it):
+
+    staff_open_projects(staff, signup, slides, review)    # unless the settings exist
+    groups = form_groups(students, rng, 60, mail=mail)    # create, invite, accept, sign up, slides
+    reviewers = write_reviews(students, rng, 20)
+    staff_prepare_pitches(staff, groups, conflicts)       # deadlines close, schedule, session
+    late_changes_refused(member, group_id, free_student)
+    ballots = judge_pitches(phone_judges, groups, conflicts, declare)
+    marks = mark_reviews(staff, reviewers); mark_attendance(staff, groups)
+    close_scoring(staff, groups, late_judge=...)
+    staff_assign_lab_judges(staff, lab_ids, usernames)    # once each lab's last window closed
+    lab_scores = judge_lab_finalists(judges, lab_ids, assigned)
+    staff_close_lab_judging(staff, lab_ids, late_judge=...)
+    check_projects(staff, groups, ballots, reviewers, barred, review_marks=marks)
+    check_lab_judging(lab_ids, assigned, lab_scores); check_project_mail(mail, groups, emails)
 
     python -m bench.course_projects     # a small self-check against a fresh PostgreSQL db
+    python -m bench.course_projects --groups 60 --students 220 --reviews 20 --judges 5
 """
 
 from __future__ import annotations
