@@ -15,7 +15,7 @@ from pathlib import Path
 from .report import Report
 from .stack import REPO, BenchEnv, Stack, drop_database, reset_database, setup_django
 
-SECTIONS = ("overhead", "rush", "embedded", "leaderboard", "faults", "gpu", "lab1")
+SECTIONS = ("overhead", "rush", "embedded", "leaderboard", "faults", "gpu", "lab1", "course")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rush-drain-s", type=float, default=600, help="bound on the drain wait")
     p.add_argument("--leaderboard-entries", type=int, help="default 100000 (--quick: 1000)")
     p.add_argument("--fault-runs", type=int, help="default 100 (--quick: 6)")
+    p.add_argument(
+        "--course-participation",
+        type=float,
+        help="share of the students entering each lab in the course rehearsal (default 0.35)",
+    )
     return p.parse_args(argv)
 
 
@@ -183,6 +188,10 @@ def run_section(name: str, stack: Stack, report: Report, args, edition, students
         from . import stepwise
 
         stepwise.run(report, args.quick)
+    elif name == "course":
+        from . import course
+
+        course.run(stack, report, args)
 
 
 def run_embedded(report: Report, args) -> None:

@@ -6,16 +6,16 @@ shared CI machine are not a pass/fail signal (the figures go in the README inste
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from bench.cli import SECTIONS
+from bench_support import REPO, services_or_skip
+
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 FIGURE = re.compile(r"^FIGURE (?P<key>\S+) = (?P<value>.+)$", re.M)
 # Every figure a quick run must print as a number.
 NUMBERS = [
@@ -64,32 +64,18 @@ MAYBE = {
 }
 
 
-def _services_or_skip() -> None:
-    problems = []
-    if shutil.which("redis-server") is None:
-        problems.append("redis-server is not installed")
-    try:
-        import psycopg
-
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"no PostgreSQL on 127.0.0.1:5432 ({type(exc).__name__})")
-    if problems:
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail("; ".join(problems) + " and REQUIRE_SERVICES=1")
-        pytest.skip("; ".join(problems))
-
-
 def _number(text: str) -> float:
     return float(text.split()[0])
 
 
 def test_quick_bench_prints_every_figure(reference_entries, tmp_path):
-    _services_or_skip()
+    services_or_skip()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--db", f"bench_smoke_{os.getpid()}"]
-        + ["--out", str(tmp_path / "figures.json")],
+        + ["--out", str(tmp_path / "figures.json")]
+        # The course rehearsal's smoke version has its own test (test_course_rehearsal.py).
+        + ["--only", *(s for s in SECTIONS if s != "course")],
         cwd=REPO,
         env=env,
         capture_output=True,
