@@ -21,6 +21,7 @@ After every step the invariants of the timeline property test are checked (see
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -31,20 +32,25 @@ import sys
 import threading
 import time
 import traceback
+import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .course_forms import form_fields
-from .course_web import MailSink, Person, Timings, expect
+from .course_forms import form_with_action
+from .course_web import PHONE, MailSink, Person, Timings, expect
 from .data import ENTRIES_DIR, entry_bytes
 from .report import Report, percentile
 from .stack import REPO, Stack, wait_until
 
 PASSWORD = "rehearsal-6s191-pw"  # noqa: S105 - the throw-away accounts of a loopback run
 ZONE = "America/New_York"
+WRITEUP_LABS = ("lab2-debias",)
+WRITEUP = (
+    "# Our debiased face detector\n\nWe resampled the training faces by their latent skin tone.\n"
+)
 # Hostile code entries (each the entry's own fault: failed or invalid, never a platform error).
 HOSTILE = {
     "hog.py": b"import numpy as np\nX = np.ones((1 << 34,), dtype=np.uint8)\n\n\n"
@@ -104,6 +110,20 @@ class LabPlan:
     lab_id: int = 0
     uploads: list[tuple[float, str, str]] = field(default_factory=list)  # (t, who, kind)
     closed_private_s: float | None = None
+
+
+def with_writeup(name: str, content: bytes) -> tuple[str, bytes]:
+    """The entry as a .zip with its writeup.md beside it (a .zip entry gets one added)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(content)) as entry:
+                for member in entry.infolist():
+                    out.writestr(member, entry.read(member))
+        else:
+            out.writestr(name, content)
+        out.writestr("writeup.md", WRITEUP)
+    return f"{name.rsplit('.', 1)[0]}.zip", buffer.getvalue()
 
 
 def refusal_reason(answer) -> str:
@@ -340,8 +360,12 @@ class Checks:
             self.fail(f"a winners' email before the announcement: {winners[0]}")
 
     def emails_once(self) -> None:
+        # A project invitation is sent again when a group invites someone again after they
+        # declined: those are counted exactly, per invitation, by check_project_mail.
         seen = Counter(
-            (m["X-Rcpt"], m["Subject"], self.r.mail.body(m)) for m in self.r.mail.messages
+            (m["X-Rcpt"], m["Subject"], self.r.mail.body(m))
+            for m in self.r.mail.messages
+            if "invited you to the group" not in (m["Subject"] or "")
         )
         twice = [key for key, n in seen.items() if n > 1]
         for rcpt, subject, _ in twice[:5]:
@@ -375,6 +399,8 @@ class Rehearsal:
         self.checks = Checks(self)
         self.lock = threading.Lock()
         self.t0 = 0.0
+        self.groups: list[dict] = []
+        self.reviewers: list[str] = []
 
     # -- the stack ------------------------------------------------------------------------
     def start(self) -> None:
@@ -468,6 +494,9 @@ class Rehearsal:
                     "max_entries_total": str(self.size.quota_total),
                     "max_upload_mb": "50",
                     "selection": "final" if spec_id == "lab2-debias" else "best",
+                    # The debiasing lab asks for a write-up, as the course's does; the rest
+                    # take the entry alone.
+                    "needs_writeup": "on" if spec_id in WRITEUP_LABS else None,
                 },
             )
             self.labs.append(LabPlan(spec_id, closes, opens))
@@ -480,6 +509,11 @@ class Rehearsal:
             self.admin_add(staff, "awards/prize", prize)
         prize = {"edition": str(edition_id), "category": "project", "lab": ""}
         self.admin_add(staff, "awards/prize", prize | {"name": "A GPU", "quantity": "3"})
+        if self.size.groups:
+            from . import course_projects as projects
+
+            last = self.labs[-1].closes_at
+            projects.staff_open_projects(staff, last, last, last, zone=ZONE)
         print(f"  edition and {len(self.labs)} labs created by staff in the admin", flush=True)
 
     def people(self) -> None:
@@ -498,11 +532,13 @@ class Rehearsal:
         def claim(row: dict) -> Person:
             p = self.person(row["username"])
             people.claim_invitation(p, self.mail, row["email"], PASSWORD)
+            p.email = row["email"]
             return p
 
         def join(i: int) -> Person:
             p = self.person(f"pub{i:04d}")
-            people.sign_up(p, self.mail, f"pub{i:04d}@example.org", PASSWORD)
+            p.email = f"pub{i:04d}@example.org"
+            people.sign_up(p, self.mail, p.email, PASSWORD)
             return p
 
         with ThreadPoolExecutor(max_workers=6) as pool:
@@ -533,6 +569,8 @@ class Rehearsal:
                 pool["model"].append(upload)
         if spec_id.startswith("lab2"):
             pool["hostile"] += list(HOSTILE.items())
+        if spec_id in WRITEUP_LABS:
+            pool = {kind: [with_writeup(*u) for u in ups] for kind, ups in pool.items()}
         return pool
 
     def plan_uploads(self) -> None:
@@ -594,7 +632,6 @@ class Rehearsal:
     # -- the main loop -------------------------------------------------------------------
     def run(self) -> None:
         from . import course_people as people
-        from . import course_projects as projects
 
         began = time.monotonic()
         self.people()
@@ -629,13 +666,7 @@ class Rehearsal:
 
         def final_projects() -> None:
             try:
-                groups_rng = random.Random(self.args.seed + 1)
-                pool = self.students[:]
-                groups_rng.shuffle(pool)
-                self.groups = projects.form_groups(pool, groups_rng, self.size.groups)
-                grouped = {u for g in self.groups for u in g["members"]}
-                rest = [p for p in pool if p.username not in grouped]
-                projects.write_reviews(rest[: self.size.reviews], groups_rng)
+                self.groups, self.reviewers = self.final_projects()
             except Exception:  # noqa: BLE001 - reported as a failed check
                 project_errors.append(traceback.format_exc())
             finally:
@@ -661,8 +692,11 @@ class Rehearsal:
                     futures.append(pool.submit(self.fault, data))
                 elif what == "extend":
                     plan, who = data  # type: ignore[misc]
-                    until = plan.closes_at + timedelta(minutes=2)
-                    people.grant_extension(staff, plan.lab_id, who.username, until, "rehearsal")
+                    asked = plan.closes_at + timedelta(minutes=2)
+                    # The form takes whole minutes: the deadline granted is the one it says.
+                    until = people.grant_extension(
+                        staff, plan.lab_id, who.username, asked, "rehearsal"
+                    )
                     self.extended.setdefault(plan.spec_id, {})[self.user_id(who)] = until
                     late = until.timestamp() - 40
                     futures.append(pool.submit(self.later, late, plan, who, pools))
@@ -678,7 +712,8 @@ class Rehearsal:
         self.wait_private_boards()
         projects_done.wait(timeout=1800)
         if project_errors:
-            self.checks.fail("final projects: " + project_errors[0][-600:])
+            self.checks.fail("final projects: " + project_errors[0][-800:])
+            self.groups, self.reviewers = [], []
         self.the_end()
         self.figures(time.monotonic() - began)
 
@@ -802,19 +837,60 @@ class Rehearsal:
         for spec_id in pending:
             self.checks.fail(f"{spec_id}: the private board was not complete in time")
 
+    def final_projects(self) -> tuple[list[dict], list[str]]:
+        """Beside the labs: groups form, sign up to pitch and upload slides; others write a
+        paper review instead."""
+        from . import course_projects as projects
+
+        rng = random.Random(self.args.seed + 1)
+        pool = self.students[:]
+        rng.shuffle(pool)
+        groups = projects.form_groups(
+            pool, rng, self.size.groups, mail=self.mail, keep_free=self.size.reviews + 1
+        )
+        reviewers = projects.write_reviews(pool, rng, count=self.size.reviews)
+        print(f"  final projects: {len(groups)} groups, {len(reviewers)} reviews", flush=True)
+        return groups, reviewers
+
     def the_end(self) -> None:
+        """After the last window: the pitches (judges on phones, two of them conflicted),
+        attendance, scoring closed, the lab finalists judged; then the reveal, the
+        confirmation and the announcement, and the pass report."""
         from . import course_people as people
         from . import course_projects as projects
 
         staff = self.staff[0]
         lab_ids = [plan.lab_id for plan in self.labs]
-        if not self.size.groups:  # labs only (a developer's short run)
-            self.groups = []
-        projects.judge_lab_finalists(self.judges, lab_ids)
-        projects.judge_pitches(self.judges, self.groups)
-        attended = [u for g in self.groups for u in g["members"]][: len(self.students) // 2]
-        people.mark_attendance(staff, attended)
-        projects.close_scoring(staff)
+        names = [j.username for j in self.judges]
+        for judge in self.judges:
+            judge.session.headers["User-Agent"] = PHONE
+        if self.groups:
+            ids = [g["id"] for g in self.groups]
+            conflicts = {names[0]: ids[:2]}  # staff know of these
+            declared = {names[1]: ids[2:3]}  # this judge says so on the score sheet
+            projects.staff_prepare_pitches(staff, self.groups, conflicts=conflicts, zone=ZONE)
+            ballots = projects.judge_pitches(
+                self.judges, self.groups, conflicts=conflicts, declare=declared
+            )
+            marks = projects.mark_reviews(staff, self.reviewers)
+            projects.mark_attendance(staff, self.groups)
+            projects.close_scoring(staff, self.groups, zone=ZONE)
+        assigned = {lab_id: names[:3] for lab_id in lab_ids}
+        projects.staff_assign_lab_judges(staff, lab_ids, names[:3], finalists=3)
+        lab_scores = projects.judge_lab_finalists(self.judges, lab_ids, assigned=assigned)
+        projects.staff_close_lab_judging(staff, lab_ids)
+        projects.check_lab_judging(lab_ids, assigned, lab_scores)
+        if self.groups:
+            barred = {names[0]: conflicts[names[0]], names[1]: declared[names[1]]}
+            projects.check_projects(
+                staff, self.groups, ballots, self.reviewers, barred, lab_scores,
+                review_marks=marks,
+            )  # fmt: skip
+            emails = {p.username: p.email for p in self.students}
+            projects.check_project_mail(self.mail, self.groups, emails)
+        # Lecture attendance for the pass report, ticked by staff for a sample of students.
+        people.mark_attendance(staff, [p.username for p in self.students[:10]])
+        self.tick()
         for plan in self.labs:
             staff.post_form(
                 f"/labs/{plan.lab_id}/leaderboard/reveal/",
@@ -855,8 +931,8 @@ class Rehearsal:
             page = staff.page("/staff/awards/")
             if "/staff/awards/ties/" not in page:
                 return
-            fields = form_fields(page, "/staff/awards/ties/")
-            answer = staff.post_form("/staff/awards/ties/", fields, form_page="/staff/awards/")
+            form = form_with_action(page, "/staff/awards/ties/", "a tie to resolve")
+            answer = staff.post_form("/staff/awards/ties/", form.data(), form_page="/staff/awards/")
             expect(answer, 302, "resolve a tie")
         self.checks.fail("ties still unresolved after 50 decisions")
 

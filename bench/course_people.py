@@ -40,9 +40,9 @@ import time
 import zoneinfo
 from datetime import datetime, timedelta
 from html import unescape
-from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
 
+from .course_forms import forms_of, messages_of
 from .course_web import MailSink, Person, Timings, expect
 from .stack import REPO, BenchEnv
 
@@ -70,81 +70,9 @@ SET_PASSWORD_LINK = re.compile(r"https?://\S+?/accounts/password/reset/key/\S+?/
 CONFIRM_LINK = re.compile(r"https?://\S+?/accounts/confirm-email/\S+?/(?=\s|$)")
 USERNAME_IN_MAIL = re.compile(r"Your username is (\S+?)\.?\s*$", re.M)
 NEW_TOKEN = re.compile(r'<pre id="new-token">([^<]+)</pre>')
-MESSAGES = re.compile(r'<li class="(success|error|info|warning)[^"]*">(.*?)</li>', re.S)
 
 
 # -- reading pages ---------------------------------------------------------------------------
-class _Forms(HTMLParser):
-    """Every form of a page with the values a browser would send as it stands (the
-    admin's change forms are sent whole)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[dict] = []
-        self._select: tuple[str, bool] | None = None
-        self._options: list[tuple[str, bool]] = []
-        self._textarea: str | None = None
-        self._text = ""
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "id": a.get("id", ""), "fields": []})
-            return
-        if not self.forms:
-            return
-        fields = self.forms[-1]["fields"]
-        name = a.get("name")
-        if tag == "input" and name and "disabled" not in a:
-            kind = a.get("type", "text").lower()
-            if kind in ("submit", "button", "image", "reset", "file"):
-                return
-            if kind in ("checkbox", "radio"):
-                if "checked" in a:
-                    fields.append((name, a.get("value", "on")))
-                return
-            fields.append((name, a.get("value", "")))
-        elif tag == "select" and name and "disabled" not in a:
-            self._select, self._options = (name, "multiple" in a), []
-        elif tag == "option" and self._select is not None:
-            self._options.append((a.get("value", ""), "selected" in a))
-        elif tag == "textarea" and name and "disabled" not in a:
-            self._textarea, self._text = name, ""
-
-    def handle_data(self, data):
-        if self._textarea is not None:
-            self._text += data
-
-    def handle_endtag(self, tag):
-        if not self.forms:
-            return
-        fields = self.forms[-1]["fields"]
-        if tag == "select" and self._select is not None:
-            name, multiple = self._select
-            chosen = [v for v, selected in self._options if selected]
-            if not chosen and not multiple and self._options:
-                chosen = [self._options[0][0]]
-            fields.extend((name, value) for value in chosen)
-            self._select = None
-        elif tag == "textarea" and self._textarea is not None:
-            fields.append((self._textarea, self._text.removeprefix("\n")))
-            self._textarea = None
-
-
-def page_forms(html: str) -> list[dict]:
-    parser = _Forms()
-    parser.feed(html)
-    return parser.forms
-
-
-def page_messages(html: str) -> list[tuple[str, str]]:
-    """The site's flash messages on a page: (level, text)."""
-    return [
-        (level, unescape(re.sub(r"<[^>]+>", "", text)).strip())
-        for level, text in MESSAGES.findall(html)
-    ]
-
-
 def _path(link: str) -> str:
     """A link from an email, on this rehearsal's site (the path and query of it)."""
     parts = urlsplit(link)
@@ -230,7 +158,7 @@ def import_roster(staff: Person, rows: list[dict]) -> None:
             problems = re.findall(r'<li class="error">(.*?)</li>', response.text)
             raise AssertionError(f"roster refused: {[unescape(p) for p in problems][:5]}")
         expect(response, 302, "roster import")
-        said = " ".join(text for _, text in page_messages(staff.page("/staff/people/")))
+        said = " ".join(text for _, text in messages_of(staff.page("/staff/people/")))
         found = re.search(
             r"(\d+) new accounts? invited, (\d+) accounts? updated, (\d+) newly enrolled", said
         )
@@ -298,13 +226,13 @@ def sign_up(
 def edition_join(person: Person) -> None:
     """A logged-in student not on the roster joins the current edition from the home page."""
     home = person.page("/")
-    joins = [f for f in page_forms(home) if re.search(r"/editions/[\w-]+/join/$", f["action"])]
+    joins = [f for f in forms_of(home) if re.search(r"/editions/[\w-]+/join/$", f.action)]
     if not joins:
         raise AssertionError(f"{person.username}: the home page offers no way to join the edition")
-    response = person.post_form(joins[0]["action"], {}, form_page="/")
+    response = person.post_form(joins[0].action, {}, form_page="/")
     expect(response, 302, f"{person.username} joining the edition")
     home = person.page("/")
-    if any("/join/" in f["action"] for f in page_forms(home)):
+    if any("/join/" in f.action for f in forms_of(home)):
         raise AssertionError(f"{person.username} joined, but the home page still offers to")
 
 
@@ -342,9 +270,9 @@ def admin_form_submit(
     """Send an admin form as it stands with `changes` (a value, a list for a multiple
     choice, None to untick a box); returns where the admin went next."""
     page = person.page(path)
-    forms = [f for f in page_forms(page) if any(n == "csrfmiddlewaretoken" for n, _ in f["fields"])]
-    form = next((f for f in forms if f["id"].endswith("_form")), forms[-1])
-    fields = [(n, v) for n, v in form["fields"] if n not in changes]
+    forms = [f for f in forms_of(page) if any(n == "csrfmiddlewaretoken" for n, _ in f.fields)]
+    form = next((f for f in forms if f.attrs.get("id", "").endswith("_form")), forms[-1])
+    fields = [(n, v) for n, v in form.fields if n not in changes]
     for name, value in changes.items():
         if isinstance(value, list):
             fields.extend((name, v) for v in value)
@@ -421,7 +349,7 @@ def judges_invite(staff: Person, people: list[tuple[str, str]]) -> None:
     lines = "\n".join(f"{email}, {name}" for email, name in people)
     response = staff.post_form("/staff/people/", {"action": "judges", "judges": lines})
     expect(response, 302, "inviting judges")
-    said = " ".join(text for _, text in page_messages(staff.page("/staff/people/")))
+    said = " ".join(text for _, text in messages_of(staff.page("/staff/people/")))
     if f"Invited {len(people)} judge" not in said:
         raise AssertionError(f"People did not say the judges were invited: {said[:300]}")
 
@@ -488,9 +416,7 @@ def declare_conflicts(
             form_page=f"/projects/groups/{group_id}/score/",
         )
         expect(response, 302, f"{judge.username} declaring a conflict with group {group_id}")
-        said = page_messages(
-            judge.page(_location(response) or f"/projects/{edition_slug}/judging/")
-        )
+        said = messages_of(judge.page(_location(response) or f"/projects/{edition_slug}/judging/"))
         if not any(level == "success" and "Conflict with" in text for level, text in said):
             raise AssertionError(f"conflict of {judge.username} with {group_id}: {said}")
 
@@ -511,7 +437,7 @@ def add_conflicts(
             form_page=dashboard,
         )
         expect(response, 302, f"staff adding a conflict of {judge_username} with {group_id}")
-        said = page_messages(staff.page(dashboard))
+        said = messages_of(staff.page(dashboard))
         if not any(level == "success" and "conflicted with" in text for level, text in said):
             raise AssertionError(f"conflict of {judge_username} with {group_id}: {said}")
 
@@ -540,14 +466,14 @@ def grant_extension(
         },
     )
     if response.status_code == 200:
-        said = page_messages(response.text)
+        said = messages_of(response.text)
         errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.text, re.S)
         raise AssertionError(f"extension for {username} refused: {said} {errors}")
     expect(response, 302, f"extension for {username}")
     page = staff.page("/staff/timeline/")
     if not any(
         level == "success" and text.startswith("Extension granted")
-        for level, text in page_messages(page)
+        for level, text in messages_of(page)
     ):
         raise AssertionError(f"Timeline did not say the extension of {username} was granted")
     if f"({username})" not in page:
