@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--course-participation",
         type=float,
-        help="share of the students entering each lab in the course rehearsal (default 0.35)",
+        help="share of the students entering each lab in the course rehearsal (default 0.3)",
     )
     return p.parse_args(argv)
 

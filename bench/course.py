@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .course_forms import form_with_action
+from .course_forms import form_with_action, messages_of
 from .course_web import PHONE, MailSink, Person, Timings, expect
 from .data import ENTRIES_DIR, entry_bytes
 from .report import Report, percentile
@@ -48,6 +48,7 @@ from .stack import REPO, Stack, wait_until
 PASSWORD = "rehearsal-6s191-pw"  # noqa: S105 - the throw-away accounts of a loopback run
 ZONE = "America/New_York"
 WRITEUP_LABS = ("lab2-debias",)
+FINAL_LABS = ("lab2-debias", "lab3-cartpole")  # the entry marked final counts (else the best)
 WRITEUP = (
     "# Our debiased face detector\n\nWe resampled the training faces by their latent skin tone.\n"
 )
@@ -74,11 +75,11 @@ class Size:
     reviews: int = 20
     extensions: int = 10
     labs: tuple[str, ...] = ()  # () = every lab of the demo
-    participation: float = 0.35  # share of the students entering each lab
+    participation: float = 0.3  # share of the students entering each lab
     model_share: float = 0.04  # of the uploads: real Keras / PyTorch models
     hostile_share: float = 0.02
-    first_deadline_min: float = 7.0
-    deadline_gap_min: float = 3.5
+    first_deadline_min: float = 6.0
+    deadline_gap_min: float = 3.0
     faults: tuple[str, ...] = ("worker", "redis", "postgres", "site")
     quota_total: int = 4  # per student and lab: "quotas bite"
 
@@ -320,7 +321,18 @@ class Checks:
                     )
 
     def board_published(self, lab_spec: str) -> None:
-        """The public board as the API publishes it: one row per standing, same figures."""
+        """The public board as the API publishes it: a row for every student who entered,
+        showing the public figures of the run that stands for them (none if nothing was
+        scored). The board is ranked by the site worker after each change: a few tries."""
+        problem = None
+        for _ in range(10):
+            problem = self._board_problem(lab_spec)
+            if problem is None:
+                return
+            time.sleep(3)
+        self.fail(f"{lab_spec}: {problem}")
+
+    def _board_problem(self, lab_spec: str) -> str | None:
         from submissions.models import Participant
 
         staff = self.r.staff[0]
@@ -337,21 +349,26 @@ class Checks:
             if page >= data["pages"]:
                 break
             page += 1
-        shown = {r["key"] for r in rows if r["key"].startswith("user:")}
-        standing = {
-            f"user:{uid}"
-            for uid in Participant.objects.filter(
-                lab__spec_id=lab_spec,
-                lab__edition__slug=self.r.edition_slug,
-                standing_run__isnull=False,
-                user__role="student",
-            ).values_list("user_id", flat=True)
-        }
-        if shown != standing:
-            self.fail(
-                f"{lab_spec}: the board shows {len(shown)} students, {len(standing)} stand "
-                f"({len(shown - standing)} extra, {len(standing - shown)} missing)"
-            )
+        shown = {r["key"]: r["metrics"] for r in rows if r["key"].startswith("user:")}
+        expected = {}
+        for p in Participant.objects.filter(
+            lab__spec_id=lab_spec, lab__edition__slug=self.r.edition_slug, user__role="student"
+        ).select_related("standing_run"):
+            run = p.standing_run
+            expected[f"user:{p.user_id}"] = ((run.split_metrics or {}) if run else {}).get(
+                "public"
+            ) or {}
+        if set(shown) != set(expected):
+            extra, missing = len(set(shown) - set(expected)), len(set(expected) - set(shown))
+            return f"the board has {extra} rows too many and {missing} missing"
+        for key, metrics in expected.items():
+            for name, value in metrics.items():
+                got = shown[key].get(name)
+                if isinstance(value, int | float) and (
+                    not isinstance(got, int | float) or abs(got - value) > 1e-6 * max(1, abs(value))
+                ):
+                    return f"{key} shows {name} = {got}, its standing run has {value}"
+        return None
 
     def nothing_announced_unless_final(self) -> None:
         subjects = [m["Subject"] or "" for m in self.r.mail.messages]
@@ -400,6 +417,8 @@ class Rehearsal:
         self.lock = threading.Lock()
         self.t0 = 0.0
         self.groups: list[dict] = []
+        self.finals: set[int] = set()  # entries students chose before the close
+        self.extended_names: set[str] = set()
         self.reviewers: list[str] = []
 
     # -- the stack ------------------------------------------------------------------------
@@ -493,7 +512,7 @@ class Rehearsal:
                     "max_entries_per_day": str(self.size.quota_total),
                     "max_entries_total": str(self.size.quota_total),
                     "max_upload_mb": "50",
-                    "selection": "final" if spec_id == "lab2-debias" else "best",
+                    "selection": "final" if spec_id in FINAL_LABS else "best",
                     # The debiasing lab asks for a write-up, as the course's does; the rest
                     # take the entry alone.
                     "needs_writeup": "on" if spec_id in WRITEUP_LABS else None,
@@ -657,6 +676,8 @@ class Rehearsal:
         for plan in self.labs:
             events.append((plan.closes_at.timestamp() - 0.2 * self.window_s(plan), "rush", plan))
             events.append((plan.closes_at.timestamp() + 5, "closed", plan))
+            if plan.spec_id in FINAL_LABS:
+                events.append((plan.closes_at.timestamp() - 25, "finals", plan))
         events.sort(key=lambda e: e[0])
         total = sum(len(p.uploads) for p in self.labs)
         print(f"  {total} uploads planned over {len(self.labs)} labs", flush=True)
@@ -698,6 +719,7 @@ class Rehearsal:
                         staff, plan.lab_id, who.username, asked, "rehearsal"
                     )
                     self.extended.setdefault(plan.spec_id, {})[self.user_id(who)] = until
+                    self.extended_names.add(who.username)
                     late = until.timestamp() - 40
                     futures.append(pool.submit(self.later, late, plan, who, pools))
                 elif what == "rush":
@@ -705,7 +727,9 @@ class Rehearsal:
                     self.rush_reads(data)  # type: ignore[arg-type]
                 elif what == "closed":
                     self.timings.rushing.clear()
-                    self.choose_finals(data)  # type: ignore[arg-type]
+                    self.choose_finals(data, closed=True)  # type: ignore[arg-type]
+                elif what == "finals":
+                    self.choose_finals(data, closed=False)  # type: ignore[arg-type]
             for f in futures:
                 f.result()
         self.timings.rushing.clear()
@@ -753,20 +777,41 @@ class Rehearsal:
 
         threading.Thread(target=reading, daemon=True).start()
 
-    def choose_finals(self, plan: LabPlan) -> None:
-        """A few students choose which entry counts, before the window (lab2-debias selects
-        the final entry): done just before the close, on the entry page."""
-        from submissions.models import Entry
+    def choose_finals(self, plan: LabPlan, closed: bool) -> None:
+        """In the lab that counts the entry marked final, a few students with two entries
+        choose their earlier one on its page shortly before the deadline; after it, the same
+        choice is refused and what counts stays (the checks freeze it)."""
+        from submissions.models import Entry, Participant
 
-        if plan.spec_id != "lab2-debias":
+        if plan.spec_id not in FINAL_LABS:
             return
-        # After the close the choice must be refused: the counted entry is frozen.
-        entries = Entry.objects.filter(lab_id=plan.lab_id).order_by("pk")[:3]
         by_name = {p.username: p for p in self.students}
-        for entry in entries:
-            who = by_name.get(entry.user.username)
-            if who is not None:
-                who.post_form(f"/entries/{entry.pk}/final/", {}, form_page=f"/entries/{entry.pk}/")
+        chosen = 0
+        for participant in Participant.objects.filter(lab_id=plan.lab_id).select_related("user"):
+            entries = [
+                e
+                for e in Entry.objects.filter(participant=participant).order_by("pk")
+                if e.status == "scored"
+            ]
+            who = by_name.get(participant.user.username)
+            if who is None or who.username in self.extended_names or len(entries) < 2:
+                continue
+            first = entries[0]
+            page = f"/entries/{first.pk}/"
+            answer = who.post_form(f"/entries/{first.pk}/final/", {}, form_page=page)
+            said = messages_of(who.page(answer.headers.get("Location", page)))
+            participant.refresh_from_db()
+            if closed and participant.final_entry_id == first.pk and first.pk not in self.finals:
+                self.checks.fail(f"entry {first.pk} was made final after its window closed")
+            if not closed:
+                if participant.final_entry_id != first.pk:
+                    self.checks.fail(f"{who.username} could not choose entry {first.pk}: {said}")
+                self.finals.add(first.pk)
+            chosen += 1
+            if chosen == 3:
+                break
+        what = "refused after the close" if closed else "chosen"
+        print(f"  {plan.spec_id}: {chosen} final entries {what}", flush=True)
 
     # -- faults ---------------------------------------------------------------------------
     def fault(self, which: str) -> None:
