@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep_db and not embedded:
                 _close_connections()
                 drop_database(args.db)
-            if args.keep_db and embedded:
-                print(f"bench: kept the embedded stack's folder (SQLite, logs): {root}")
+            if args.keep_db:
+                print(f"bench: kept the run's folder (logs; SQLite when embedded): {root}")
             else:
                 shutil.rmtree(root, ignore_errors=True)
     after = machine()

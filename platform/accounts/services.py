@@ -26,7 +26,7 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     if len(name) > 100:
         raise TokenError("Token names are at most 100 characters.")
     # Lock the user row so parallel requests cannot pass the limit together.
-    User.objects.select_for_update().get(pk=user.pk)
+    User.objects.select_for_update(of=("self",)).get(pk=user.pk)
     if user.api_tokens.filter(revoked_at__isnull=True).count() >= MAX_ACTIVE_TOKENS:
         raise TokenError(f"You already have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
     key = secrets.token_urlsafe(32)

@@ -104,7 +104,7 @@ def snapshot_latest(edition: Edition, announced: bool = False) -> AwardSnapshot 
 def awards_confirm(*, edition: Edition, by: User, reason: str = "") -> AwardSnapshot:
     """Freeze the standings and awards. After an announcement, only as a reasoned revision."""
     require_staff(by, "Only staff confirm awards.", AwardsError)
-    Edition.objects.select_for_update().get(pk=edition.pk)
+    Edition.objects.select_for_update(of=("self",)).get(pk=edition.pk)
     if not edition.prizes.exists():
         raise AwardsError("There is no prize in this edition's catalog yet.")
     _require_final(edition, "confirmed")

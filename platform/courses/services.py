@@ -47,7 +47,7 @@ def lab_deadline_move(*, lab: Lab, closes_at: datetime, by: User) -> Lab:
     if closes_at <= lab.opens_at:
         raise TimelineRefused(f"{lab.title} must close after it opens.")
     with transaction.atomic():
-        lab = Lab.objects.select_for_update().get(pk=lab.pk)
+        lab = Lab.objects.select_for_update(of=("self",)).get(pk=lab.pk)
         lab.closes_at = closes_at
         lab.save(update_fields=["closes_at"])
     return lab

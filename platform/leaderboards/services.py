@@ -130,7 +130,7 @@ def board_refresh(*, lab: Lab) -> None:
     with transaction.atomic():
         # One refresh of a lab at a time (workers record runs in parallel): the lab's row
         # is the lock, so a board is never half deleted and written twice.
-        list(Lab.objects.select_for_update().filter(pk=lab.pk).values_list("pk"))
+        list(Lab.objects.select_for_update(of=("self",)).filter(pk=lab.pk).values_list("pk"))
         # The last change this refresh is sure to see (read before the standings are).
         through = BoardState.objects.filter(lab=lab).values_list("changed_at", flat=True).first()
         BoardRow.objects.filter(lab=lab).delete()

@@ -61,7 +61,7 @@ def _require_before(
 def _lock_user(user: User) -> None:
     # Serialises one person's joins and review submissions, so "a group or a review, never
     # both" holds under concurrent requests.
-    User.objects.select_for_update().filter(pk=user.pk).first()
+    User.objects.select_for_update(of=("self",)).filter(pk=user.pk).first()
 
 
 def _require_member(group: ProjectGroup, user: User) -> None:
@@ -179,7 +179,7 @@ def invitation_accept(
     with transaction.atomic():
         _lock_user(user)
         # The group row lock makes "count, then join" atomic: no sixth member slips in.
-        group = ProjectGroup.objects.select_for_update().get(pk=invitation.group_id)
+        group = ProjectGroup.objects.select_for_update(of=("self",)).get(pk=invitation.group_id)
         invitation = Invitation.objects.get(pk=invitation.pk)
         if not invitation.is_pending:
             raise ProjectError(f"This invitation was already {invitation.status}.")
@@ -226,7 +226,7 @@ def membership_leave(*, group: ProjectGroup, user: User, now: datetime | None = 
         config.signup_deadline, now, "Group changes", group.edition, user, Extension.Step.SIGNUP
     )
     with transaction.atomic():
-        group = ProjectGroup.objects.select_for_update().get(pk=group.pk)
+        group = ProjectGroup.objects.select_for_update(of=("self",)).get(pk=group.pk)
         deleted, _ = Membership.objects.filter(group=group, user=user).delete()
         if not deleted:
             raise PermissionDenied("You are not a member of this group.")
@@ -306,7 +306,7 @@ def schedule_generate(*, edition: Edition, user: User) -> list[ProjectGroup]:
     require_staff(user)
     with transaction.atomic():
         groups = list(
-            ProjectGroup.objects.select_for_update().filter(
+            ProjectGroup.objects.select_for_update(of=("self",)).filter(
                 edition=edition, signed_up_at__isnull=False
             )
         )
@@ -322,11 +322,11 @@ def schedule_move(*, group: ProjectGroup, user: User, offset: int) -> None:
     """Swap a pitch with its neighbour (offset -1: earlier, +1: later)."""
     require_staff(user)
     with transaction.atomic():
-        group = ProjectGroup.objects.select_for_update().get(pk=group.pk)
+        group = ProjectGroup.objects.select_for_update(of=("self",)).get(pk=group.pk)
         if group.slot is None:
             raise ProjectError("Generate the schedule first.")
         other = (
-            ProjectGroup.objects.select_for_update()
+            ProjectGroup.objects.select_for_update(of=("self",))
             .filter(edition=group.edition, slot=group.slot + offset)
             .first()
         )
@@ -403,7 +403,7 @@ def _conflict_create(
         raise ProjectError(f"{judge.username} is not a judge.")
     reason = reason.strip()[:300]
     with transaction.atomic():
-        conflict, created = Conflict.objects.select_for_update().get_or_create(
+        conflict, created = Conflict.objects.select_for_update(of=("self",)).get_or_create(
             judge=judge,
             group=group,
             defaults={"source": source, "reason": reason, "created_by": by},
@@ -474,7 +474,9 @@ def ballot_save(
             raise ProjectError("The comment must be text.")
         values["comment"] = comment[:4000]
     with transaction.atomic():
-        ballot, _ = PitchBallot.objects.select_for_update().get_or_create(group=group, judge=judge)
+        ballot, _ = PitchBallot.objects.select_for_update(of=("self",)).get_or_create(
+            group=group, judge=judge
+        )
         for name, value in values.items():
             setattr(ballot, name, value)
         ballot.updated_at = now or timezone.now()

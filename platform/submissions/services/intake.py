@@ -188,7 +188,7 @@ def _participant_lock_within_quota(*, user: User, lab: Lab, now: datetime) -> Pa
     participant, _ = Participant.objects.get_or_create(lab=lab, user=user)
     # The row lock serialises one student's uploads to one lab, so N parallel uploads
     # cannot all see room under the limit (PostgreSQL; SQLite serialises writers anyway).
-    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    participant = Participant.objects.select_for_update(of=("self",)).get(pk=participant.pk)
     counted = Entry.objects.filter(participant=participant, counts_toward_quota=True)
     if counted.count() >= lab.max_entries_total:
         raise SubmissionRefused(

@@ -62,7 +62,11 @@ def private_run_queue(*, public_run_id: int, now: datetime | None = None) -> Gra
     under the public run's row lock, so two sweeps never queue it twice)."""
     now = now or timezone.now()
     with transaction.atomic():
-        list(GradingRun.objects.select_for_update().filter(pk=public_run_id).values_list("pk"))
+        list(
+            GradingRun.objects.select_for_update(of=("self",))
+            .filter(pk=public_run_id)
+            .values_list("pk")
+        )
         public = _owed(GradingRun.objects.filter(pk=public_run_id)).first()
         if public is None:
             return None

@@ -87,7 +87,7 @@ def _private_record(run: GradingRun) -> None:
     students see only once the private split is revealed to them. A verdict other than
     scored leaves no private scores: the private standings list the entry as unscored."""
     assert run.public_run_id is not None, "a private run completes a public run"
-    public = GradingRun.objects.select_for_update().get(pk=run.public_run_id)
+    public = GradingRun.objects.select_for_update(of=("self",)).get(pk=run.public_run_id)
     scored = run.status == Status.SCORED
 
     def with_private(field: dict, value) -> dict:

@@ -29,7 +29,7 @@ def run_claim(*, run_id: int, worker: str) -> uuid.UUID | None:
     claim = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        run = GradingRun.objects.select_for_update().filter(pk=run_id).first()
+        run = GradingRun.objects.select_for_update(of=("self",)).filter(pk=run_id).first()
         if run is None or run.status != Status.QUEUED:
             return None
         moved = run_transition(
