@@ -78,9 +78,9 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
     ),
     500: ("Something went wrong on our side", "The error was logged; please try again later."),
     503: (
-        "The site is restarting",
-        "The database did not answer for a moment (a restart or an upgrade): try again in "
-        "a few seconds.",
+        "Try again in a moment",
+        "The database could not answer just now (it may be restarting): try again in a "
+        "few seconds.",
     ),
 }
 # Seconds a client is told to wait when the database is away (a restart takes a few).
@@ -132,9 +132,10 @@ def handler429(request: HttpRequest) -> HttpResponse:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    """Django calls this inside its `except`: a database that does not answer (PostgreSQL
-    restarting, a dropped connection) is a 503 with Retry-After, which clients and people
-    retry, not a server error; its request's transaction was rolled back."""
+    """Django calls this inside its `except`: a database that could not answer (PostgreSQL
+    restarting, a dropped connection, a transaction it chose to abort) is a 503 with
+    Retry-After, which clients and people retry; the request's transaction was rolled back.
+    The log keeps the cause: an abort outside a restart is a defect to look at."""
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", sys.exc_info()[1])
         if _is_api(request):

@@ -105,7 +105,7 @@ def test_a_database_that_does_not_answer_is_a_503_to_retry_not_a_server_error(
     if path.startswith("/api/"):
         assert "try again" in response.json()["detail"]
     else:
-        assert "The site is restarting" in response.content.decode()
+        assert "Try again in a moment" in response.content.decode()
 
 
 def test_too_many_sign_ups_from_one_address_is_a_page_of_the_site(client, settings):
