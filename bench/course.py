@@ -43,6 +43,7 @@ from .course_forms import form_with_action, messages_of
 from .course_web import PHONE, MailSink, Person, Timings, expect
 from .data import ENTRIES_DIR, entry_bytes
 from .report import Report, percentile
+from .rush import recorded_twice
 from .stack import REPO, Stack, wait_until
 
 PASSWORD = "rehearsal-6s191-pw"  # noqa: S105 - the throw-away accounts of a loopback run
@@ -914,16 +915,22 @@ class Rehearsal:
             conflicts = {names[0]: ids[:2]}  # staff know of these
             declared = {names[1]: ids[2:3]}  # this judge says so on the score sheet
             projects.staff_prepare_pitches(staff, self.groups, conflicts=conflicts, zone=ZONE)
+            # After the deadlines: late slides, a late review, a late new group are refused.
+            grouped = {u for g in self.groups for u in g["members"]}
+            by_name = {p.username: p for p in self.students}
+            free = [p for p in self.students if p.username not in grouped | set(self.reviewers)]
+            member = by_name[self.groups[0]["members"][0]]
+            projects.late_changes_refused(member, self.groups[0]["id"], free[0] if free else None)
             ballots = projects.judge_pitches(
                 self.judges, self.groups, conflicts=conflicts, declare=declared
             )
             marks = projects.mark_reviews(staff, self.reviewers)
             projects.mark_attendance(staff, self.groups)
-            projects.close_scoring(staff, self.groups, zone=ZONE)
+            projects.close_scoring(staff, self.groups, zone=ZONE, late_judge=self.judges[-1])
         assigned = {lab_id: names[:3] for lab_id in lab_ids}
         projects.staff_assign_lab_judges(staff, lab_ids, names[:3], finalists=3)
         lab_scores = projects.judge_lab_finalists(self.judges, lab_ids, assigned=assigned)
-        projects.staff_close_lab_judging(staff, lab_ids)
+        projects.staff_close_lab_judging(staff, lab_ids, late_judge=self.judges[0])
         projects.check_lab_judging(lab_ids, assigned, lab_scores)
         if self.groups:
             barred = {names[0]: conflicts[names[0]], names[1]: declared[names[1]]}
@@ -991,21 +998,14 @@ class Rehearsal:
     # -- figures ---------------------------------------------------------------------------
     def figures(self, wall_s: float) -> None:
         from django.db import connection
-        from django.db.models import Count
 
-        from submissions.models import FINAL, Entry, GradingRun, RunEvent, Status
+        from submissions.models import FINAL, Entry, GradingRun, Status
 
         report = self.report
         runs = GradingRun.objects.filter(entry_id__in=self.entry_ids)
         with_run = runs.values("entry_id").distinct().count()
         not_final = runs.exclude(status__in=FINAL).count()
-        twice = (
-            RunEvent.objects.filter(run__in=runs, to_status__in=FINAL)
-            .values("run")
-            .annotate(n=Count("pk"))
-            .filter(n__gt=1)
-            .count()
-        )
+        twice = recorded_twice(runs)
         errors = runs.filter(status=Status.ERROR).count()
         report.add("course.students", len(self.students))
         report.add("course.labs", len(self.labs))

@@ -9,7 +9,7 @@ sheet's script saves each click through the ballot API, or the plain form withou
 are refused the groups they are conflicted with, and score the lab finalists.
 
 Nothing here writes to the database: the checks at the end read it. The order a course
-takes (main() runs it):
+takes (`bench.course` runs it; `python -m bench --quick --only course` is the smoke version):
 
     staff_open_projects(staff, signup, slides, review)    # unless the settings exist
     groups = form_groups(students, rng, 60, mail=mail)    # create, invite, accept, sign up, slides
@@ -24,9 +24,6 @@ takes (main() runs it):
     staff_close_lab_judging(staff, lab_ids, late_judge=...)
     check_projects(staff, groups, ballots, reviewers, barred, review_marks=marks)
     check_lab_judging(lab_ids, assigned, lab_scores); check_project_mail(mail, groups, emails)
-
-    python -m bench.course_projects     # a small self-check against a fresh PostgreSQL db
-    python -m bench.course_projects --groups 60 --students 220 --reviews 20 --judges 5
 """
 
 from __future__ import annotations
@@ -416,11 +413,14 @@ def set_project_dates(staff: Person, zone: str = "America/New_York", **moments) 
     """Staff type new final-project dates (e.g. signup_deadline=datetime) into the admin's
     settings form, in the edition's zone, and save; None empties a field."""
     path, form = settings_form(staff)
-    data = form.data(**_datetime_fields(zone, moments)) + [("_save", "Save")]
-    response = staff.post_form(path, data, form_page=path)
+    _admin_save(staff, path, form.data(**_datetime_fields(zone, moments)), "dates")
+
+
+def _admin_save(staff: Person, path: str, data: list[tuple[str, str]], what: str) -> None:
+    response = staff.post_form(path, [*data, ("_save", "Save")], form_page=path)
     if response.status_code != 302:
         raise AssertionError(
-            f"the admin refused the final-project dates: {_admin_errors(response.text)}"
+            f"the admin refused the final-project {what}: {_admin_errors(response.text)}"
         )
 
 
@@ -466,12 +466,8 @@ def staff_open_projects(
         pitch_minutes=str(pitch_minutes),
         prizes=prizes,
         **fields,
-    ) + [("_save", "Save")]
-    response = staff.post_form(path, data, form_page=path)
-    if response.status_code != 302:
-        raise AssertionError(
-            f"the admin refused the final-project settings: {_admin_errors(response.text)}"
-        )
+    )
+    _admin_save(staff, path, data, "settings")
 
 
 def staff_prepare_pitches(
@@ -1112,156 +1108,3 @@ def check_lab_judging(
     if set(stored) != want or any(n != 1 for n in stored.values()):
         raise AssertionError(f"stored lab scores differ: {sorted(set(stored) ^ want)}")
     return len(want)
-
-
-# --- the self-check ------------------------------------------------------------------------------
-
-
-PASSWORD = "rehearsal-pw-1"  # noqa: S105 - a throw-away database's
-
-
-def _seed(slug: str, students: int, judges: int) -> dict:
-    """The self-check's edition, people and one closed lab with scored entries (the ORM:
-    in the rehearsal, the people come over HTTP from bench.course_people)."""
-    from django.utils import timezone
-
-    from accounts.models import Affiliation, AffiliationSource, Role, User
-    from accounts.services import email_mark_verified
-    from courses.models import Edition, Enrollment, Lab
-    from tests.factories import scored_entry
-
-    now = timezone.now()
-    edition = Edition.objects.create(name="IAP Rehearsal", slug=slug, is_current=True)
-
-    def person(username: str, role: str) -> User:
-        user = User.objects.create(
-            username=username,
-            email=f"{username}@example.edu",
-            role=role,
-            affiliation=Affiliation.MIT_STUDENT if role == Role.STUDENT else Affiliation.PUBLIC,
-            affiliation_source=AffiliationSource.ROSTER,
-        )
-        user.set_password(PASSWORD)
-        user.save()
-        email_mark_verified(user)
-        return user
-
-    people = [person(f"student{i:03d}", Role.STUDENT) for i in range(students)]
-    for user in people:
-        Enrollment.objects.create(edition=edition, user=user)
-    for i in range(judges):
-        person(f"judge{i}", Role.JUDGE)
-    person("staff0", Role.STAFF)
-    lab = Lab.objects.create(
-        edition=edition,
-        spec_id="lab2-mnist",
-        title="Lab 2: MNIST",
-        opens_at=now - timedelta(days=10),
-        closes_at=now + timedelta(days=1),
-    )
-    for i, user in enumerate(people[:6]):
-        value = 0.9 + i / 100
-        scored_entry(user, lab, public={"accuracy": value}, private={"accuracy": value})
-    lab.closes_at = now - timedelta(minutes=1)
-    lab.save(update_fields=["closes_at"])
-    return {"lab_ids": [lab.pk]}
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import tempfile
-    from pathlib import Path
-
-    from .course_web import Timings
-    from .stack import BenchEnv, Stack, reset_database, setup_django
-
-    parser = argparse.ArgumentParser(description="Self-check of the final projects' flows.")
-    parser.add_argument("--groups", type=int, default=6)
-    parser.add_argument("--students", type=int, default=22)
-    parser.add_argument("--reviews", type=int, default=3)
-    parser.add_argument("--judges", type=int, default=3)
-    args = parser.parse_args(argv)
-    t0 = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="bench-projects-"))
-    (root / "tmp").mkdir()
-    env = BenchEnv(root=root, db_name="bench_projects", hidden_dir=root / "hidden")
-    reset_database(env.db_name)
-    stack = Stack(env)
-    try:
-        mail: MailSink | None = MailSink()
-    except ImportError:  # aiosmtpd missing: invitees find their invitations on the site
-        mail = None
-    try:
-        setup_django(env)
-        stack.start_redis()
-        slug = "iap-rehearsal"
-        seeded = _seed(slug, students=args.students, judges=args.judges)
-        stack.start_site(workers=2, extra_env=mail.env() if mail else None)
-        base = stack.site.base_url
-        timings = Timings()
-
-        def login(username: str, phone: bool = False, form: bool = True) -> Person:
-            p = Person(base, timings, username, phone=phone)
-            p.email = f"{username}@example.edu"
-            p.password = PASSWORD
-            if form:
-                p.login(PASSWORD)
-            else:
-                # Past the site's login rate per address (everyone here is 127.0.0.1): the
-                # larger self-checks hand the rest a session made here.
-                from django.contrib.auth import get_user_model
-                from django.test import Client
-
-                client = Client()
-                client.force_login(get_user_model().objects.get(username=username))
-                p.session.cookies.set("sessionid", client.cookies["sessionid"].value)
-            return p
-
-        students = [login(f"student{i:03d}", form=i < 20) for i in range(args.students)]
-        judges = [login(f"judge{i}", phone=True) for i in range(args.judges)]
-        staff = login("staff0")
-        now = datetime.now(ZoneInfo("UTC"))
-        staff_open_projects(
-            staff, now + timedelta(days=7), now + timedelta(days=8), now + timedelta(days=8)
-        )
-        rng = random.Random(6191)
-        groups = form_groups(students, rng, args.groups, mail=mail, keep_free=args.reviews + 1)
-        reviewers = write_reviews(students, rng, count=args.reviews)
-        students_by_name = {p.username: p for p in students}
-        grouped = {u for g in groups for u in g["members"]}
-        free = next(p for p in students if p.username not in grouped | set(reviewers))
-        staff_conflicts = {"judge0": [groups[0]["id"]]}
-        declared = {"judge0": [groups[1]["id"]]}
-        staff_prepare_pitches(staff, groups, conflicts=staff_conflicts)
-        ballots = judge_pitches(judges, groups, conflicts=staff_conflicts, declare=declared)
-        late_changes_refused(students_by_name[groups[0]["members"][0]], groups[0]["id"], free)
-        marks = mark_reviews(staff, reviewers, fail=1)
-        mark_attendance(staff, groups, absent=1)
-        close_scoring(staff, groups, late_judge=judges[1])
-        staff_assign_lab_judges(staff, seeded["lab_ids"], ["judge1", "judge2"], finalists=4)
-        lab_scores = judge_lab_finalists(
-            judges, seeded["lab_ids"], assigned={seeded["lab_ids"][0]: ["judge1", "judge2"]}
-        )
-        staff_close_lab_judging(staff, seeded["lab_ids"], late_judge=judges[1])
-        barred = {"judge0": staff_conflicts["judge0"] + declared["judge0"]}
-        summary = check_projects(
-            staff, groups, ballots, reviewers, barred, lab_scores, review_marks=marks
-        )
-        check_lab_judging(
-            seeded["lab_ids"], {seeded["lab_ids"][0]: ["judge1", "judge2"]}, lab_scores
-        )
-        if mail is not None:
-            emails = {p.username: p.email for p in students}
-            summary["emails"] = check_project_mail(mail, groups, emails)
-        if timings.server_errors:
-            raise AssertionError(f"server errors: {timings.server_errors}")
-        print(f"course_projects self-check passed in {time.monotonic() - t0:.0f} s: {summary}")
-        return 0
-    finally:
-        if mail is not None:
-            mail.stop()
-        stack.close()
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -118,9 +118,8 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) -> None:
-    from django.db.models import Count
 
-    from submissions.models import FINAL, GradingRun, RunEvent
+    from submissions.models import FINAL, GradingRun
 
     uploads = args.rush_uploads or (20 if args.quick else 1000)
     clients = min(args.rush_clients or (5 if args.quick else 50), len(students))
@@ -168,13 +167,7 @@ def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) 
     drained = time.monotonic()
     left = unfinished()
     accepted_with_run = runs.values("entry_id").distinct().count()
-    twice = (
-        RunEvent.objects.filter(run__in=runs, to_status__in=FINAL)
-        .values("run")
-        .annotate(n=Count("pk"))
-        .filter(n__gt=1)
-        .count()
-    )
+    twice = recorded_twice(runs)
 
     report.add("rush.uploads", uploads)
     report.add("rush.clients", clients)
@@ -200,6 +193,21 @@ def run(stack: Stack, report: Report, students: list[tuple[object, str]], args) 
     report.add("rush.workers_died", args.rush_workers - stack.workers_alive(), "", "== 0")
     statuses = sorted(set(runs.values_list("status", flat=True)))
     report.note(f"final statuses seen: {', '.join(statuses)}")
+
+
+def recorded_twice(runs) -> int:
+    """Runs with more than one final event: a result recorded twice."""
+    from django.db.models import Count
+
+    from submissions.models import FINAL, RunEvent
+
+    return (
+        RunEvent.objects.filter(run__in=runs, to_status__in=FINAL)
+        .values("run")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
+    )
 
 
 def run_open_loop(stack: Stack, report: Report, students: list[tuple[object, str]], args) -> None:
