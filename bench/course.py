@@ -35,6 +35,7 @@ import traceback
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -214,6 +215,19 @@ class Memory:
             self.peak[name] = max(self.peak[name], self.tree_rss(process.pid))
 
 
+@contextmanager
+def snapshot():
+    """The database as of one moment for every read inside: a run recorded between two of
+    the checks' queries (the participant's standing, then its entries) is not a mismatch."""
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
 class Checks:
     """The timeline's invariants, over HTTP and in the database, after every step."""
 
@@ -234,8 +248,9 @@ class Checks:
         self.rounds += 1
         try:
             self.no_private_before_reveal()
-            self.counted_entries_frozen()
-            self.standings_recomputed()
+            with snapshot():
+                self.counted_entries_frozen()
+                self.standings_recomputed()
             self.nothing_announced_unless_final()
         except Exception as exc:  # noqa: BLE001 - a database restart may interrupt a check
             if not self.r.timings.in_fault.is_set():
