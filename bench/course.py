@@ -183,21 +183,23 @@ class Processes:
 
 
 class Memory:
-    """Peak resident memory of the site (gunicorn, all its processes together) and of each
-    grading worker (the worker and its sandboxes), sampled every few seconds."""
+    """Peak memory (PSS) of the site (gunicorn, all its processes together) and of each
+    grading worker (the worker and its sandboxes), sampled every ten seconds."""
 
     def __init__(self) -> None:
         self.peak: Counter = Counter()
 
     @staticmethod
     def tree_rss(pid: int) -> int:
+        """Proportional set size of a process and its descendants: a page shared by N of
+        them counts 1/N to each (RSS counted a fork bomb's shared pages hundreds of times)."""
         total, todo = 0, [pid]
         while todo:
             p = todo.pop()
             try:
-                with open(f"/proc/{p}/status") as f:
+                with open(f"/proc/{p}/smaps_rollup") as f:
                     for line in f:
-                        if line.startswith("VmRSS:"):
+                        if line.startswith("Pss:"):
                             total += int(line.split()[1]) * 1024
                 with open(f"/proc/{p}/task/{p}/children") as f:
                     todo += [int(c) for c in f.read().split()]
@@ -832,7 +834,7 @@ class Rehearsal:
     # -- faults ---------------------------------------------------------------------------
     def fault(self, which: str) -> None:
         print(f"  FAULT: {which} at {time.strftime('%H:%M:%S')}", flush=True)
-        self.timings.in_fault.set()
+        self.timings.fault_begins()
         try:
             if which == "worker":
                 worker = self.stack.workers[0]
@@ -1066,7 +1068,7 @@ class Rehearsal:
             report.add(f"course.{kind}_p95_s", percentile(values, 95), "s", target)
             report.add(f"course.{kind}_requests", len(values))
         for name, peak in sorted(self.memory.peak.items()):
-            report.add(f"course.peak_rss.{name}_mib", peak / 2**20, "MiB")
+            report.add(f"course.peak_pss.{name}_mib", peak / 2**20, "MiB")
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_database_size(current_database())")
             report.add("course.database_mib", cursor.fetchone()[0] / 2**20, "MiB")

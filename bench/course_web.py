@@ -36,15 +36,28 @@ class Timings:
     server_errors: list[str] = field(default_factory=list)
     excused: Counter = field(default_factory=Counter)
     in_fault: threading.Event = field(default_factory=threading.Event)
+    faults_begun: int = 0  # a request during which this changed overlapped a fault
     rushing: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, kind: str, seconds: float, status: int, what: str) -> None:
+    def fault_begins(self) -> None:
+        with self.lock:
+            self.faults_begun += 1
+        self.in_fault.set()
+
+    def during_fault(self, began_with: int, was_in_fault: bool) -> bool:
+        """Whether a request overlapped a fault: one was on when it was sent or answered, or
+        one began meanwhile (an upload in flight when PostgreSQL restarts fails after it)."""
+        return was_in_fault or self.in_fault.is_set() or self.faults_begun != began_with
+
+    def record(
+        self, kind: str, seconds: float, status: int, what: str, in_fault: bool = False
+    ) -> None:
         with self.lock:
             if status >= 500:
                 # A restart of the database, broker or site may answer 503 (with Retry-After)
                 # or 502 while it lasts; anything else, or any 5xx outside a fault, fails.
-                if self.in_fault.is_set() and status in (502, 503):
+                if in_fault and status in (502, 503):
                     self.excused[what.split(" ")[0]] += 1
                 else:
                     self.server_errors.append(f"{status} {what}")
@@ -74,18 +87,22 @@ class Person:
         kwargs.setdefault("timeout", 120)
         kwargs.setdefault("allow_redirects", False)
         give_up = time.monotonic() + 90
+        timings = self.timings
         while True:
             t0 = time.perf_counter()
+            began_with, was_in_fault = timings.faults_begun, timings.in_fault.is_set()
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.ConnectionError:
-                if retry_fault and self.timings.in_fault.is_set() and time.monotonic() < give_up:
+                faulty = timings.during_fault(began_with, was_in_fault)
+                if retry_fault and faulty and time.monotonic() < give_up:
                     time.sleep(1)
                     continue
                 raise
             elapsed = time.perf_counter() - t0
-            self.timings.record(kind, elapsed, response.status_code, f"{method} {path}")
-            retryable = response.status_code in (502, 503) and self.timings.in_fault.is_set()
+            faulty = timings.during_fault(began_with, was_in_fault)
+            timings.record(kind, elapsed, response.status_code, f"{method} {path}", faulty)
+            retryable = response.status_code in (502, 503) and faulty
             if retry_fault and retryable and time.monotonic() < give_up:
                 time.sleep(1)
                 _rewind(kwargs)
