@@ -6,7 +6,7 @@ page (`attempt`), the API answers {"detail": message} with the refusal's status
 (`api_exception_handler`), and one that a view lets through gets the refusal page
 (`RefusalMiddleware`) instead of a server error.
 
-The same page serves every error a person can meet (403, 404, 405, 429, 500): the site's
+The same page serves every error a person can meet (403, 404, 405, 429, 500, 503): the site's
 navigation, what happened and why, and a way on. `RefusalMiddleware` also replaces the bare
 responses Django makes itself (a view's `HttpResponseNotAllowed`, the debug 404 page while
 DEBUG is on, as in the demo), and `config.urls` points Django's handler403/404/500 here, so
