@@ -76,6 +76,7 @@ class Person:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = PHONE if phone else DESKTOP
         self.token = ""
+        self.email = ""  # where the site's mail to this person goes (the rehearsal reads it)
 
     # -- requests -------------------------------------------------------------------------
     def request(
