@@ -24,14 +24,10 @@ VAR = REPO / "var"
 HIDDEN_DIR = VAR / "hidden"
 ENTRIES_DIR = VAR / "entries"
 STAMP = ".build-stamp"
-LABS = (
-    "lab1-music",
-    "lab2-debias",
-    "lab2-mnist",
-    "lab2-pneumothorax",
-    "lab3-cartpole",
-    "lab3-pong",
-)
+sys.path.insert(0, str(SCRIPTS))  # the demo data's own helpers (scripts/_common.py)
+from _common import DATASET_NAMES  # noqa: E402
+
+LABS = tuple(sorted(DATASET_NAMES))  # the demo labs: those the demo data builds
 
 
 def python() -> str:

@@ -12,17 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import LABS
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 PYTHON = str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable
-LABS = (
-    "lab1-music",
-    "lab2-debias",
-    "lab2-mnist",
-    "lab2-pneumothorax",
-    "lab3-cartpole",
-    "lab3-pong",
-)
 
 SETS = [f"{lab}-v1" for lab in LABS] + [f"samples/{lab}" for lab in LABS]
 
