@@ -262,22 +262,24 @@ class Checks:
             connections.close_all()
 
     def no_private_before_reveal(self) -> None:
+        """Before a lab's reveal its private board is refused to students, and the newest
+        entries (their owners asking, in the notebook API) show no private figure."""
         from courses.models import Lab
+        from submissions.models import Entry
 
-        probe = self.r.probe
-        if probe is None:
-            return
+        people = {p.username: p for p in self.r.students}
         for lab in Lab.objects.filter(edition__slug=self.r.edition_slug, private_revealed=False):
-            answer = probe.api("GET", f"/api/labs/{lab.spec_id}/leaderboard/?split=private")
-            if answer.status_code == 200:
-                self.fail(f"{lab.spec_id}: the private board answered before the reveal")
-            for entry_id in self.r.probe_entries.get(lab.spec_id, [])[-3:]:
-                shown = probe.api("GET", f"/api/entries/{entry_id}/")
-                if shown.status_code == 200 and "private" in json.dumps(shown.json()):
-                    data = shown.json()
-                    metrics = json.dumps(data.get("metrics") or data.get("split_metrics") or {})
-                    if '"private"' in metrics or data.get("private_session"):
-                        self.fail(f"entry {entry_id}: a private figure before the reveal")
+            newest = Entry.objects.filter(lab=lab).select_related("user").order_by("-pk")[:3]
+            owners = [(e.pk, people[e.user.username]) for e in newest if e.user.username in people]
+            for entry_id, owner in owners:
+                board = owner.api("GET", f"/api/labs/{lab.spec_id}/leaderboard/?split=private")
+                if board.status_code == 200:
+                    self.fail(f"{lab.spec_id}: the private board answered before the reveal")
+                shown = owner.api("GET", f"/api/entries/{entry_id}/")
+                expect(shown, 200, f"entry {entry_id} as its owner")
+                data = shown.json()
+                if "private" in (data["metrics"] or {}) or data["private_session"]:
+                    self.fail(f"entry {entry_id}: a private figure before the reveal")
 
     def counted_entries_frozen(self) -> None:
         from django.utils import timezone
@@ -422,8 +424,6 @@ class Rehearsal:
         self.staff: list[Person] = []
         self.judges: list[Person] = []
         self.students: list[Person] = []
-        self.probe: Person | None = None  # a student whose entries the checks look at
-        self.probe_entries: dict[str, list[int]] = {}
         self.entry_ids: list[int] = []
         self.refused: Counter = Counter()
         self.refusals: Counter = Counter()  # why, as the site said it
@@ -461,11 +461,6 @@ class Rehearsal:
 
     def person(self, username: str, phone: bool = False) -> Person:
         return Person(self.base(), self.timings, username, phone=phone)
-
-    def rebase(self) -> None:
-        """After a site restart on a new port, every person's browser follows."""
-        for p in [*self.staff, *self.judges, *self.students, *([self.probe] if self.probe else [])]:
-            p.base_url = self.base()
 
     # -- setting up ----------------------------------------------------------------------
     def first_staff(self) -> Person:
@@ -583,7 +578,6 @@ class Rehearsal:
             public = list(pool.map(join, range(self.size.public)))
             self.students = roster + public
             list(pool.map(people.api_token, self.students))
-        self.probe = self.students[0]
         print(
             f"  people: {len(rows)} from the roster, {len(public)} signed up, "
             f"{len(self.judges)} judges, {len(self.staff)} staff",
@@ -656,8 +650,6 @@ class Rehearsal:
         with self.lock:
             if ok:
                 self.entry_ids.append(entry_id)
-                if who is self.probe:
-                    self.probe_entries.setdefault(plan.spec_id, []).append(entry_id)
             elif refused:
                 self.refused[plan.spec_id] += 1
                 self.refusals[refusal_reason(answer)] += 1
