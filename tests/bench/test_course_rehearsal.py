@@ -16,11 +16,12 @@ import sys
 
 import pytest
 
+from bench.report import FIGURE_LINE
 from bench_support import REPO, services_or_skip
 
 pytestmark = [pytest.mark.services, pytest.mark.postgres, pytest.mark.slow]
 
-FIGURE = re.compile(r"^FIGURE (?P<key>\S+) = (?P<value>\S+)", re.M)
+FIGURE = re.compile(FIGURE_LINE, re.M)  # the report's own line format
 MUST_BE_ZERO = [
     "course.server_errors",
     "course.lost",
