@@ -12,7 +12,7 @@ from courses.models import Lab
 from submissions.models import Entry
 
 from .models import EntryScore, JudgeAssignment, LabJudging
-from .selectors import finalists_of, is_assigned, judging_settings
+from .selectors import finalists_of, is_assigned
 
 MAX_FINALISTS = 100
 STAFF_ONLY = "Only staff can change how a lab is judged."
@@ -23,17 +23,20 @@ class JudgingRefused(Refused):
 
 
 def _settings_for_update(lab: Lab) -> LabJudging:
-    settings, _ = LabJudging.objects.get_or_create(lab=lab)
-    return settings
+    """The lab's judging settings, row-locked until the transaction ends: closing updates
+    this row, so a score saved under the lock is in before the close or refused after it."""
+    LabJudging.objects.get_or_create(lab=lab)
+    return LabJudging.objects.select_for_update(of=("self",)).get(lab=lab)
 
 
 def lab_judging_configure(*, lab: Lab, finalists: int, by: User) -> LabJudging:
     require_staff(by, STAFF_ONLY, JudgingRefused)
     if not 1 <= finalists <= MAX_FINALISTS:
         raise JudgingRefused(f"Finalists must be between 1 and {MAX_FINALISTS}.")
-    settings = _settings_for_update(lab)
-    settings.finalists = finalists
-    settings.save(update_fields=["finalists"])
+    with transaction.atomic():
+        settings = _settings_for_update(lab)
+        settings.finalists = finalists
+        settings.save(update_fields=["finalists"])
     return settings
 
 
@@ -41,10 +44,11 @@ def lab_judging_close(*, lab: Lab, by: User, now: datetime | None = None) -> Non
     require_staff(by, STAFF_ONLY, JudgingRefused)
     # Scoring closes only after every window (extensions included): the finalists are final.
     phases.lab_require(lab, phases.JUDGING_CLOSE, JudgingRefused, now=now)
-    settings = _settings_for_update(lab)
-    settings.judging_closed = True
-    settings.closed_at = now or timezone.now()
-    settings.save(update_fields=["judging_closed", "closed_at"])
+    with transaction.atomic():
+        settings = _settings_for_update(lab)  # a score being saved now finishes first
+        settings.judging_closed = True
+        settings.closed_at = now or timezone.now()
+        settings.save(update_fields=["judging_closed", "closed_at"])
 
 
 def lab_judging_reopen(*, lab: Lab, by: User) -> None:
@@ -82,8 +86,6 @@ def entry_score_submit(
     """Record (or change) a judge's scores for a finalist entry while scoring is open."""
     if not (judge.is_judge and is_assigned(judge, entry.lab)):
         raise JudgingRefused(f"You are not a judge of {entry.lab.title}.")
-    if judging_settings(entry.lab).judging_closed:
-        raise JudgingRefused(f"Scoring of {entry.lab.title} is closed.")
     if not any(r.row.entry_id == entry.pk for r in finalists_of(entry.lab)):
         raise JudgingRefused("This entry is not among the lab's finalists.")
     if len(comment) > 2000:
@@ -95,5 +97,7 @@ def entry_score_submit(
         "updated_at": timezone.now(),
     }
     with transaction.atomic():
+        if _settings_for_update(entry.lab).judging_closed:
+            raise JudgingRefused(f"Scoring of {entry.lab.title} is closed.")
         score, _ = EntryScore.objects.update_or_create(entry=entry, judge=judge, defaults=values)
     return score

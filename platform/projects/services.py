@@ -457,23 +457,30 @@ def _score(value) -> int | None:
         raise ProjectError(str(invalid)) from None
 
 
+def _lock_scoring(edition: Edition) -> None:
+    """Hold the edition's final-project settings row: staff close scoring by updating it, so
+    a ballot saved under this lock is in before the close or refused after it, never both."""
+    ProjectSettings.objects.select_for_update(of=("self",)).filter(edition=edition).first()
+
+
 def ballot_save(
     *, judge: User, group: ProjectGroup, changes: dict, now: datetime | None = None
 ) -> PitchBallot:
     """Save whichever criteria (and comment) changed: the sheet saves as the judge clicks."""
     access_group_scoring(judge, group)
-    verdict = phases.project_allows(group.edition, phases.SCORE, now)
-    if not verdict:
-        raise ProjectError(verdict.reason)
-    values: dict[str, int | str | None] = {
-        c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes
-    }
-    if "comment" in changes:
-        comment = changes["comment"]
-        if not isinstance(comment, str):
-            raise ProjectError("The comment must be text.")
-        values["comment"] = comment[:4000]
     with transaction.atomic():
+        _lock_scoring(group.edition)
+        verdict = phases.project_allows(group.edition, phases.SCORE, now)
+        if not verdict:
+            raise ProjectError(verdict.reason)
+        values: dict[str, int | str | None] = {
+            c: _score(changes[c]) for c in PITCH_CRITERIA if c in changes
+        }
+        if "comment" in changes:
+            comment = changes["comment"]
+            if not isinstance(comment, str):
+                raise ProjectError("The comment must be text.")
+            values["comment"] = comment[:4000]
         ballot, _ = PitchBallot.objects.select_for_update(of=("self",)).get_or_create(
             group=group, judge=judge
         )
@@ -506,11 +513,13 @@ def pitch_attendance_mark(
 def project_scoring_close(*, edition: Edition, by: User, now: datetime | None = None) -> None:
     """Close pitch scoring: the final projects become final (after the pitches only)."""
     require_staff(by, "Only staff close pitch scoring.", ProjectError)
-    now = now or timezone.now()
-    verdict = phases.project_allows(edition, phases.CLOSE_SCORING, now)
-    if not verdict:
-        raise ProjectError(verdict.reason)
-    ProjectSettings.objects.filter(edition=edition).update(scoring_closed_at=now)
+    with transaction.atomic():
+        _lock_scoring(edition)  # a ballot being saved now finishes first
+        now = now or timezone.now()
+        verdict = phases.project_allows(edition, phases.CLOSE_SCORING, now)
+        if not verdict:
+            raise ProjectError(verdict.reason)
+        ProjectSettings.objects.filter(edition=edition).update(scoring_closed_at=now)
 
 
 def project_scoring_reopen(*, edition: Edition, by: User) -> None:

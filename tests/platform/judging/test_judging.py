@@ -5,6 +5,7 @@ from datetime import timedelta
 from fractions import Fraction
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,6 +15,7 @@ from factories import UserFactory, scored_entry
 from judging import services
 from judging.models import EntryScore
 from judging.selectors import access_entry_for_judging, finalists_of, prize_standings
+from threads import Elsewhere
 
 
 def test_finalists_are_the_top_n_of_the_private_standings(finalists, closed_debias):
@@ -84,6 +86,24 @@ def test_scoring_rules(finalists, closed_debias, judge, staff):
         services.entry_score_submit(judge=judge, entry=entry, soundness=1, descriptions=1)
     with pytest.raises(services.JudgingRefused):
         services.judge_assign(lab=closed_debias, judge=UserFactory(), by=staff)  # not a judge
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_score_saved_while_staff_close_judging_waits_for_the_close_and_is_refused(
+    finalists, closed_debias, judge, staff
+):
+    entry = finalists["student"]
+    with transaction.atomic():
+        services.lab_judging_close(lab=closed_debias, by=staff)
+        score = Elsewhere(
+            lambda: services.entry_score_submit(
+                judge=judge, entry=entry, soundness=4, descriptions=4
+            ),
+            services.JudgingRefused,
+        )
+        score.give_time()  # the close is not committed yet
+    assert score.outcome() == f"Scoring of {closed_debias.title} is closed."
+    assert not EntryScore.objects.exists()
 
 
 def test_prize_standings_combine_the_rubric(finalists, closed_debias, judge, staff, client_as):

@@ -4,6 +4,7 @@ import math
 from fractions import Fraction as F
 
 import pytest
+from django.db import transaction
 
 from accounts.models import Affiliation, Role
 from factories import (
@@ -16,6 +17,7 @@ from factories import (
 from judging.models import PitchBallot
 from projects import selectors, services
 from projects.scoring import BallotInput, GroupInput, compute_standings
+from threads import Elsewhere
 
 A, B, C, D = 1, 2, 3, 4
 J1, J2, J3 = 11, 12, 13
@@ -196,4 +198,21 @@ def test_scores_outside_1_to_5_are_refused(edition, judge, bad):
     group = ProjectGroupFactory(edition=edition)
     with pytest.raises(services.ProjectError, match="1 to 5"):
         services.ballot_save(judge=judge, group=group, changes={"novelty": bad})
+    assert not PitchBallot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ballot_saved_while_staff_close_scoring_waits_for_the_close_and_is_refused(
+    edition, judge, staff
+):
+    pitch_session(edition)
+    group = ProjectGroupFactory(edition=edition)
+    with transaction.atomic():
+        services.project_scoring_close(edition=edition, by=staff)
+        ballot = Elsewhere(
+            lambda: services.ballot_save(judge=judge, group=group, changes={"novelty": 4}),
+            services.ProjectError,
+        )
+        ballot.give_time()  # the close is not committed yet
+    assert ballot.outcome() == "Pitch scoring is closed: the final projects are final."
     assert not PitchBallot.objects.exists()
