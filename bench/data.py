@@ -15,33 +15,18 @@ from pathlib import Path
 from .stack import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))  # the demo data's own helpers (scripts/_common.py)
+import demo_build  # noqa: E402
 from _common import DATASET_NAMES  # noqa: E402
 
 LABS = tuple(sorted(DATASET_NAMES))  # the demo labs: those the demo data builds
 # The trivial entry: a CartPole policy that always pushes left (falls in ~10 steps).
 TRIVIAL = b"def act(observation):\n    return 0\n"
-ENTRIES_DIR = REPO / "var" / "entries"
+ENTRIES_DIR = demo_build.ENTRIES_DIR
 
 
 def ensure_demo_data(hidden_dir: Path) -> None:
-    """Build the demo hidden data and reference entries once, as the tests do."""
-    import subprocess
-    import sys
-
-    scripts = REPO / "scripts"
-    if not (hidden_dir / "lab3-cartpole-v1" / "manifest.json").exists():
-        subprocess.run(
-            [sys.executable, str(scripts / "build_demo_data.py"), "--out", str(hidden_dir)],
-            check=True,
-            cwd=REPO,
-        )
-    if not (ENTRIES_DIR / "index.json").exists():
-        subprocess.run(
-            [sys.executable, str(scripts / "make_reference_entries.py")]
-            + ["--out", str(ENTRIES_DIR), "--data", str(hidden_dir)],
-            check=True,
-            cwd=REPO,
-        )
+    """Build the demo hidden data and reference entries once, as the tests and the demo do."""
+    demo_build.reference_entries(hidden_dir)
 
 
 def create_course():

@@ -13,8 +13,7 @@ export SITE_URL="${SITE_URL:-http://$HOST:$PORT}"
 PY=.venv/bin/python
 
 echo "==> building the demo hidden data sets and reference entries"
-$PY scripts/build_demo_data.py
-$PY scripts/make_reference_entries.py
+$PY scripts/demo_build.py  # built once: up-to-date files (a test run may be reading them) stay
 echo "==> building the grader wheel the lab pages offer (var/dist)"
 $PY scripts/build_grader_wheel.py
 echo "==> migrating and seeding the demo course"
