@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from . import phases
 from .admin_zone import EditionZoneAdmin
@@ -75,10 +75,22 @@ class LabAdmin(EditionZoneAdmin):
 
 @admin.register(Enrollment)
 class EnrollmentAdmin(admin.ModelAdmin):
-    list_display = ("user", "edition", "enrolled_at")
-    list_filter = ("edition", "user__affiliation")
+    list_display = ("user", "edition", "enrolled_at", "attended")
+    list_filter = ("edition", "attended", "user__affiliation")
     search_fields = ("user__username", "user__email", "user__first_name", "user__last_name")
     autocomplete_fields = ("user",)
+    actions = ("mark_attended", "mark_not_attended")
+
+    # A course's attendance is taken for hundreds at once: tick the rows, choose the action.
+    @admin.action(description="Mark the selected enrollments attended", permissions=["change"])
+    def mark_attended(self, request, queryset):
+        count = queryset.update(attended=True)
+        self.message_user(request, f"{count} marked attended.", messages.SUCCESS)
+
+    @admin.action(description="Mark the selected enrollments not attended", permissions=["change"])
+    def mark_not_attended(self, request, queryset):
+        count = queryset.update(attended=False)
+        self.message_user(request, f"{count} marked not attended.", messages.SUCCESS)
 
 
 @admin.register(Extension)
