@@ -212,10 +212,11 @@ class Memory:
     def sample(self, stack: Stack, others: Processes) -> None:
         if stack.site is not None:
             self.peak["site"] = max(self.peak["site"], self.tree_rss(stack.site.process.pid))
-        for i, worker in enumerate(stack.workers):
+        # Copies: a fault restarts processes in another thread while this samples.
+        for i, worker in enumerate(list(stack.workers)):
             key = f"grading_worker_{i + 1}"
             self.peak[key] = max(self.peak[key], self.tree_rss(worker.process.pid))
-        for name, process in others.procs.items():
+        for name, process in list(others.procs.items()):
             self.peak[name] = max(self.peak[name], self.tree_rss(process.pid))
 
 
