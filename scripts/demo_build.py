@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="default: $GRADER_HIDDEN_DIR")
     args = parser.parse_args(argv)
-    entries = reference_entries(args.data)
-    print(f"demo data in {hidden_data(args.data)}, reference entries in {entries}: up to date")
+    entries = reference_entries(args.data)  # builds (or checks) the data first
+    data = args.data or default_hidden_dir()
+    print(f"demo data in {data}, reference entries in {entries}: up to date")
     return 0
 
 
